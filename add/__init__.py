@@ -1,0 +1,1 @@
+"""ADD: Attention-based Deepfake detection Distiller."""

@@ -1,0 +1,50 @@
+"""``add`` command line: one sub-command per pipeline stage.
+
+Each sub-command lives in its own module exposing ``main(argv) -> int`` that parses its own options, so the
+console script, ``pipeline/<stage>.py`` and tests all run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from add.errors import AddError
+
+COMMANDS = {
+    "videos": ("add.data.sources", "build the demo or download/validate FF++, then index the videos"),
+    "download": ("add.data.download", "download FaceForensics++ videos and splits (needs data.agree_tos: true)"),
+    "extract": ("add.data.extract", "detect faces and crop aligned raw/c23/c40 triplets"),
+    "shards": ("add.data.shards", "pack face triplets into WebDataset shards"),
+    "train": ("add.train", "train the teacher on raw crops"),
+    "distill": ("add.distill", "train a student on compressed crops, distilled from the teacher"),
+    "evaluate": ("add.evaluate", "evaluate a checkpoint on the test split"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: add <command> [options]   (add <command> --help for its options)", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"add: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except AddError as e:
+        print(f"add {name}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
