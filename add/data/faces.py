@@ -1,0 +1,209 @@
+"""Face detection (dlib's HOG frontal detector) and the geometry of the face crop.
+
+Boxes are integer pixel boxes ``(x0, y0, x1, y1)``, half-open: the crop is ``frame[y0:y1, x0:x1]``.
+
+Rules (docs/architecture.md, issue 3), all pure functions here so that they can be tested alone:
+
+* **Detection** runs on the raw frame, optionally downscaled so its longer side is at most ``max_side`` (the
+  detection is mapped back to full-frame coordinates). dlib's ``run(img, upsample, adjust_threshold)`` returns
+  every window whose SVM score is at least the threshold.
+* **False positives** are avoided twice: a score threshold (dlib's own decision boundary is 0; real frontal faces
+  score ~0.3-2.5, while the false hits we saw on textured backgrounds score below ~0.15), and consistency
+  inside the video: a detection whose size differs from the median size of the video's faces by more than
+  ``size_tolerance`` times (a patch of background, a face on a poster) is rejected (:func:`choose_faces`).
+* **The face** of a frame is the largest (by area) accepted detection.
+* **The box** is a square of side ``scale * max(w, h)`` around the detection's centre (:func:`square_box`). A
+  square that sticks out of the frame is *shifted* back inside, keeping its size (the face is then off-centre
+  in the crop but at the same scale as every other crop); a square larger than the frame's shorter side is
+  reduced to that side (the largest square that fits), centred on the face as far as the frame allows.
+  The result is always square and inside the frame.
+* **Frames without a face** borrow the box of the nearest frame (by index; the earlier one on a tie) that has
+  one (:func:`assign_boxes`); a video with no face at all has no boxes and is dropped by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One dlib detection in full-frame pixel coordinates (float, half-open) with its SVM score."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def side(self) -> float:
+        return max(self.width, self.height)
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+
+class FaceDetector:
+    """dlib's frontal face detector with the project's threshold, upsampling and working resolution.
+
+    ``max_side`` > 0 detects on a copy of the frame downscaled (INTER_AREA) so that its longer side is at most
+    ``max_side`` pixels — HOG time grows with the pixel count — and scales the boxes back; 0 keeps full
+    resolution. Each process creates its own detector (dlib objects are not shared across processes).
+    """
+
+    def __init__(self, threshold: float = 0.0, upsample: int = 0, max_side: int = 0):
+        import dlib
+
+        if upsample < 0 or max_side < 0:
+            raise ValueError(f"upsample and max_side must be >= 0, got {upsample}, {max_side}")
+        self.threshold = float(threshold)
+        self.upsample = int(upsample)
+        self.max_side = int(max_side)
+        self._dlib = dlib.get_frontal_face_detector()
+
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
+        """All detections with score >= threshold in an RGB uint8 frame, largest first."""
+        h, w = rgb.shape[:2]
+        factor = 1.0
+        image = rgb
+        if self.max_side and max(h, w) > self.max_side:
+            factor = self.max_side / max(h, w)
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            factor = size[0] / w  # the factor actually applied (after rounding), x and y alike to < 1 px
+        rects, scores, _ = self._dlib.run(np.ascontiguousarray(image), self.upsample, self.threshold)
+        found = []
+        for rect, score in zip(rects, scores, strict=True):
+            # dlib rectangles are inclusive; +1 makes them half-open before scaling back.
+            x0, y0 = rect.left() / factor, rect.top() / factor
+            x1, y1 = (rect.right() + 1) / factor, (rect.bottom() + 1) / factor
+            if x1 > x0 and y1 > y0:
+                found.append(Detection(float(x0), float(y0), float(x1), float(y1), float(score)))
+        return largest_first(found)
+
+
+def largest_first(detections: Sequence[Detection]) -> list[Detection]:
+    """Detections sorted by area (largest first), ties broken by score then position, so the order is stable."""
+    return sorted(detections, key=lambda d: (-d.area, -d.score, d.y0, d.x0))
+
+
+def square_box(det: Detection, frame_width: int, frame_height: int, scale: float = 1.3) -> Box:
+    """The square crop box of side ``scale * max(w, h)`` around ``det``'s centre, inside the frame.
+
+    Clipping keeps the box square: the square is shifted back inside the frame, and reduced to the frame's
+    shorter side only when it is larger than that.
+    """
+    if frame_width < 1 or frame_height < 1:
+        raise ValueError(f"frame size must be positive, got {frame_width}x{frame_height}")
+    side = int(round(scale * det.side))
+    side = max(1, min(side, frame_width, frame_height))
+    cx, cy = det.centre
+    x0 = min(max(int(math.floor(cx - side / 2 + 0.5)), 0), frame_width - side)
+    y0 = min(max(int(math.floor(cy - side / 2 + 0.5)), 0), frame_height - side)
+    return x0, y0, x0 + side, y0 + side
+
+
+def crop(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """``frame[box]`` resized to ``size`` x ``size``: INTER_AREA when shrinking (no aliasing), INTER_LINEAR
+    when enlarging. A pure function of (frame, box, size), so one box gives pixel-aligned crops of every quality."""
+    x0, y0, x1, y1 = box
+    h, w = frame.shape[:2]
+    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+        raise ValueError(f"box {box} is not inside the {w}x{h} frame")
+    region = frame[y0:y1, x0:x1]
+    side = x1 - x0
+    if side == size and y1 - y0 == size:
+        return region.copy()  # a copy, never a view that would keep the whole frame alive
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(region, (size, size), interpolation=interpolation)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The face chosen in one frame (None when there is none) and, if none, why."""
+
+    detection: Detection | None
+    reason: str = ""
+
+
+def choose_faces(candidates: Mapping[int, Sequence[Detection]], size_tolerance: float = 2.0) -> dict[int, Choice]:
+    """Pick each frame's face among its thresholded detections, consistently with the rest of the video.
+
+    The reference size is the median ``side`` of every frame's largest detection; a detection whose side is
+    more than ``size_tolerance`` times larger or smaller than that is rejected. The face of a frame is its
+    largest remaining detection.
+    """
+    if size_tolerance < 1:
+        raise ValueError(f"size_tolerance must be >= 1, got {size_tolerance}")
+    largest = [largest_first(dets)[0].side for dets in candidates.values() if dets]
+    if not largest:
+        return {f: Choice(None, "no face detected") for f in candidates}
+    reference = float(np.median(largest))
+    chosen = {}
+    for frame, dets in candidates.items():
+        if not dets:
+            chosen[frame] = Choice(None, "no face detected")
+            continue
+        kept = [d for d in dets if reference / size_tolerance <= d.side <= reference * size_tolerance]
+        if kept:
+            chosen[frame] = Choice(largest_first(kept)[0])
+        else:
+            sides = ", ".join(f"{d.side:.0f}" for d in largest_first(dets))
+            chosen[frame] = Choice(None, f"detections rejected as inconsistent with the video (side {sides} px vs "
+                                         f"median {reference:.0f} px, tolerance x{size_tolerance:g})")
+    return chosen
+
+
+@dataclass(frozen=True)
+class FrameBox:
+    """The final decision for one frame: its box, the score of the detection it came from, status, reason."""
+
+    frame: int
+    box: Box
+    score: float
+    status: str  # "ok" | "fallback"
+    reason: str = ""
+    source: int = -1  # the frame whose detection gave the box
+
+
+def assign_boxes(chosen: Mapping[int, Choice], frame_width: int, frame_height: int,
+                 scale: float = 1.3) -> list[FrameBox] | None:
+    """Boxes for every frame in ``chosen`` (sorted by frame); frames without a face borrow the box of the nearest
+    frame with one (the earlier on a tie). None when no frame has a face."""
+    with_face = sorted(f for f, c in chosen.items() if c.detection is not None)
+    if not with_face:
+        return None
+    out = []
+    for frame in sorted(chosen):
+        choice = chosen[frame]
+        if choice.detection is not None:
+            box = square_box(choice.detection, frame_width, frame_height, scale)
+            out.append(FrameBox(frame, box, choice.detection.score, "ok", "", frame))
+            continue
+        source = min(with_face, key=lambda f: (abs(f - frame), f))
+        det = chosen[source].detection
+        box = square_box(det, frame_width, frame_height, scale)
+        out.append(FrameBox(frame, box, det.score, "fallback",
+                            f"{choice.reason}; box of frame {source} (score {det.score:.2f})", source))
+    return out

@@ -1,0 +1,350 @@
+"""The extract stage (add.data.extract) on small synthetic videos with planted failures."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from video_factory import make_video, truncate, write_videos_parquet
+
+from add import cli
+from add.data import extract
+from add.data.extract import ExtractConfig, ExtractError, sample_indices, video_seed
+from add.data.faces import FaceDetector, crop
+from add.data.video import read_frames
+from add.params import ParamsError
+
+N_FRAMES = 16
+PER_VIDEO = 6
+PARAMS = {"seed": 0, "data": {"frames_per_video": PER_VIDEO, "jobs": 1, "image_size": 128}}
+
+
+@functools.cache
+def detector() -> FaceDetector:
+    return FaceDetector(threshold=0.0)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Six 320x240 clips of 16 frames: two good ones (one with faceless frames) and four planted failures."""
+    root = tmp_path_factory.mktemp("extract")
+    src = root / "ffpp"
+    rows = [
+        dict(split="train", method="original", video="000", label=0,
+             **make_video(src / "original", "000", N_FRAMES, face="astronaut", seed=1)),
+        dict(split="train", method="original", video="001", label=0,  # no face in frames 0-2: frame 1 falls back
+             **make_video(src / "original", "001", N_FRAMES, face=5, seed=2, no_face={0, 1, 2})),
+        dict(split="test", method="original", video="002", label=0,  # no face at all
+             **make_video(src / "original", "002", N_FRAMES, face=None, seed=3)),
+        dict(split="train", method="Deepfakes", video="000_001", label=1,  # c40 has 14 frames, raw/c23 16
+             **make_video(src / "Deepfakes", "000_001", N_FRAMES, face=42, seed=4, lengths={"c40": 14})),
+        dict(split="train", method="Deepfakes", video="001_000", label=1,  # c23 cut in half, like a broken copy
+             **make_video(src / "Deepfakes", "001_000", N_FRAMES, face=7, seed=5)),
+        dict(split="val", method="Deepfakes", video="002_003", label=1,  # raw cut inside its header
+             **make_video(src / "Deepfakes", "002_003", N_FRAMES, face=9, seed=6)),
+    ]
+    truncate(rows[4]["c23"], 0.5)
+    truncate(rows[5]["raw"], 0.0005)
+    videos = write_videos_parquet(root / "videos.parquet", rows)
+    out = root / "run1"
+    metrics = extract.run(PARAMS, videos, out / "faces", out / "manifest.parquet", out / "extract.json",
+                          progress=False)
+    return {"root": root, "videos": videos, "rows": {r["video"]: r for r in rows}, "out": out, "metrics": metrics,
+            "manifest": pd.read_parquet(out / "manifest.parquet")}
+
+
+def tar_members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def png(blob: bytes) -> np.ndarray:
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def rows_of(manifest: pd.DataFrame, video: str) -> pd.DataFrame:
+    return manifest[manifest["video"] == video]
+
+
+# ------------------------------------------------------------------------------------------------------ manifest
+def test_manifest_schema_and_order(planted):
+    m = planted["manifest"]
+    assert list(m.columns) == extract.MANIFEST_COLUMNS
+    assert m["frame"].dtype == np.int64 and m["label"].dtype == np.int64 and m["x0"].dtype == np.float64
+    key = m[["split", "method", "video", "frame"]].values.tolist()
+    assert key == sorted(key)
+    assert set(m["status"]) <= set(extract.STATUSES)
+    assert (m.loc[m["status"] != "ok", "reason"] != "").all() and (m.loc[m["status"] == "ok", "reason"] == "").all()
+
+
+def test_kept_videos_have_the_sampled_frames(planted):
+    m = planted["manifest"]
+    expected = sample_indices(N_FRAMES, PER_VIDEO)
+    assert expected == [1, 4, 6, 9, 12, 14]
+    for video in ("000", "001"):
+        rows = rows_of(m, video)
+        assert rows["frame"].tolist() == expected
+        names = sorted(tar_members(planted["out"] / "faces" / "original" / f"{video}.tar"))
+        assert names == sorted(f"{f:04d}.{s}" for f in expected for s in ("raw.png", "c23.png", "c40.png", "json"))
+    assert (rows_of(m, "000")["status"] == "ok").all()
+
+
+def test_frame_without_a_face_falls_back_to_the_nearest_box(planted):
+    rows = rows_of(planted["manifest"], "001").set_index("frame")
+    assert rows.loc[1, "status"] == "fallback"
+    assert "no face detected" in rows.loc[1, "reason"] and "box of frame 4" in rows.loc[1, "reason"]
+    box = ["x0", "y0", "x1", "y1"]
+    assert rows.loc[1, box].tolist() == rows.loc[4, box].tolist()
+    assert (rows.drop(index=1)["status"] == "ok").all()
+    meta = json.loads(tar_members(planted["out"] / "faces" / "original" / "001.tar")["0001.json"])
+    assert meta["status"] == "fallback" and meta["box"] == [int(v) for v in rows.loc[4, box]]
+
+
+@pytest.mark.parametrize("video,words", [
+    ("002", ["no face in any of the 6 sampled frames"]),
+    ("000_001", ["frame counts differ", "raw=16", "c23=16", "c40=14"]),
+    ("001_000", ["frame counts differ", "c23="]),
+    ("002_003", ["raw:", "ffmpeg cannot read it"]),
+])
+def test_planted_failures_drop_the_video_with_a_reason(planted, video, words):
+    rows = rows_of(planted["manifest"], video)
+    assert len(rows) == 1
+    row = rows.iloc[0]
+    assert row["status"] == "dropped_video" and row["frame"] == -1
+    assert np.isnan(row[["x0", "y0", "x1", "y1", "score"]].astype(float)).all()
+    for word in words:
+        assert word in row["reason"]
+    assert not (planted["out"] / "faces" / row["method"] / f"{video}.tar").exists()
+
+
+def test_metrics_are_flat_totals_of_the_manifest(planted):
+    metrics = json.loads((planted["out"] / "extract.json").read_text())
+    assert metrics == planted["metrics"]
+    assert all(isinstance(v, int | float) for v in metrics.values())
+    assert metrics["videos"] == 6 and metrics["videos_kept"] == 2 and metrics["videos_dropped"] == 4
+    assert metrics["frames_kept"] == 12 and metrics["frames_fallback"] == 1 and metrics["status_ok"] == 11
+    assert metrics["status_dropped_video"] == 4 and metrics["status_dropped_frame"] == 0
+    assert metrics["videos_resumed"] == 0 and metrics["seconds_per_video"] > 0
+
+
+# --------------------------------------------------------------------------------------------------------- crops
+def test_crops_contain_a_face(planted):
+    m = planted["manifest"]
+    for video in ("000", "001"):
+        members = tar_members(planted["out"] / "faces" / "original" / f"{video}.tar")
+        for frame in rows_of(m, video).query("status == 'ok'")["frame"]:
+            for quality in ("raw", "c23"):
+                img = png(members[f"{frame:04d}.{quality}.png"])
+                assert img.shape == (128, 128, 3)
+                up = cv2.resize(img, (256, 256), interpolation=cv2.INTER_LINEAR)
+                assert detector()(up), f"no face in {video} frame {frame} {quality} crop"
+
+
+def test_crops_are_the_manifest_box_of_each_decoded_quality(planted):
+    """Re-crop independently: every PNG is exactly the manifest's box of that quality's frame (pixel-aligned)."""
+    rows = rows_of(planted["manifest"], "001").set_index("frame")
+    members = tar_members(planted["out"] / "faces" / "original" / "001.tar")
+    for quality in ("raw", "c23", "c40"):
+        for frame, image in read_frames(planted["rows"]["001"][quality], list(rows.index)):
+            box = tuple(int(v) for v in rows.loc[frame, ["x0", "y0", "x1", "y1"]])
+            assert np.array_equal(png(members[f"{frame:04d}.{quality}.png"]), crop(image, box, 128))
+
+
+def test_compressed_crops_agree_with_raw_and_c40_is_further(planted):
+    members = tar_members(planted["out"] / "faces" / "original" / "000.tar")
+    frames = sample_indices(N_FRAMES, PER_VIDEO)
+    c23 = [psnr(png(members[f"{f:04d}.raw.png"]), png(members[f"{f:04d}.c23.png"])) for f in frames]
+    c40 = [psnr(png(members[f"{f:04d}.raw.png"]), png(members[f"{f:04d}.c40.png"])) for f in frames]
+    assert min(c23) > 30, c23
+    assert all(a > b + 3 for a, b in zip(c23, c40, strict=True)), (c23, c40)
+    # Alignment matters: the raw crop against a c23 crop 3 px off is much further than the aligned one.
+    raw_frame = next(read_frames(planted["rows"]["000"]["c23"], [frames[0]]))[1]
+    box = json.loads(members[f"{frames[0]:04d}.json"])["box"]
+    shifted = crop(raw_frame, (box[0] + 3, box[1], box[2] + 3, box[3]), 128)
+    assert psnr(png(members[f"{frames[0]:04d}.raw.png"]), shifted) < c23[0] - 5
+
+
+# ---------------------------------------------------------------------------------------- reruns and resumption
+def test_forced_rerun_in_parallel_is_byte_identical(planted):
+    out = planted["root"] / "run2"
+    params = {**PARAMS, "data": {**PARAMS["data"], "jobs": 2}}
+    extract.run(params, planted["videos"], out / "faces", out / "manifest.parquet", out / "extract.json",
+                force=True, progress=False)
+    first, second = planted["out"] / "faces", out / "faces"
+    names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert [n for n in names if n.suffix == ".tar"] == [Path("original/000.tar"), Path("original/001.tar")]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), planted["manifest"])
+    with tarfile.open(second / "original" / "000.tar") as tar:
+        infos = tar.getmembers()
+    assert [i.name for i in infos] == sorted(i.name for i in infos)
+    assert {(i.mtime, i.uid, i.gid, i.uname, i.gname) for i in infos} == {(0, 0, 0, "", "")}
+
+
+def test_rerun_resumes_only_what_is_missing_and_cleans_up(planted):
+    out = planted["root"] / "run3"
+    shutil.copytree(planted["out"], out)
+    faces = out / "faces"
+    before = (faces / "original" / "001.tar").read_bytes()
+    (faces / "original" / "001.tar").unlink()  # as if the stage was killed while writing it
+    (faces / "original" / ".001.tar.abc123.tmp").write_bytes(b"half a tar")  # a killed run's temp file
+    (faces / "original" / "999.tar").write_bytes(b"a video no longer listed")
+    (faces / "original" / "999.decisions.json").write_text("{}")
+    metrics = extract.run(PARAMS, planted["videos"], faces, out / "manifest.parquet", out / "extract.json",
+                          progress=False)
+    assert metrics["videos_resumed"] == 5
+    assert (faces / "original" / "001.tar").read_bytes() == before
+    assert sorted(p.name for p in (faces / "original").iterdir()) == [
+        "000.decisions.json", "000.tar", "001.decisions.json", "001.tar", "002.decisions.json"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), planted["manifest"])
+
+
+def test_changed_settings_or_inputs_are_not_resumed(planted, tmp_path):
+    row = dict(planted["rows"]["000"])
+    for q in ("raw", "c23", "c40"):
+        shutil.copy(row[q], tmp_path / f"{q}.mp4")
+        row[q] = str(tmp_path / f"{q}.mp4")
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
+    paths = (tmp_path / "faces", tmp_path / "manifest.parquet", tmp_path / "extract.json")
+    first = extract.run(PARAMS, videos, *paths, progress=False)
+    assert first["videos_resumed"] == 0
+    again = extract.run(PARAMS, videos, *paths, progress=False)
+    assert again["videos_resumed"] == 1
+    smaller = {**PARAMS, "data": {**PARAMS["data"], "image_size": 64}}
+    changed = extract.run(smaller, videos, *paths, progress=False)
+    assert changed["videos_resumed"] == 0
+    assert png(tar_members(tmp_path / "faces" / "original" / "000.tar")["0001.raw.png"]).shape == (64, 64, 3)
+    shutil.copy(planted["rows"]["001"]["c40"], row["c40"])  # different content under the same name
+    replaced = extract.run(smaller, videos, *paths, progress=False)
+    assert replaced["videos_resumed"] == 0 and replaced["videos_dropped"] == 0
+
+
+# ------------------------------------------------------------------------------------------------------ sampling
+def test_even_sampling():
+    assert sample_indices(10, 5) == [1, 3, 5, 7, 9]
+    assert sample_indices(250, 64) == sorted(set(sample_indices(250, 64)))
+    assert len(sample_indices(250, 64)) == 64
+    assert sample_indices(5, 8) == [0, 1, 2, 3, 4]  # fewer frames than wanted: all of them
+    assert sample_indices(8, 8, "random", 3) == list(range(8))
+
+
+def test_random_sampling_is_seeded_per_video():
+    a = sample_indices(300, 16, "random", video_seed(0, "original", "000"))
+    assert a == sorted(set(a)) and len(a) == 16 and 0 <= a[0] and a[-1] < 300
+    assert a == sample_indices(300, 16, "random", video_seed(0, "original", "000"))
+    assert a != sample_indices(300, 16, "random", video_seed(1, "original", "000"))
+    assert a != sample_indices(300, 16, "random", video_seed(0, "original", "001"))
+    assert a != sample_indices(300, 16, "even")
+
+
+def test_random_sampling_does_not_depend_on_the_process():
+    code = ("from add.data.extract import sample_indices, video_seed; "
+            "print(sample_indices(300, 16, 'random', video_seed(7, 'Deepfakes', '000_003')))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1
+    assert json.loads(outs.pop()) == sample_indices(300, 16, "random", video_seed(7, "Deepfakes", "000_003"))
+
+
+def test_random_sampling_in_the_stage(planted, tmp_path):
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [planted["rows"]["000"]])
+
+    def frames(seed: int, name: str) -> list[int]:
+        params = {"seed": seed, "data": {**PARAMS["data"], "sampling": "random"}}
+        out = tmp_path / name
+        extract.run(params, videos, out / "faces", out / "m.parquet", out / "x.json", progress=False)
+        return pd.read_parquet(out / "m.parquet")["frame"].tolist()
+
+    first = frames(3, "a")
+    assert first == sample_indices(N_FRAMES, PER_VIDEO, "random", video_seed(3, "original", "000"))
+    assert frames(3, "b") == first
+    assert frames(4, "c") != first
+
+
+# ------------------------------------------------------------------------------------------------- CLI and input
+def test_cli_takes_all_frames_of_a_short_video(planted, tmp_path):
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [planted["rows"]["000"]])
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"seed": 0, "data": {"frames_per_video": 64, "jobs": 1, "image_size": 96}}))
+    rc = cli.main(["extract", "--params", str(params), "--videos", str(videos), "--out-dir", str(tmp_path / "faces"),
+                   "--manifest", str(tmp_path / "m.parquet"), "--metrics", str(tmp_path / "x.json")])
+    assert rc == 0
+    manifest = pd.read_parquet(tmp_path / "m.parquet")
+    assert manifest["frame"].tolist() == list(range(N_FRAMES))
+    members = tar_members(tmp_path / "faces" / "original" / "000.tar")
+    assert len(members) == 4 * N_FRAMES and png(members["0015.c40.png"]).shape == (96, 96, 3)
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"data": {"frames_per_video": 0}}, "data.frames_per_video"),
+    ({"data": {"sampling": "uniform"}}, "data.sampling"),
+    ({"data": {"image_size": "128"}}, "data.image_size"),
+    ({"data": {"jobs": -1}}, "data.jobs"),
+    ({"data": {"qualities": ["raw", "c50"]}}, "data.qualities"),
+    ({"data": {"detect_threshold": float("nan")}}, "data.detect_threshold"),
+    ({"data": {"detect_max_side": 10}}, "data.detect_max_side"),
+    ({"data": {"box_scale": 0.5}}, "data.box_scale"),
+    ({"data": {"detect_size_tolerance": 0.9}}, "data.detect_size_tolerance"),
+    ({"seed": -3}, "seed"),
+])
+def test_nonsense_params_are_refused(change, match):
+    with pytest.raises(ParamsError, match=match):
+        ExtractConfig.from_params(change)
+
+
+def test_config_defaults_and_detection_quality():
+    cfg = ExtractConfig.from_params({"data": {"qualities": ["c40", "c23"]}})
+    assert cfg.frames_per_video == 64 and cfg.sampling == "even" and cfg.image_size == 128 and cfg.box_scale == 1.3
+    assert cfg.detect_quality == "c23"
+    assert ExtractConfig.from_params({}).detect_quality == "raw"
+    assert ExtractConfig.from_params({"data": {"jobs": 3}}).workers(2) == 2
+
+
+@pytest.mark.parametrize("table,match", [
+    ("missing", "not found"),
+    ({"video": ["000"], "split": ["train"], "method": ["original"], "label": [0], "raw": ["a"], "c23": ["b"]},
+     r"missing column\(s\) \['c40'\]"),
+    ({"video": ["../x"], "split": ["train"], "method": ["original"], "label": [0], "raw": ["a"], "c23": ["b"],
+      "c40": ["c"]}, "cannot be file names"),
+    ({"video": ["000", "000"], "split": ["train", "val"], "method": ["original"] * 2, "label": [0, 0],
+      "raw": ["a", "b"], "c23": ["b", "c"], "c40": ["c", "d"]}, "listed twice"),
+    ({"video": ["000"], "split": ["train"], "method": ["original"], "label": [2], "raw": ["a"], "c23": ["b"],
+      "c40": ["c"]}, "label"),
+])
+def test_bad_videos_table_is_refused_naming_the_file(tmp_path, table, match):
+    path = tmp_path / "videos.parquet"
+    if table != "missing":
+        pd.DataFrame(table).to_parquet(path)
+    with pytest.raises(ExtractError, match=match) as err:
+        extract.run(PARAMS, path, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json", progress=False)
+    assert str(path) in str(err.value)
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_write_tar_is_reproducible(tmp_path):
+    members = {"b.txt": b"2", "a.txt": b"1"}
+    extract.write_tar(tmp_path / "x.tar", members)
+    extract.write_tar(tmp_path / "y.tar", dict(reversed(members.items())))
+    assert (tmp_path / "x.tar").read_bytes() == (tmp_path / "y.tar").read_bytes()
+    with tarfile.open(fileobj=io.BytesIO((tmp_path / "x.tar").read_bytes())) as tar:
+        assert tar.getnames() == ["a.txt", "b.txt"]
