@@ -50,6 +50,8 @@ def _tail(stderr: bytes, lines: int = 4) -> str:
 
 _STREAM_RE = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})[\s,\[].*?(?:([\d.]+) fps|([\d.]+) tbr)")
 _FRAME_RE = re.compile(r"frame=\s*(\d+)")
+_DAMAGE_RE = re.compile(r"partial file|corrupt input packet|Packet corrupt|Invalid NAL|moov atom not found|invalid data found",
+                        re.IGNORECASE)
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -71,6 +73,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
         raise VideoError(f"{path}: ffmpeg cannot read it: {_tail(proc.stderr)}")
+    damaged = [line.strip() for line in err.splitlines() if _DAMAGE_RE.search(line)]
+    if damaged:
+        # ffmpeg exits 0 on a file cut mid-stream and just counts fewer frames: that must not pass as a short video.
+        raise VideoError(f"{path}: truncated or corrupt: {' | '.join(damaged[:3])}")
     m = _STREAM_RE.search(err)
     frames = _FRAME_RE.findall(err)
     if not m or not frames:
