@@ -1,0 +1,276 @@
+"""The built-in demo dataset: layout, determinism, detectable faces, local manipulations, artifacts vs compression."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import dlib
+import numpy as np
+import pytest
+import yaml
+
+from add.data import demo, ffpp
+from add.data import manipulations as manip
+from add.data.video import probe, read_frames
+from add.errors import AddError
+from add.params import ParamsError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"seed": 3, "pairs": (1, 1, 1), "frames": 8, "width": 320, "height": 240, "fps": 25,
+        "methods": ("Deepfakes", "NeuralTextures"), "jobs": 2, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    return demo.build_demo(tmp_path_factory.mktemp("demo") / "demo", **TINY)
+
+
+@pytest.fixture(scope="module")
+def clean_tree(tmp_path_factory) -> Path:
+    return demo.build_demo(tmp_path_factory.mktemp("demo") / "clean", **{**TINY, "strength": 0.0})
+
+
+def meta(root: Path) -> dict:
+    return json.loads((root / demo.MARKER).read_text())
+
+
+def scene_of(root: Path, video: str) -> demo.Scene:
+    info = meta(root)
+    cfg = info["config"]
+    names = {demo.identity_name(i): i for i in range(demo.N_IDENTITIES)}
+    target = video.split("_")[0]
+    return demo.Scene(cfg["seed"], target, names[info["identities"][target]], cfg["width"], cfg["height"],
+                      cfg["fps"])
+
+
+def frames_of(root: Path, method: str, quality: str, video: str, indices=range(TINY["frames"])):
+    return [f.astype(np.float32) for _, f in read_frames(ffpp.video_path(root, method, quality, video), indices)]
+
+
+def test_layout_and_splits(tree):
+    splits = ffpp.load_splits(tree / "splits")  # FF++'s own validation: JSON lists of [target, source] ids
+    assert [len(splits[s]) for s in ffpp.SPLITS] == list(TINY["pairs"])
+    raw = json.loads((tree / "splits" / "train.json").read_text())
+    assert isinstance(raw, list) and all(isinstance(p, list) and len(p) == 2 for p in raw)
+    ids = [i for s in ffpp.SPLITS for pair in splits[s] for i in pair]
+    assert sorted(ids) == [f"{i:03d}" for i in range(6)]
+    table = ffpp.list_videos(tree, TINY["methods"], ffpp.QUALITIES)  # raises if any file is missing
+    assert len(table) == 6 + 2 * 6
+    files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    expected = {f"splits/{s}.json" for s in ffpp.SPLITS} | {demo.MARKER}
+    for q in ffpp.QUALITIES:
+        expected |= {f"original_sequences/youtube/{q}/videos/{i}.mp4" for i in ids}
+        for method in TINY["methods"]:
+            expected |= {f"manipulated_sequences/{method}/{q}/videos/{a}_{b}.mp4"
+                         for s in ffpp.SPLITS for x, y in splits[s] for a, b in ((x, y), (y, x))}
+    assert set(files) == expected
+    assert not list(tree.parent.glob(".demo.*")), "temporary build folders left behind"
+    for q in ffpp.QUALITIES:
+        for path in (ffpp.video_path(tree, ffpp.ORIGINAL, q, ids[0]), ffpp.video_path(tree, "Deepfakes", q, "000_001")):
+            info = probe(path)
+            assert (info.width, info.height, info.frames, info.fps) == (320, 240, 8, 25)
+    kinds = meta(tree)["fakes"]
+    assert set(kinds["Deepfakes"].values()) == {"swap", "swap_gan"}
+    assert set(kinds["NeuralTextures"].values()) == {"gan"}
+
+
+def test_byte_identical_for_the_same_seed(tmp_path):
+    small = {**TINY, "pairs": (1, 0, 0), "methods": ("Deepfakes",), "frames": 4}
+    a = demo.build_demo(tmp_path / "a", **{**small, "jobs": 1})
+    b = demo.build_demo(tmp_path / "b", **{**small, "jobs": 2})  # worker count must not matter
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert len(files) == 2 * 3 * 2 + 3 + 1
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    demo.build_demo(a, **{**small, "seed": TINY["seed"] + 1})  # replaces the previous demo tree in place
+    changed = ffpp.video_path(a, ffpp.ORIGINAL, "raw", "000")
+    assert changed.read_bytes() != ffpp.video_path(b, ffpp.ORIGINAL, "raw", "000").read_bytes()
+
+
+def test_only_the_requested_qualities_are_kept(tmp_path):
+    root = demo.build_demo(tmp_path / "demo", **{**TINY, "pairs": (1, 0, 0), "methods": ("FaceSwap",), "frames": 2,
+                                                 "qualities": ("c40",)})
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    videos = [f for f in files if f.endswith(".mp4")]
+    assert len(videos) == 4 and all("/c40/videos/" in f for f in videos), files
+    assert len(files) == 4 + 3 + 1
+    assert len(ffpp.list_videos(root, ["FaceSwap"], ["c40"])) == 4
+    assert probe(ffpp.video_path(root, "FaceSwap", "c40", "000_001")).frames == 2
+
+
+def test_dlib_finds_the_face_in_every_original(tree):
+    detector = dlib.get_frontal_face_detector()
+    for video in meta(tree)["identities"]:
+        scene = scene_of(tree, video)
+        for i, frame in read_frames(ffpp.video_path(tree, ffpp.ORIGINAL, "raw", video), [0, 3, 7]):
+            boxes, scores, _ = detector.run(frame, 0, 0.0)
+            x0, y0, x1, y1 = scene.face_box(i)
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            hits = [s for b, s in zip(boxes, scores, strict=True)
+                    if b.left() < cx < b.right() and b.top() < cy < b.bottom()]
+            assert hits, f"dlib finds no face at the face box in original {video} frame {i}"
+
+
+def test_fakes_change_the_face_and_nothing_else(tree):
+    for method, kinds in meta(tree)["fakes"].items():
+        for fake in kinds:
+            target = fake.split("_")[0]
+            scene = scene_of(tree, fake)
+            for quality in ("raw", "c23"):
+                fakes = frames_of(tree, method, quality, fake, [0, 5])
+                originals = frames_of(tree, ffpp.ORIGINAL, quality, target, [0, 5])
+                for i, f, o in zip([0, 5], fakes, originals, strict=True):
+                    diff = np.abs(f - o).mean(-1)
+                    x0, y0, x1, y1 = scene.face_box(i)
+                    inside = diff[y0:y1, x0:x1].mean()
+                    assert inside > 2.0, (method, fake, quality, i, inside)
+                    if quality == "raw":  # lossless: not one pixel outside the face box may differ
+                        diff[y0:y1, x0:x1] = 0
+                        assert diff.max() == 0, (method, fake, i)
+                    else:  # lossy: only the codec's own noise, a macroblock (16 px) or more away from the face
+                        far = np.ones(diff.shape, bool)
+                        far[max(0, y0 - 16):y1 + 16, max(0, x0 - 16):x1 + 16] = False
+                        assert diff[far].mean() < min(2.0, inside / 2), (method, fake, i, diff[far].mean(), inside)
+
+
+def test_artifacts_strong_in_raw_weaker_at_c23_mostly_gone_at_c40(tree, clean_tree):
+    per_method = {}
+    for method, kinds in meta(tree)["fakes"].items():
+        energies = [demo.artifact_energy(tree, clean_tree, method, fake) for fake in kinds]
+        per_method[method] = {q: float(np.mean([e[q] for e in energies])) for q in ffpp.QUALITIES}
+    for method, e in per_method.items():
+        assert e["raw"] > 5.0, (method, e)  # levels² of high-pass luma: clearly there in raw
+        assert e["raw"] > e["c23"] > e["c40"], (method, e)
+        assert e["c40"] < 0.25 * e["raw"], (method, e)
+
+
+def test_clean_twin_is_the_same_swap_without_artifacts(tree, clean_tree):
+    # strength 0 keeps identities, motion and the swapped face: only the artifacts differ, inside the face
+    assert meta(tree)["identities"] == meta(clean_tree)["identities"]
+    assert meta(tree)["fakes"] == meta(clean_tree)["fakes"]
+    original = ffpp.video_path(tree, ffpp.ORIGINAL, "raw", "000")
+    assert original.read_bytes() == ffpp.video_path(clean_tree, ffpp.ORIGINAL, "raw", "000").read_bytes()
+    with pytest.raises(ValueError, match="strength-0 twin"):
+        demo.artifact_energy(tree, tree, "Deepfakes", "000_001")
+
+
+def test_params_yaml_demo_section_is_valid():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    config = demo.DemoConfig.from_params(params)
+    assert config.pairs == tuple(params["demo"]["pairs"]) and config.seed == params["seed"]
+    kwargs = config.build_kwargs(methods=["Deepfakes"], qualities=["raw", "c40"])
+    accepted = set(inspect.signature(demo.build_demo).parameters) - {"root"}
+    assert set(kwargs) <= accepted
+    assert kwargs["methods"] == ("Deepfakes",) and kwargs["qualities"] == ("raw", "c40")
+
+
+def test_jobs_defaults_to_data_jobs():
+    assert demo.DemoConfig.from_params({"data": {"jobs": 3}, "demo": {}}).jobs == 3
+    assert demo.DemoConfig.from_params({"data": {"jobs": 3}, "demo": {"jobs": 1}}).jobs == 1
+
+
+@pytest.mark.parametrize("params, key", [
+    ({"seed": -1}, "seed"),
+    ({"seed": 1.5}, "seed"),
+    ({"seed": "0"}, "seed"),
+    ({"demo": {"pairs": [1, 2]}}, "demo.pairs"),
+    ({"demo": {"pairs": [-1, 1, 1]}}, "demo.pairs"),
+    ({"demo": {"pairs": "16 4 4"}}, "demo.pairs"),
+    ({"demo": {"pairs": [0, 0, 0]}}, "demo.pairs"),
+    ({"demo": {"pairs": [40, 10, 10]}}, "demo.pairs"),
+    ({"demo": {"pairs": [1.5, 1, 1]}}, "demo.pairs"),
+    ({"demo": {"frames": 0}}, "demo.frames"),
+    ({"demo": {"width": 853}}, "demo.width"),
+    ({"demo": {"height": 100}}, "demo.height"),
+    ({"demo": {"fps": 0}}, "demo.fps"),
+    ({"demo": {"fps": "fast"}}, "demo.fps"),
+    ({"demo": {"jobs": -2}}, "demo.jobs"),
+    ({"demo": {"strength": float("nan")}}, "demo.strength"),
+    ({"demo": {"strength": 9}}, "demo.strength"),
+    ({"demo": {"frame": 32}}, "demo"),
+    ({"demo": [1, 2]}, "demo"),
+])
+def test_nonsense_params_are_rejected(params, key):
+    with pytest.raises(ParamsError, match=f"'{key}"):
+        demo.DemoConfig.from_params(params)
+
+
+def test_nonsense_build_arguments_are_rejected(tmp_path):
+    with pytest.raises(ParamsError, match="methods"):
+        demo.build_demo(tmp_path / "x", seed=0, methods=("../evil",))
+    with pytest.raises(ParamsError, match="qualities"):
+        demo.build_demo(tmp_path / "x", seed=0, qualities=("c99",))
+    with pytest.raises(ParamsError, match="demo.width"):
+        demo.build_demo(tmp_path / "x", seed=0, width=321)
+    assert not (tmp_path / "x").exists()
+
+
+def test_never_replaces_a_tree_that_is_not_a_demo(tmp_path):
+    root = tmp_path / "ffpp"
+    keep = root / "original_sequences" / "youtube" / "raw" / "videos" / "000.mp4"
+    keep.parent.mkdir(parents=True)
+    keep.write_bytes(b"precious")
+    with pytest.raises(AddError, match="not a demo tree"):
+        demo.build_demo(root, **{**TINY, "pairs": (1, 0, 0)})
+    assert keep.read_bytes() == b"precious"
+
+
+def test_interrupted_build_keeps_the_previous_tree(tmp_path, monkeypatch):
+    small = {**TINY, "pairs": (1, 0, 0), "methods": ("Deepfakes",), "frames": 2, "jobs": 1}
+    root = demo.build_demo(tmp_path / "demo", **small)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    calls = []
+
+    def failing(task, tmp, config):
+        calls.append(task)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return demo_write(task, tmp, config)
+
+    demo_write = demo._write_task
+    monkeypatch.setattr(demo, "_write_task", failing)
+    with pytest.raises(KeyboardInterrupt):
+        demo.build_demo(root, **{**small, "seed": 99})
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+def test_identities_are_real_detectable_faces():
+    usable = demo.usable_identities()
+    assert demo.ASTRONAUT in usable
+    assert 80 <= len(usable) <= demo.N_IDENTITIES  # nearly all 100 LFW faces (x4+ upscaled) and the astronaut
+    assert all(0 <= i < demo.N_IDENTITIES for i in usable)
+
+
+@pytest.mark.parametrize("depth", [0.0, 0.05])
+def test_transposed_conv_checkerboard(depth):
+    flat = np.full((6, 6, 3), 0.5, np.float32)
+    up = manip.transposed_conv_up2(flat, depth)[2:-2, 2:-2, 0]  # away from the border
+    assert up.shape == (8, 8)
+    np.testing.assert_allclose(up[::2, ::2], 0.5 * (1 + depth) ** 2, rtol=1e-5)
+    np.testing.assert_allclose(up[1::2, 1::2], 0.5 * (1 - depth) ** 2, rtol=1e-5)
+    np.testing.assert_allclose(up.mean(), 0.5, rtol=1e-5)  # the checkerboard keeps the mean
+
+
+@pytest.mark.parametrize("kind", manip.KINDS)
+def test_manipulation_leaves_unmasked_pixels_alone(kind):
+    rng = np.random.default_rng(0)
+    roi = rng.uniform(0, 1, (40, 40, 3)).astype(np.float32)
+    source = rng.uniform(0, 1, (40, 40, 3)).astype(np.float32)
+    mask = np.zeros((40, 40), np.float32)
+    mask[10:30, 12:28] = 1
+    out = manip.apply(manip.Manipulation.draw(kind, rng), roi, source, mask, mask, (0, 0))
+    assert np.array_equal(out[mask == 0], roi[mask == 0])
+    assert np.abs(out[mask > 0] - roi[mask > 0]).mean() > 0.01
+
+
+def test_kinds_are_balanced_and_seeded():
+    videos = [f"{i:03d}_{i + 1:03d}" for i in range(10)]
+    kinds = manip.assign_kinds("Deepfakes", videos, seed=0)
+    assert sorted(kinds.values()).count("swap") == 5 and sorted(kinds.values()).count("swap_gan") == 5
+    assert kinds == manip.assign_kinds("Deepfakes", videos, seed=0)
+    assert kinds != manip.assign_kinds("Deepfakes", videos, seed=1)
+    assert set(manip.assign_kinds("FaceShifter", videos, seed=0).values()) == {"swap_gan"}
