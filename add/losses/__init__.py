@@ -1,0 +1,49 @@
+"""ADD distillation losses and the Table 1 baselines, one loss per module, behind one registry.
+
+Equations refer to the paper (``shared/paper/ADD-AAAI2022.md``); each module's docstring states its equation.
+The params keys are documented in :mod:`add.losses.config`, the registry in :mod:`add.losses.registry`.
+"""
+
+from add.losses.attention_transfer import attention_map, attention_transfer_loss
+from add.losses.config import CONFIG_KEYS, DistillConfig, parse_distill_config
+from add.losses.fitnet import FitNetLoss, fitnet_cosine_loss
+from add.losses.frequency import FLOAT32_MAX_EXPONENT, frequency_attention_loss
+from add.losses.kd import hinton_kd_loss
+from add.losses.multi_view import (
+    attention_density,
+    contrastive_partners,
+    default_groups,
+    element_coordinates,
+    multi_view_attention_loss,
+    multi_view_vectors,
+    random_directions,
+    sliced_wasserstein,
+)
+from add.losses.non_local import NonLocalBlock, NonLocalLoss
+from add.losses.registry import DISTILLERS, Distiller, build_distiller
+
+__all__ = [
+    "CONFIG_KEYS",
+    "DISTILLERS",
+    "FLOAT32_MAX_EXPONENT",
+    "DistillConfig",
+    "Distiller",
+    "FitNetLoss",
+    "NonLocalBlock",
+    "NonLocalLoss",
+    "attention_density",
+    "attention_map",
+    "attention_transfer_loss",
+    "build_distiller",
+    "contrastive_partners",
+    "default_groups",
+    "element_coordinates",
+    "fitnet_cosine_loss",
+    "frequency_attention_loss",
+    "hinton_kd_loss",
+    "multi_view_attention_loss",
+    "multi_view_vectors",
+    "parse_distill_config",
+    "random_directions",
+    "sliced_wasserstein",
+]
