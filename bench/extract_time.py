@@ -6,8 +6,10 @@
 Builds one synthetic clip with the test factory (tests/video_factory.py: a real face over a panning background,
 raw = libx264rgb crf 0, c23/c40 compressed from it), then times, single-process, after one warm-up:
 
-* ``extract_video``: the whole per-video work of the stage (hash the inputs for the resume fingerprint, probe the
-  three files, decode 64 raw frames + detect + crop, decode 64 c23 and 64 c40 frames + crop, PNG, tar, sidecar);
+* ``extract_video``: the whole per-video work of the stage for an original (hash the inputs for the resume
+  fingerprint, in a thread; probe the three files; decode the 64 sampled frames of raw, c23 and c40 in three
+  concurrent ffmpeg passes while dlib runs on raw; crop; PNG, in a thread; tar; sidecar) — bench/extraction.py
+  compares it, and the fakes that reuse an original's boxes, with the naive way and the floor;
 * its parts: probing, decoding the 64 frames of each quality alone (one ffmpeg ``select`` pass each), and dlib on
   the 64 raw frames at several working resolutions / upsampling factors, with their detection rate and the IoU of
   their boxes with the full-resolution upsample-1 boxes (the most sensitive setting).

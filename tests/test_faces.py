@@ -17,7 +17,9 @@ from add.data.faces import (
     choose_faces,
     crop,
     largest_first,
+    outside_difference,
     square_box,
+    thumbnail,
 )
 
 # Where dlib's frontal detector puts the astronaut's face in skimage.data.astronaut() (full resolution, upsample 0).
@@ -162,3 +164,33 @@ def test_detector_finds_factory_faces_and_nothing_in_backgrounds(face):
     found = detector(0.2)(frame)
     assert len(found) == 1 and iou(found[0], det(100, 60, 220, 180)) > 0.3
     assert detector(0.2, upsample=1)(background(320, 240, seed=3)) == []
+
+
+# ---------------------------------------------------------------------------------------------------- alignment
+def test_thumbnail_is_the_mean_grey_of_each_cell():
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[:, 160:] = 200
+    thumb = thumbnail(frame, width=32)
+    assert thumb.shape == (24, 32) and thumb.dtype == np.uint8
+    assert (thumb[:, :16] == 0).all() and (thumb[:, 16:] == 200).all()
+    assert thumbnail(frame[:10, :20], width=48).shape == (10, 20)  # never more cells than pixels
+
+
+def test_outside_difference_ignores_the_box_and_sees_the_rest():
+    yy, xx = np.mgrid[:240, :320]
+    frame = np.repeat((((yy // 16 + xx // 16) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)  # 16 px checks
+    box = (100, 60, 196, 156)
+    inside = frame.copy()
+    inside[60:156, 100:196] = 255 - inside[60:156, 100:196]  # a new face: changes only inside the box
+    mean, worst, compared = outside_difference(thumbnail(frame), thumbnail(inside), box, 320, 240)
+    assert mean == worst == 0 and 0.7 < compared < 0.95
+    shifted = np.roll(frame, 8, axis=1)  # another frame of a panning camera: differs everywhere
+    mean, worst, _ = outside_difference(thumbnail(frame), thumbnail(shifted), box, 320, 240)
+    assert mean > 10 and worst > 50
+    corner = frame.copy()
+    corner[:20, :20] = 0  # a small change far from the face
+    assert outside_difference(thumbnail(frame), thumbnail(corner), box, 320, 240)[1] > 50
+    mean, worst, compared = outside_difference(thumbnail(frame), thumbnail(shifted), (0, 0, 320, 240), 320, 240)
+    assert compared == 0 and np.isnan(mean) and np.isnan(worst)
+    with pytest.raises(ValueError, match="one shape"):
+        outside_difference(thumbnail(frame), thumbnail(frame[:120]), box, 320, 240)

@@ -76,14 +76,25 @@ def face_centre(frame: int, n_frames: int, width: int, height: int) -> tuple[flo
 
 
 def synth_frames(n_frames: int, width: int = 320, height: int = 240, *, face: str | int | None = "astronaut",
-                 face_size: int | None = None, seed: int = 0, no_face: Collection[int] = ()) -> Iterator[np.ndarray]:
+                 face_size: int | None = None, seed: int = 0, no_face: Collection[int] = (),
+                 swap: int | None = None) -> Iterator[np.ndarray]:
     """Yield ``n_frames`` RGB frames: a panning background with ``face`` pasted (soft elliptical edge) at
-    ``face_centre``; frames in ``no_face`` (and all frames when ``face`` is None) show only the background."""
+    ``face_centre``; frames in ``no_face`` (and all frames when ``face`` is None) show only the background.
+
+    ``swap`` (an LFW face index) makes a fake of the same footage: the inner half of the face (eyes to mouth) is
+    replaced by that face, so a frame differs from the original's only inside the face.
+    """
     face_size = face_size or int(0.5 * height)
     pad = max(8, width // 16)
     bg = background(width + 2 * pad, height + 2 * pad, seed)
     patch = face_patch(face, face_size).astype(np.float32) if face is not None else None
     mask = _ellipse_mask(face_size)
+    if patch is not None and swap is not None:
+        inner = face_size // 2
+        at = (face_size - inner) // 2
+        inner_mask = _ellipse_mask(inner)
+        region = patch[at:at + inner, at:at + inner]
+        patch[at:at + inner, at:at + inner] = region * (1 - inner_mask) + face_patch(swap, inner) * inner_mask
     for i in range(n_frames):
         t = 2 * math.pi * i / max(n_frames, 1)
         ox, oy = int(round(pad + pad * 0.9 * math.sin(t))), int(round(pad + pad * 0.9 * math.sin(0.5 * t)))
@@ -100,18 +111,19 @@ def synth_frames(n_frames: int, width: int = 320, height: int = 240, *, face: st
 def make_video(directory: str | Path, name: str, n_frames: int, *, width: int = 320, height: int = 240,
                face: str | int | None = "astronaut", face_size: int | None = None, seed: int = 0,
                no_face: Collection[int] = (), qualities: Sequence[str] = QUALITIES,
-               lengths: dict[str, int] | None = None, fps: float = 25.0) -> dict[str, str]:
+               lengths: dict[str, int] | None = None, fps: float = 25.0, swap: int | None = None) -> dict[str, str]:
     """Encode one clip in every quality, FF++ style, under ``directory/{quality}/{name}.mp4``.
 
     raw is lossless (libx264rgb crf 0) and c23/c40 are compressed from it, as FF++'s script does. ``lengths``
     gives a quality a different frame count (encoded from the first N synthetic frames) to plant a mismatch.
+    ``swap``: a fake of the clip made with the same arguments (see :func:`synth_frames`).
     Returns ``{quality: absolute path}``.
     """
     directory = Path(directory)
     lengths = lengths or {}
 
     def frames(n: int) -> Iterator[np.ndarray]:
-        return synth_frames(n, width, height, face=face, face_size=face_size, seed=seed, no_face=no_face)
+        return synth_frames(n, width, height, face=face, face_size=face_size, seed=seed, no_face=no_face, swap=swap)
 
     raw = (directory / "raw" / f"{name}.mp4").resolve()
     write_video(raw, frames(lengths.get("raw", n_frames)), fps=fps, quality="raw")

@@ -5,60 +5,81 @@ Reads ``data/videos.parquet`` and writes, per video, ``data/faces/{method}/{vide
 
 Per video (a row of videos.parquet):
 
-1. **Frame counts.** Every quality is probed; qualities whose frame counts (or frame sizes) differ would not be
-   frame-aligned, so the video is dropped (``dropped_video``, the counts in ``reason``). A file cut mid-stream
-   usually lands here (ffmpeg counts only the frames that are there). A missing path, a file ffmpeg cannot read,
-   a decode that stops before the last wanted frame: ``dropped_video`` with ffmpeg's message.
+1. **Frame counts.** Every quality is probed (the probes run concurrently); qualities whose frame counts (or frame
+   sizes) differ would not be frame-aligned, so the video is dropped (``dropped_video``, the counts in ``reason``).
+   A file cut mid-stream usually lands here (ffmpeg counts only the frames that are there). A missing path, a file
+   ffmpeg cannot read, a decode that stops before the last wanted frame: ``dropped_video`` with ffmpeg's message.
 2. **Sampling.** ``data.frames_per_video`` indices out of the N frames: ``even`` takes the centres of N/k equal
    segments, ``random`` (as the paper) draws k distinct frames with a generator seeded by ``seed`` and
-   ``crc32("{method}/{video}")``, so each video has its own stable draw. A video of N <= k frames gives all N.
-3. **Detection** (:mod:`add.data.faces`) on the raw frames, streamed one at a time through a single ffmpeg pass
-   (the ``select`` filter): dlib's HOG detector on the frame downscaled so its longer side is at most
-   ``data.detect_max_side`` (a frame where that finds nothing is searched again at full resolution with one more
-   level of upsampling, which finds faces down to ~40 px); detections scoring below ``data.detect_threshold`` or
-   whose size is off the video's median face by more than ``data.detect_size_tolerance`` x are rejected; the
-   largest face; a square box of side ``data.box_scale`` x max(w, h) kept inside the frame. Frames without a face
-   borrow the box of the nearest frame (by index) with one: status ``fallback``, ``reason`` names that frame. No
-   face at all: ``dropped_video``.
-4. **Crops.** The raw crops of detected frames are taken during the detection pass; c23 and c40 (and raw for
-   fallback frames) are then streamed in one ffmpeg pass each and cropped with the *same* boxes, so the triplets are
-   pixel-aligned. Memory holds one decoded frame plus the small crops of one video, never a whole video.
-5. **Output.** The tar (sorted members, mtime 0, uid/gid 0, empty owner names, PNG at a fixed compression level:
-   byte-identical on a rerun), then a sidecar ``{video}.decisions.json`` with the frame decisions and a
-   fingerprint; both written atomically, the sidecar last.
+   ``crc32("original/{target}")`` — the target is the id whose footage the video shows, so a fake ``a_b`` samples
+   the same frames as its original ``a`` and each target has its own stable draw.
+3. **Decoding.** Every quality is decoded in one ffmpeg pass (the ``select`` filter passes only the sampled frames),
+   the passes of all qualities running at once and read in lockstep, so the ffmpeg decoders work while the main
+   process detects. Memory holds about one decoded frame per quality plus the small crops of one video, never a
+   whole video.
+4. **Detection** (:mod:`add.data.faces`) on the raw frames: dlib's HOG detector on the frame downscaled so its
+   longer side is at most ``data.detect_max_side`` (a frame where that finds nothing is searched again at full
+   resolution with one more level of upsampling, which finds faces down to ~40 px); detections scoring below
+   ``data.detect_threshold`` or whose size is off the video's median face by more than
+   ``data.detect_size_tolerance`` x are rejected; the largest face; a square box of side ``data.box_scale`` x
+   max(w, h) kept inside the frame. Frames without a face borrow the box of the nearest frame (by index) with one:
+   status ``fallback``, ``reason`` names that frame. No face at all: ``dropped_video``. Every candidate box is
+   cropped from every quality as its frame streams by, so the crops of the chosen boxes are there at the end; only
+   ``fallback`` frames are decoded a second time (all qualities, those frames only).
+5. **Boxes of the original, reused by its fakes** (``data.reuse_boxes``, default true). A fake ``a_b`` shows the
+   footage of original ``a`` with the face changed, so detecting again on it costs time and only adds box jitter
+   between real and fake crops of the same frame. When ``a`` is listed in videos.parquet and kept, the fake is
+   extracted after it and takes its boxes (status, score and fallback rule included: the manifest rows of the fake
+   repeat those of the original; fallback reasons add "boxes of original/a") — provided the two are aligned:
+   same frame count, frame size and sampled frames, and at every sampled frame the fake's raw frame equals the
+   original's outside the face box. That last check compares 48-cell-wide grey thumbnails of the two frames (the
+   original's are kept in its sidecar) over the cells wholly outside the box grown by one cell, and needs mean
+   |diff| <= 1 and max |diff| <= 12 grey levels over at least 20% of the frame. A fake that fails any of it is
+   detected on its own (and its sidecar says why). In the demo a fake equals its original outside the face box
+   exactly (measured); FF++'s fakes were rendered from their originals' frames, so they should match there up to
+   encoder rounding (not measured here: a fake that does not is simply detected on its own).
+6. **Output.** The tar (sorted members, mtime 0, uid/gid 0, empty owner names, PNG at a fixed compression level:
+   byte-identical on a rerun), then a sidecar ``{video}.decisions.json`` with the frame decisions, where the boxes
+   came from and a fingerprint; both written atomically, the sidecar last.
 
 **Resume.** A video is skipped (its decisions read back from the sidecar) when its sidecar's fingerprint matches —
-a hash of the settings that shape the output and of the content (sha256) of its input files — and, for a kept
-video, its tar exists. Since the tar is complete before the sidecar is written, a stage killed at any point
-resumes where it stopped and produces the same bytes; ``--force`` ignores the sidecars. (DVC deletes the outputs
-of a stage before it reruns it unless they are declared ``persist: true``.) At the end, tars and sidecars of videos
-that videos.parquet no longer lists, and temp files of killed runs, are removed from the method folders.
+a hash of the settings that shape the output and of the content (sha256, computed while the video is extracted) of
+its input files, and for a fake that may reuse boxes, of its original's fingerprint — and, for a kept video, its
+tar exists. Since the tar is complete before the sidecar is written, a stage killed at any point resumes where it
+stopped and produces the same bytes; ``--force`` ignores the sidecars. (DVC deletes the outputs of a stage before
+it reruns it unless they are declared ``persist: true``.) At the end, tars and sidecars of videos that
+videos.parquet no longer lists, and temp files of killed runs, are removed from the method folders.
 
 Params (``data.*``; defaults in :class:`ExtractConfig`): ``qualities``, ``frames_per_video`` (64), ``sampling``
 (even | random), ``image_size`` (128), ``jobs`` (0), ``detect_threshold`` (0.2: dlib's boundary is 0; real
 frontal faces score ~0.3-2.5, the false hits we measured on skimage images score < 0.15), ``detect_upsample`` (0),
-``detect_max_side`` (640; 0: full resolution), ``detect_size_tolerance`` (2.0), ``box_scale`` (1.3); and the top-level
-``seed`` (random sampling only).
+``detect_max_side`` (640; 0: full resolution), ``detect_size_tolerance`` (2.0), ``box_scale`` (1.3),
+``reuse_boxes`` (true); and the top-level ``seed`` (random sampling only).
 
-Videos run in parallel in ``data.jobs`` processes (0: every core), each with its own dlib detector; results are
-merged in the order of videos.parquet, the manifest sorted by split, method, video, frame.
+Videos run in parallel in ``data.jobs`` processes (0: every core), each with its own dlib detector; a fake that may
+reuse boxes is started once its original is done (so the result never depends on the number of processes or on
+timing); results are merged in the order of videos.parquet, the manifest sorted by split, method, video, frame.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import hashlib
 import io
 import json
 import math
 import multiprocessing
 import os
+import re
 import tarfile
 import time
 import zlib
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +87,20 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from add.data.faces import FaceDetector, FrameBox, assign_boxes, choose_faces, crop, square_box
+from add.data.faces import (
+    FaceDetector,
+    FrameBox,
+    assign_boxes,
+    choose_faces,
+    crop,
+    outside_difference,
+    square_box,
+    thumbnail,
+)
 from add.data.video import QUALITY_CRF, VideoError, VideoInfo, probe, read_frames
 from add.errors import AddError
 from add.io import atomic_path, atomic_write, atomic_write_json, safe_join
-from add.params import ParamsError, get_choice, get_float, get_int, get_list, load_params, section
+from add.params import ParamsError, get_bool, get_choice, get_float, get_int, get_list, load_params, section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,11 +110,18 @@ FACES = "data/faces"
 MANIFEST = "data/manifest.parquet"
 METRICS = "metrics/extract.json"
 
+ORIGINAL = "original"  # add.data.ffpp.ORIGINAL (not imported: ffpp imports pandas, which workers never need)
 STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
 MANIFEST_COLUMNS = ["split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status", "reason"]
 SIDECAR_SUFFIX = ".decisions.json"
-SIDECAR_FORMAT = "add.extract/1"
+SIDECAR_FORMAT = "add.extract/2"
 PNG_COMPRESSION = 3  # fixed, so that a rerun writes the same bytes
+# A fake may take its original's boxes when, at every sampled frame, the grey thumbnails of their raw frames differ
+# outside the face box by at most this much (mean, max; grey levels) over at least this fraction of the frame.
+ALIGN_MEAN_MAX = 1.0
+ALIGN_MAX = 12.0
+ALIGN_MIN_COMPARED = 0.2
+DETECTED = "detected"  # VideoResult.boxes_from of a video whose boxes come from its own frames
 
 
 class ExtractError(AddError):
@@ -106,6 +143,7 @@ class ExtractConfig:
     detect_max_side: int = 640
     detect_size_tolerance: float = 2.0
     box_scale: float = 1.3
+    reuse_boxes: bool = True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ExtractConfig:
@@ -131,6 +169,7 @@ class ExtractConfig:
             detect_size_tolerance=get_float(data, "detect_size_tolerance", d.detect_size_tolerance, where=w,
                                             min=1.0, max=100.0),
             box_scale=get_float(data, "box_scale", d.box_scale, where=w, min=1.0, max=4.0),
+            reuse_boxes=get_bool(data, "reuse_boxes", d.reuse_boxes, where=w),
         )
 
     @property
@@ -184,6 +223,55 @@ class VideoJob:
     paths: dict[str, str | None]
     tar: str
     sidecar: str
+    target: str = ""  # the id whose footage the video shows (videos.parquet ``target``); "": the video's first id
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}/{self.video}"
+
+    @property
+    def footage(self) -> str:
+        return self.target or self.video.split("_")[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """What a fake needs of its original to check that their frames align: the original's frame count and size (of
+    the detection quality), its sampled frames and a grey thumbnail of each (``k x h x w`` uint8)."""
+
+    frames: int
+    width: int
+    height: int
+    indices: tuple[int, ...]
+    thumbs: np.ndarray
+
+    def to_json(self) -> dict[str, Any]:
+        blob = base64.b64encode(zlib.compress(np.ascontiguousarray(self.thumbs).tobytes(), 6)).decode("ascii")
+        return {"frames": self.frames, "width": self.width, "height": self.height, "indices": list(self.indices),
+                "shape": list(self.thumbs.shape), "thumbs": blob}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Alignment | None:
+        """The alignment stored in a sidecar; None when it is missing or damaged."""
+        try:
+            shape = tuple(int(v) for v in data["shape"])
+            indices = tuple(int(i) for i in data["indices"])
+            thumbs = np.frombuffer(zlib.decompress(base64.b64decode(data["thumbs"], validate=True)), np.uint8)
+            if len(shape) != 3 or shape[0] != len(indices) or thumbs.size != math.prod(shape):
+                return None
+            return cls(int(data["frames"]), int(data["width"]), int(data["height"]), indices, thumbs.reshape(shape))
+        except (KeyError, TypeError, ValueError, zlib.error):
+            return None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The original of a fake's target: where the fake may take its boxes from."""
+
+    key: str  # "original/000"
+    fingerprint: str | None
+    decisions: tuple[dict[str, Any], ...]  # its kept frame decisions; empty when it was dropped
+    alignment: Alignment | None
 
 
 @dataclass
@@ -192,12 +280,23 @@ class VideoResult:
     decisions: list[dict[str, Any]]  # frame, x0, y0, x1, y1, score, status, reason
     seconds: float | None  # None when resumed from the sidecar
     resumed: bool = False
+    fingerprint: str | None = None
+    boxes_from: str = ""  # DETECTED, the key of the original whose boxes were reused, or "" (dropped video)
+    note: str = ""  # why an original's boxes were not reused
+    alignment: Alignment | None = field(default=None, repr=False)  # kept originals, for their fakes
+
+
+_FFMPEG_ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+")  # "[h264 @ 0x55bb...]" in ffmpeg's messages: differs per run
 
 
 def _drop(reason: str) -> list[dict[str, Any]]:
     nan = math.nan
     return [{"frame": -1, "x0": nan, "y0": nan, "x1": nan, "y1": nan, "score": nan, "status": "dropped_video",
-             "reason": reason}]
+             "reason": _FFMPEG_ADDRESS.sub("", reason)}]
+
+
+def _kept(decisions: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [d for d in decisions if d["status"] in ("ok", "fallback")]
 
 
 _DETECTOR: dict[tuple, FaceDetector] = {}
@@ -220,11 +319,12 @@ def _file_sha256(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def fingerprint(job: VideoJob, cfg: ExtractConfig) -> str | None:
-    """Hash of the output settings, the video's key and its input files' content; None if a file is unreadable."""
+def fingerprint(job: VideoJob, cfg: ExtractConfig, reference: tuple[str, str | None] | None = None) -> str | None:
+    """Hash of the output settings, the video's key, its input files' content and, for a fake that may reuse its
+    original's boxes, ``reference`` = (the original's key, its fingerprint); None if a file is unreadable."""
     h = hashlib.sha256()
-    h.update(json.dumps({"format": SIDECAR_FORMAT, "key": f"{job.method}/{job.video}",
-                         "settings": cfg.output_settings()}, sort_keys=True).encode())
+    h.update(json.dumps({"format": SIDECAR_FORMAT, "key": job.key, "settings": cfg.output_settings(),
+                         "reference": list(reference) if reference else None}, sort_keys=True).encode())
     for q in cfg.qualities:
         path = job.paths.get(q)
         if not path:
@@ -236,7 +336,10 @@ def fingerprint(job: VideoJob, cfg: ExtractConfig) -> str | None:
     return h.hexdigest()
 
 
-def _read_sidecar(job: VideoJob, print_: str) -> list[dict[str, Any]] | None:
+def _read_sidecar(job: VideoJob, cfg: ExtractConfig, print_: str | None) -> VideoResult | None:
+    """The stored result of a video whose outputs are complete and current, else None."""
+    if print_ is None:
+        return None
     try:
         side = json.loads(Path(job.sidecar).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -244,17 +347,28 @@ def _read_sidecar(job: VideoJob, print_: str) -> list[dict[str, Any]] | None:
     if not isinstance(side, dict) or side.get("format") != SIDECAR_FORMAT or side.get("fingerprint") != print_:
         return None
     decisions = side.get("decisions")
-    if not isinstance(decisions, list) or not decisions:
+    if not isinstance(decisions, list) or not decisions or not all(isinstance(d, dict) for d in decisions):
         return None
-    kept = any(d.get("status") in ("ok", "fallback") for d in decisions)
+    kept = bool(_kept(decisions))
     if kept and not Path(job.tar).is_file():
         return None
-    return [{k: (math.nan if v is None else v) for k, v in d.items()} for d in decisions]
+    alignment = None
+    if kept and job.method == ORIGINAL and cfg.reuse_boxes:
+        alignment = Alignment.from_json(side.get("alignment"))
+        if alignment is None:  # its fakes need it: extract again rather than let them depend on what survived
+            return None
+    decisions = [{k: (math.nan if v is None else v) for k, v in d.items()} for d in decisions]
+    return VideoResult(job.index, decisions, None, resumed=True, fingerprint=print_,
+                       boxes_from=str(side.get("boxes_from", "")), note=str(side.get("note", "")),
+                       alignment=alignment)
 
 
-def _write_sidecar(job: VideoJob, print_: str, decisions: list[dict[str, Any]]) -> None:
-    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()} for d in decisions]
-    atomic_write_json(job.sidecar, {"format": SIDECAR_FORMAT, "fingerprint": print_, "decisions": clean})
+def _write_sidecar(job: VideoJob, result: VideoResult) -> None:
+    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+             for d in result.decisions]
+    atomic_write_json(job.sidecar, {"format": SIDECAR_FORMAT, "fingerprint": result.fingerprint,
+                                    "boxes_from": result.boxes_from, "note": result.note, "decisions": clean,
+                                    "alignment": result.alignment.to_json() if result.alignment else None})
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -277,14 +391,16 @@ def write_tar(path: str | os.PathLike, members: Mapping[str, bytes]) -> None:
 
 
 def _probe_all(job: VideoJob, cfg: ExtractConfig) -> dict[str, VideoInfo] | str:
-    """Probe every quality; the drop reason (str) when one is missing/unreadable or they disagree."""
+    """Probe every quality (concurrently); the drop reason (str) when one is missing/unreadable or they disagree."""
+    missing = [q for q in cfg.qualities if not job.paths.get(q)]
+    if missing:
+        return f"{missing[0]}: no file listed in videos.parquet"
+    with ThreadPoolExecutor(len(cfg.qualities)) as pool:
+        probes = {q: pool.submit(probe, job.paths[q]) for q in cfg.qualities}
     infos = {}
-    for q in cfg.qualities:
-        path = job.paths.get(q)
-        if not path:
-            return f"{q}: no file listed in videos.parquet"
+    for q, pending in probes.items():
         try:
-            infos[q] = probe(path)
+            infos[q] = pending.result()
         except VideoError as e:
             return f"{q}: {e}"
     counts = {q: i.frames for q, i in infos.items()}
@@ -298,52 +414,136 @@ def _probe_all(job: VideoJob, cfg: ExtractConfig) -> dict[str, VideoInfo] | str:
     return infos
 
 
-def _extract(job: VideoJob, cfg: ExtractConfig) -> list[dict[str, Any]]:
-    """Decisions for one video, writing its tar when it is kept."""
-    infos = _probe_all(job, cfg)
-    if isinstance(infos, str):
-        return _drop(infos)
+class _StreamError(Exception):
+    """A quality's decode failed (the VideoError and its quality)."""
+
+    def __init__(self, quality: str, error: Exception):
+        super().__init__(f"{quality}: {error}")
+        self.quality, self.error = quality, error
+
+
+class _NotAligned(Exception):
+    """The original's boxes cannot be reused; the message says why."""
+
+
+def _lockstep(job: VideoJob, qualities: Sequence[str], indices: Sequence[int], infos: Mapping[str, VideoInfo]
+              ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Yield ``(index, {quality: frame})`` for the sorted ``indices``: one ffmpeg select pass per quality, all
+    running at once, each decoding its next frame while the caller works on the current ones."""
+    streams = {q: read_frames(job.paths[q], indices, infos[q]) for q in qualities}
+    try:
+        for index in indices:
+            frames = {}
+            for q, stream in streams.items():
+                try:
+                    got, frames[q] = next(stream)
+                except VideoError as e:
+                    raise _StreamError(q, e) from None
+                except StopIteration:
+                    raise _StreamError(q, VideoError(f"{job.paths[q]}: stream ended before frame {index}")) from None
+                if got != index:  # read_frames yields the indices it was given, in order
+                    raise RuntimeError(f"{job.paths[q]}: got frame {got}, expected {index}")
+            yield index, frames
+    finally:
+        for stream in streams.values():
+            stream.close()  # stops a decoder that is still running (after an error or a refusal)
+
+
+Pngs = dict[str, dict[int, Future]]  # quality -> frame -> the PNG bytes of its crop, being encoded
+
+
+def _detect(job: VideoJob, cfg: ExtractConfig, infos: Mapping[str, VideoInfo], indices: Sequence[int],
+            encoder: ThreadPoolExecutor) -> tuple[list[FrameBox] | None, Pngs, Alignment | None]:
+    """Detect on the detection quality's frames; crop every candidate box from every quality as the frames stream
+    by and have ``encoder`` make its PNGs meanwhile. Returns the boxes (None: no face at all), the PNGs of their
+    crops and, for an original, its alignment."""
     dq = cfg.detect_quality
     info = infos[dq]
-    indices = sample_indices(info.frames, cfg.frames_per_video, cfg.sampling,
-                             video_seed(cfg.seed, job.method, job.video))
-
-    # Pass 1: detect on the raw frames; keep the raw crop of every candidate box (a few KB each), not the frame.
     detector = _detector(cfg)
-    candidates, raw_crops = {}, {}
-    try:
-        for idx, frame in read_frames(job.paths[dq], indices, info):
+    keep_thumbs = cfg.reuse_boxes and job.method == ORIGINAL
+    candidates, candidate_crops, thumbs = {}, {}, []
+    with contextlib.closing(_lockstep(job, cfg.qualities, indices, infos)) as stream:
+        for idx, frames in stream:
+            frame = frames[dq]
             dets = detector(frame) or _detector(cfg, retry=True)(frame)
             candidates[idx] = dets
+            if keep_thumbs:
+                thumbs.append(thumbnail(frame))
             for det in dets:
                 box = square_box(det, info.width, info.height, cfg.box_scale)
-                raw_crops.setdefault((idx, box), crop(frame, box, cfg.image_size))
-    except VideoError as e:
-        return _drop(f"{dq}: {e}")
+                if (idx, box) not in candidate_crops:  # a few KB per quality, never the frame
+                    candidate_crops[(idx, box)] = {q: encoder.submit(_png, crop(frames[q], box, cfg.image_size))
+                                                   for q in cfg.qualities}
     boxes = assign_boxes(choose_faces(candidates, cfg.detect_size_tolerance), info.width, info.height,
                          cfg.box_scale)
     if boxes is None:
-        return _drop(f"no face in any of the {len(indices)} sampled frames (dlib score >= {cfg.detect_threshold:g})")
-
-    # Pass 2: stream each other quality (and the detection quality's fallback frames) and crop with the same boxes.
-    crops: dict[str, dict[int, np.ndarray]] = {q: {} for q in cfg.qualities}
+        return None, {}, None
+    pngs: Pngs = {q: {} for q in cfg.qualities}
+    borrowed = {}
     for b in boxes:
-        if (b.frame, b.box) in raw_crops:
-            crops[dq][b.frame] = raw_crops[(b.frame, b.box)]
-    del raw_crops
-    by_frame: dict[int, FrameBox] = {b.frame: b for b in boxes}
-    for q in cfg.qualities:
-        todo = [f for f in indices if f not in crops[q]]
-        try:
-            for idx, frame in read_frames(job.paths[q], todo, infos[q]):
-                crops[q][idx] = crop(frame, by_frame[idx].box, cfg.image_size)
-        except VideoError as e:
-            return _drop(f"{q}: {e}")
+        if (b.frame, b.box) in candidate_crops:
+            for q in cfg.qualities:
+                pngs[q][b.frame] = candidate_crops[(b.frame, b.box)][q]
+        else:
+            borrowed[b.frame] = b.box  # a fallback frame: its box comes from another frame
+    del candidate_crops
+    if borrowed:
+        with contextlib.closing(_lockstep(job, cfg.qualities, sorted(borrowed), infos)) as stream:
+            for idx, frames in stream:
+                for q in cfg.qualities:
+                    pngs[q][idx] = encoder.submit(_png, crop(frames[q], borrowed[idx], cfg.image_size))
+    alignment = Alignment(info.frames, info.width, info.height, tuple(indices), np.stack(thumbs)) if keep_thumbs \
+        else None
+    return boxes, pngs, alignment
 
+
+def _reuse(job: VideoJob, cfg: ExtractConfig, infos: Mapping[str, VideoInfo], indices: Sequence[int],
+           ref: Reference, encoder: ThreadPoolExecutor) -> tuple[list[FrameBox], Pngs]:
+    """The original's boxes and the PNGs of this video's crops of them; raises _NotAligned (saying why) when the
+    two videos do not align, checking every sampled frame as it streams by."""
+    dq = cfg.detect_quality
+    info = infos[dq]
+    if not ref.decisions:
+        raise _NotAligned(f"{ref.key} was dropped")
+    a = ref.alignment
+    if a is None:
+        raise _NotAligned(f"{ref.key} has no alignment thumbnails")
+    if (a.frames, a.width, a.height) != (info.frames, info.width, info.height):
+        raise _NotAligned(f"{ref.key} has {a.frames} frames of {a.width}x{a.height}, this video {info.frames} "
+                          f"frames of {info.width}x{info.height}")
+    if list(a.indices) != list(indices) or [int(d["frame"]) for d in ref.decisions] != list(indices):
+        raise _NotAligned(f"{ref.key} was sampled at other frames")
+    boxes = []
+    for d in ref.decisions:
+        reason = d["reason"] + (f"; boxes of {ref.key}" if d["status"] != "ok" else "")
+        box = (int(d["x0"]), int(d["y0"]), int(d["x1"]), int(d["y1"]))
+        boxes.append(FrameBox(int(d["frame"]), box, float(d["score"]), str(d["status"]), reason))
+    by_frame = {b.frame: b.box for b in boxes}
+    thumbs = dict(zip(a.indices, a.thumbs, strict=True))
+    pngs: Pngs = {q: {} for q in cfg.qualities}
+    with contextlib.closing(_lockstep(job, cfg.qualities, indices, infos)) as stream:  # stops the decoders early
+        for idx, frames in stream:
+            box = by_frame[idx]
+            mean, worst, compared = outside_difference(thumbnail(frames[dq]), thumbs[idx], box, info.width,
+                                                       info.height)
+            if compared < ALIGN_MIN_COMPARED:
+                raise _NotAligned(f"frame {idx}: the face box leaves {compared:.0%} of the frame to compare "
+                                  f"(< {ALIGN_MIN_COMPARED:.0%})")
+            if not (mean <= ALIGN_MEAN_MAX and worst <= ALIGN_MAX):
+                raise _NotAligned(f"frame {idx} differs from {ref.key} outside the face box (mean |diff| "
+                                  f"{mean:.2f}, max {worst:.0f} grey levels; allowed {ALIGN_MEAN_MAX:g}, "
+                                  f"{ALIGN_MAX:g})")
+            for q in cfg.qualities:
+                pngs[q][idx] = encoder.submit(_png, crop(frames[q], box, cfg.image_size))
+    return boxes, pngs
+
+
+def _write(job: VideoJob, cfg: ExtractConfig, boxes: Sequence[FrameBox], pngs: Pngs) -> list[dict[str, Any]]:
+    """Write the video's tar; return its frame decisions."""
     members = {}
     for b in boxes:
         for q in cfg.qualities:
-            members[f"{b.frame:04d}.{q}.png"] = _png(crops[q][b.frame])
+            members[f"{b.frame:04d}.{q}.png"] = pngs[q][b.frame].result()
         meta = {"box": list(b.box), "score": b.score, "status": b.status}
         members[f"{b.frame:04d}.json"] = json.dumps(meta, sort_keys=True).encode()
     write_tar(job.tar, members)
@@ -351,27 +551,166 @@ def _extract(job: VideoJob, cfg: ExtractConfig) -> list[dict[str, Any]]:
              "y1": float(b.box[3]), "score": b.score, "status": b.status, "reason": b.reason} for b in boxes]
 
 
-def resume(job: VideoJob, cfg: ExtractConfig) -> tuple[VideoResult | None, str | None]:
-    """The stored result of a video whose outputs are complete and current (else None), and its fingerprint
-    (None when there is no sidecar to compare with or an input file is unreadable)."""
-    if not Path(job.sidecar).is_file():
-        return None, None
-    print_ = fingerprint(job, cfg)
-    stored = _read_sidecar(job, print_) if print_ is not None else None
-    return (VideoResult(job.index, stored, None, resumed=True) if stored is not None else None), print_
+def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> VideoResult:
+    """Decisions for one video (and where its boxes came from), writing its tar when it is kept."""
+    infos = _probe_all(job, cfg)
+    if isinstance(infos, str):
+        return VideoResult(job.index, _drop(infos), None)
+    dq = cfg.detect_quality
+    info = infos[dq]
+    indices = sample_indices(info.frames, cfg.frames_per_video, cfg.sampling,
+                             video_seed(cfg.seed, ORIGINAL, job.footage))
+    note = ""
+    # PNGs are encoded in a thread while frames are decoded and faces detected (cv2 releases the GIL).
+    with ThreadPoolExecutor(1) as encoder:
+        try:
+            if reference is not None:
+                try:
+                    boxes, pngs = _reuse(job, cfg, infos, indices, reference, encoder)
+                    return VideoResult(job.index, _write(job, cfg, boxes, pngs), None, boxes_from=reference.key)
+                except _NotAligned as e:
+                    note = f"boxes of {reference.key} not reused: {e}"
+            boxes, pngs, alignment = _detect(job, cfg, infos, indices, encoder)
+        except _StreamError as e:
+            return VideoResult(job.index, _drop(str(e)), None, note=note)
+        if boxes is None:
+            reason = f"no face in any of the {len(indices)} sampled frames (dlib score >= {cfg.detect_threshold:g})"
+            return VideoResult(job.index, _drop(reason), None, note=note)
+        return VideoResult(job.index, _write(job, cfg, boxes, pngs), None, boxes_from=DETECTED, note=note,
+                           alignment=alignment)
 
 
-def extract_video(job: VideoJob, cfg: ExtractConfig, print_: str | None = None) -> VideoResult:
-    """Extract one video: write its tar (when kept) and its sidecar, return its decisions."""
+def extract_video(job: VideoJob, cfg: ExtractConfig, print_: str | None = None,
+                  reference: Reference | None = None) -> VideoResult:
+    """Extract one video: write its tar (when kept) and its sidecar, return its decisions. ``reference``: the
+    original of a fake's target (see :func:`extract_videos`); the fingerprint is hashed meanwhile when not given."""
     start = time.perf_counter()
-    print_ = print_ or fingerprint(job, cfg)
+    ref_pair = (reference.key, reference.fingerprint) if reference is not None else None
+    with ThreadPoolExecutor(1) as hasher:  # sha256 releases the GIL: hash the inputs while they are decoded
+        pending = hasher.submit(fingerprint, job, cfg, ref_pair) if print_ is None else None
+        try:
+            result = _extract(job, cfg, reference)
+        except Exception as e:  # a bug or an unforeseen input: stop the stage, naming the video
+            raise RuntimeError(f"{job.key} ({job.paths}): {type(e).__name__}: {e}") from e
+        result.fingerprint = pending.result() if pending is not None else print_
+    if result.fingerprint is not None:
+        _write_sidecar(job, result)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def reference_map(jobs: Sequence[VideoJob]) -> dict[int, int]:
+    """``{fake job index: index of the original of its target}`` for the fakes whose original is listed."""
+    originals = {job.video: job.index for job in jobs if job.method == ORIGINAL}
+    return {job.index: originals[job.footage] for job in jobs if job.method != ORIGINAL and job.footage in originals}
+
+
+class _Inline:
+    """The executor of one worker: runs each task in this process when it is submitted."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:
+            future.set_exception(e)
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int | None = None,
+                   force: bool = False, done: Callable[[VideoResult], None] | None = None) -> dict[int, VideoResult]:
+    """Extract every job, or read it back from its sidecar (unless ``force``); ``done(result)`` after each one.
+
+    Originals (and fakes whose original is not listed) go first; with ``cfg.reuse_boxes`` a fake starts once its
+    original is done and gets it as its :class:`Reference`, so results never depend on ``workers`` (default
+    ``cfg.workers``) or timing. Fakes whose original is done are preferred to new originals, which bounds the
+    thumbnails held in memory.
+    """
+    by_index = {job.index: job for job in jobs}
+    ref_of = reference_map(jobs) if cfg.reuse_boxes else {}
+    prints: dict[int, str | None] = {}
+    results: dict[int, VideoResult] = {}
+
+    def ref_pair(job: VideoJob) -> tuple[str, str | None] | None:
+        if job.index not in ref_of:
+            return None
+        original = by_index[ref_of[job.index]]
+        return original.key, print_of(original)
+
+    def print_of(job: VideoJob) -> str | None:
+        if job.index not in prints:
+            prints[job.index] = fingerprint(job, cfg, ref_pair(job))
+        return prints[job.index]
+
+    def finish(result: VideoResult) -> None:
+        results[result.index] = result
+        if done is not None:
+            done(result)
+
+    todo = []
+    for job in sorted(jobs, key=lambda j: j.index in ref_of):  # stable: originals first
+        stored = _read_sidecar(job, cfg, print_of(job)) if not force and Path(job.sidecar).is_file() else None
+        if stored is not None:
+            finish(stored)
+        else:
+            todo.append(job)
+    waiting: dict[int, list[VideoJob]] = {}
+    users: dict[int, int] = {}  # original index -> fakes not yet started that need its alignment
+    ready, ready_fakes = deque(), deque()
+    for job in todo:
+        original = ref_of.get(job.index)
+        if original is None:
+            ready.append(job)
+            continue
+        users[original] = users.get(original, 0) + 1
+        if original in results:  # resumed
+            ready_fakes.append(job)
+        else:
+            waiting.setdefault(original, []).append(job)
+
+    def release(index: int) -> None:
+        if users.get(index, 0) == 0 and index in results:
+            results[index].alignment = None  # no fake left to check against it
+
+    for index in list(results):
+        release(index)
+
+    def reference_for(job: VideoJob) -> Reference | None:
+        if job.index not in ref_of:
+            return None
+        original = ref_of[job.index]
+        r = results[original]
+        ref = Reference(by_index[original].key, r.fingerprint, tuple(_kept(r.decisions)), r.alignment)
+        users[original] -= 1
+        release(original)
+        return ref
+
+    workers = workers or cfg.workers(len(todo))
+    # spawn, not fork: the parent holds pyarrow/tqdm threads; workers import only what extract_video needs.
+    executor = _Inline() if workers <= 1 or len(todo) <= 1 else ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"))
+    limit = 1 if isinstance(executor, _Inline) else 2 * workers
+    in_flight: dict[Future, VideoJob] = {}
     try:
-        decisions = _extract(job, cfg)
-    except Exception as e:  # a bug or an unforeseen input: stop the stage, naming the video
-        raise RuntimeError(f"{job.method}/{job.video} ({job.paths}): {type(e).__name__}: {e}") from e
-    if print_ is not None:
-        _write_sidecar(job, print_, decisions)
-    return VideoResult(job.index, decisions, time.perf_counter() - start)
+        while ready or ready_fakes or in_flight:
+            while (ready or ready_fakes) and len(in_flight) < limit:
+                job = (ready_fakes or ready).popleft()
+                future = executor.submit(extract_video, job, cfg, prints.get(job.index), reference_for(job))
+                in_flight[future] = job
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: in_flight[f].index):
+                job = in_flight.pop(future)
+                finish(future.result())
+                ready_fakes.extend(waiting.pop(job.index, []))
+                release(job.index)
+    except BaseException:
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown()
+    return results
 
 
 # ----------------------------------------------------------------------------------------------------- stage
@@ -413,7 +752,9 @@ def _jobs(table: pd.DataFrame, out_dir: Path, qualities: Sequence[str]) -> list[
         tar = safe_join(out_dir, f"{r['method']}/{r['video']}.tar")
         sidecar = safe_join(out_dir, f"{r['method']}/{r['video']}{SIDECAR_SUFFIX}")
         paths = {q: (str(r[q]) if isinstance(r[q], str) and r[q] else None) for q in qualities}
-        jobs.append(VideoJob(i, r["split"], r["method"], r["video"], int(r["label"]), paths, str(tar), str(sidecar)))
+        target = r.get("target")
+        jobs.append(VideoJob(i, r["split"], r["method"], r["video"], int(r["label"]), paths, str(tar), str(sidecar),
+                             target if isinstance(target, str) else ""))
     return jobs
 
 
@@ -462,6 +803,7 @@ def _metrics(manifest: pd.DataFrame, results: Mapping[int, VideoResult], seconds
         "videos_kept": len(kept_videos),
         "videos_dropped": int(status.get("dropped_video", 0)),
         "videos_resumed": sum(r.resumed for r in results.values()),
+        "videos_boxes_reused": sum(r.boxes_from not in ("", DETECTED) for r in results.values()),
         "frames_kept": int(status.get("ok", 0) + status.get("fallback", 0)),
         "frames_fallback": int(status.get("fallback", 0)),
         "seconds_per_video": round(float(np.mean(timed)), 4) if timed else 0.0,
@@ -482,40 +824,18 @@ def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike
     out_dir = Path(out_dir)
     table = read_videos(videos, cfg.qualities)
     jobs = _jobs(table, out_dir, cfg.qualities)
-    results: dict[int, VideoResult] = {}
     bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=not progress)
-    dropped = 0
+    counts = {"dropped": 0, "resumed": 0, "reused": 0}
 
     def done(result: VideoResult) -> None:
-        nonlocal dropped
-        results[result.index] = result
-        dropped += result.decisions[0]["status"] == "dropped_video"
+        counts["dropped"] += result.decisions[0]["status"] == "dropped_video"
+        counts["resumed"] += result.resumed
+        counts["reused"] += result.boxes_from not in ("", DETECTED)
         bar.update(1)
-        bar.set_postfix(dropped=dropped, resumed=sum(r.resumed for r in results.values()))
+        bar.set_postfix(counts)
 
     try:
-        todo = []
-        for job in jobs:
-            stored, print_ = (None, None) if force else resume(job, cfg)
-            if stored is not None:
-                done(stored)
-            else:
-                todo.append((job, print_))
-        workers = cfg.workers(len(todo))
-        if workers == 1:
-            for job, print_ in todo:
-                done(extract_video(job, cfg, print_))
-        elif todo:
-            # spawn, not fork: the parent holds pyarrow/tqdm threads; workers import only what extract_video needs.
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                futures = [pool.submit(extract_video, job, cfg, print_) for job, print_ in todo]
-                try:
-                    for future in as_completed(futures):
-                        done(future.result())
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+        results = extract_videos(jobs, cfg, force=force, done=done)
     finally:
         bar.close()
     _clean_stale(out_dir, jobs, results)

@@ -19,6 +19,9 @@ Rules (docs/architecture.md, issue 3), all pure functions here so that they can 
   The result is always square and inside the frame.
 * **Frames without a face** borrow the box of the nearest frame (by index; the earlier one on a tie) that has
   one (:func:`assign_boxes`); a video with no face at all has no boxes and is dropped by the caller.
+* **Alignment** of two videos of the same footage (a fake and its original): :func:`thumbnail` keeps a small grey
+  image of a frame (each value the mean of a cell); :func:`outside_difference` compares two thumbnails only in the
+  cells that lie wholly outside a box grown by one cell, where a face manipulation leaves the footage untouched.
 """
 
 from __future__ import annotations
@@ -207,3 +210,38 @@ def assign_boxes(chosen: Mapping[int, Choice], frame_width: int, frame_height: i
         out.append(FrameBox(frame, box, det.score, "fallback",
                             f"{choice.reason}; box of frame {source} (score {det.score:.2f})", source))
     return out
+
+
+THUMB_WIDTH = 48  # cells across a thumbnail: 18 px cells at 854x480, 40 px at 1920x1080
+
+
+def thumbnail(rgb: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+    """A grey uint8 thumbnail ``width`` cells wide (height in proportion): each value is the mean of its cell."""
+    h, w = rgb.shape[:2]
+    gw = max(1, min(width, w))
+    gh = max(1, round(h * gw / w))
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (gw, gh), interpolation=cv2.INTER_AREA)
+
+
+def outside_difference(a: np.ndarray, b: np.ndarray, box: Box, frame_width: int, frame_height: int
+                       ) -> tuple[float, float, float]:
+    """Compare two thumbnails of ``frame_width`` x ``frame_height`` frames outside ``box``.
+
+    Returns (mean, max) absolute grey difference over the cells wholly outside ``box`` grown by one cell (cells
+    that a shrunk pixel of the box may have touched are never compared), and the fraction of cells compared
+    (0 when the box covers the frame: nothing to compare, the mean and max are then NaN).
+    """
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"thumbnails must be 2-D and of one shape, got {a.shape} and {b.shape}")
+    gh, gw = a.shape
+    sx, sy = frame_width / gw, frame_height / gh  # frame pixels per cell
+    x0, y0, x1, y1 = box
+    c0, c1 = max(0, math.floor(x0 / sx) - 1), min(gw, math.ceil(x1 / sx) + 1)
+    r0, r1 = max(0, math.floor(y0 / sy) - 1), min(gh, math.ceil(y1 / sy) + 1)
+    outside = np.ones((gh, gw), bool)
+    outside[r0:r1, c0:c1] = False
+    if not outside.any():
+        return math.nan, math.nan, 0.0
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))[outside]
+    return float(diff.mean()), float(diff.max()), float(outside.mean())
