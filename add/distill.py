@@ -1,0 +1,127 @@
+"""Stage ``distill``: a student on compressed crops (c23 or c40), distilled from the frozen raw-trained teacher.
+
+    add distill --method Deepfakes --quality c40 --distill add
+
+The teacher (``models/teacher/{method}/best.pt``) runs in eval mode without gradients on the raw crops of the same
+samples; the distiller (``add.losses.build_distiller``, configured by the whole ``distill`` params section plus the
+top-level ``beta``) adds its weighted terms to the student's CE, and its own parameters train with the student.
+``--distill none`` trains the plain student (no teacher needed). Writes
+``models/student/{method}/{quality}/{distill}/{best,last}.pt`` and ``dvclive/student/{method}/{quality}/{distill}/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from add.losses import DISTILLERS, build_distiller
+from add.params import DEFAULT_PARAMS, ParamsError, get_choice, get_str, load_params, section
+from add.train import (
+    DVCLIVE,
+    MODELS,
+    SHARDS,
+    batch_factories,
+    check_method,
+    data_digest,
+    default_method,
+    student_dir,
+    teacher_dir,
+)
+from add.trainer import (
+    BEST,
+    FitResult,
+    ModelConfig,
+    TrainConfig,
+    Trainer,
+    file_digest,
+    load_detector,
+    seed_everything,
+    setup_runtime,
+)
+
+STUDENT_QUALITIES = ("c23", "c40")
+DEFAULT_DISTILL = "add"
+DEFAULT_QUALITY = "c40"
+
+
+def distill_defaults(params: dict) -> tuple[str, str]:
+    """``(distill.method, distill.quality)`` with their defaults, validated."""
+    cfg = section(params, "distill")
+    name = get_str(cfg, "method", DEFAULT_DISTILL, where="distill")
+    if name not in DISTILLERS:
+        raise ParamsError(f"params 'distill.method' must be one of {list(DISTILLERS)}, got {name!r}")
+    return name, get_choice(cfg, "quality", DEFAULT_QUALITY, STUDENT_QUALITIES, where="distill")
+
+
+def distiller_config(params: dict) -> dict:
+    """The ``distill`` section for ``build_distiller``, with the top-level ``beta`` copied in when set."""
+    cfg = dict(section(params, "distill"))
+    if "beta" in params:
+        beta = params["beta"]
+        if isinstance(beta, bool) or not isinstance(beta, int | float) or not math.isfinite(beta) or beta < 0:
+            raise ParamsError(f"params 'beta' must be a finite number >= 0, got {beta!r}")
+        cfg["beta"] = float(beta)
+    return cfg
+
+
+def needs_teacher(name: str) -> bool:
+    return bool(getattr(DISTILLERS[name], "needs_teacher", True))
+
+
+def run_student(params: dict, method: str, quality: str, distill: str, *, shards: str | os.PathLike = SHARDS,
+                models: str | os.PathLike = MODELS, live: str | os.PathLike | None = DVCLIVE,
+                teacher: str | os.PathLike | None = None, resume: bool = True) -> FitResult:
+    method = check_method(method)
+    if quality not in STUDENT_QUALITIES:
+        raise ParamsError(f"--quality must be one of {list(STUDENT_QUALITIES)}, got {quality!r}")
+    if distill not in DISTILLERS:
+        raise ParamsError(f"--distill must be one of {list(DISTILLERS)}, got {distill!r}")
+    model_cfg, train_cfg = ModelConfig.from_params(params), TrainConfig.from_params(params)
+    distill_cfg = distiller_config(params)
+    runtime = setup_runtime()
+    teacher_model, teacher_info = None, None
+    if needs_teacher(distill):
+        teacher_path = Path(teacher) if teacher is not None else teacher_dir(models, method) / BEST
+        teacher_model, teacher_meta = load_detector(teacher_path)
+        teacher_info = {"path": str(teacher_path), "digest": file_digest(teacher_path),
+                        "model": teacher_meta.get("model")}
+    seed_everything(train_cfg.seed)
+    model = model_cfg.create()
+    teacher_channels = model.feature_channels if teacher_model is None else teacher_model.feature_channels
+    distiller = build_distiller(distill, model.feature_channels, teacher_channels, distill_cfg)
+    qualities = [quality] if teacher_model is None else ["raw", quality]
+    train_batches, val_batches = batch_factories(shards, method, qualities, train_cfg)
+    config = {"stage": "student", "method": method, "quality": quality, "distill": distill,
+              "distill_cfg": distill_cfg, "model": asdict(model_cfg), "train": asdict(train_cfg),
+              "teacher": teacher_info, "data": data_digest(shards), "world_size": runtime.world_size}
+    trainer = Trainer(model, train_cfg, runtime, train_batches=train_batches, val_batches=val_batches,
+                      input_key=quality, teacher=teacher_model, teacher_key="raw", distiller=distiller,
+                      out_dir=student_dir(models, method, quality, distill),
+                      live_dir=None if live is None else student_dir(live, method, quality, distill),
+                      meta={"kind": "student", "method": method, "quality": quality, "distill": distill},
+                      config=config, resume=resume, name=f"student {method}/{quality}/{distill}")
+    return trainer.fit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="add distill", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
+    parser.add_argument("--method", default=None, help="manipulation method (default: the first of data.methods)")
+    parser.add_argument("--quality", default=None, help="student input c23|c40 (default: distill.quality, c40)")
+    parser.add_argument("--distill", default=None, help=f"distiller {list(DISTILLERS)} (default: distill.method)")
+    parser.add_argument("--teacher", default=None, help="teacher checkpoint (default: models/teacher/{method}/best.pt)")
+    parser.add_argument("--shards", default=SHARDS, help="shard folder with index.json (default: %(default)s)")
+    parser.add_argument("--models", default=MODELS, help="checkpoint root (default: %(default)s)")
+    parser.add_argument("--dvclive", default=DVCLIVE, help="DVCLive root (default: %(default)s)")
+    parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt and start afresh")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    default_distill, default_quality = distill_defaults(params)
+    run_student(params, args.method or default_method(params), args.quality or default_quality,
+                args.distill or default_distill, shards=args.shards, models=args.models, live=args.dvclive,
+                teacher=args.teacher, resume=not args.no_resume)
+    return 0

@@ -1,0 +1,195 @@
+"""Stage ``evaluate``: test metrics of one best checkpoint (never used to select anything).
+
+    add evaluate --kind teacher --method Deepfakes                      # teacher on raw test crops
+    add evaluate --kind student --method Deepfakes --quality c40 --distill add
+
+Metrics (flat JSON for ``dvc metrics show/diff``; NaN written as null):
+- ``acc``, ``auc``: frame level, on P(fake) (fake when P > 0.5);
+- ``r_at_1``: for each test frame, its nearest TRAINING frame (same method and quality) in the penultimate-feature
+  space by cosine similarity; the fraction whose neighbour has the same label (the paper's R@1). The training
+  embeddings are streamed batch by batch, never all held;
+- ``video_acc``, ``video_auc``: per video, the mean P(fake) of its frames;
+- counts (``frames``, ``videos``, ``real_frames``, ``fake_frames``) and, from the checkpoint, ``val_acc`` and
+  ``step`` of the best validation.
+
+Plots (in ``--plots``): ``roc.csv`` (fpr, tpr, threshold) and ``confusion.csv`` (actual, predicted per frame) for
+DVC plot templates (``simple``/``linear`` with x=fpr y=tpr; ``confusion`` with x=actual y=predicted), and
+``roc.png`` / ``confusion.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from add.data.ffpp import QUALITIES
+from add.data.loader import make_loader
+from add.errors import AddError
+from add.io import atomic_path, atomic_write_json, atomic_write_text
+from add.metrics import MetricWarning, NearestNeighbor, accuracy, confusion_matrix, roc_auc, roc_curve, video_level
+from add.params import DEFAULT_PARAMS, ParamsError, load_params
+from add.train import MODELS, SHARDS, check_method, default_method, student_dir, teacher_dir
+from add.trainer import BEST, TrainConfig, iter_outputs, load_detector, log, predict, setup_runtime
+
+METRICS = "metrics"
+PLOTS = "plots"
+CLASS_NAMES = ("real", "fake")
+
+
+class EvaluationError(AddError):
+    """The predictions cannot be scored (non-finite outputs, an empty test split, mixed video labels)."""
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+
+def evaluate_checkpoint(params: dict, checkpoint: str | os.PathLike, *, quality: str | None = None,
+                        shards: str | os.PathLike = SHARDS) -> tuple[dict, dict]:
+    """``(metrics, curves)`` of ``checkpoint`` on the test split of its method at ``quality`` (default: its own)."""
+    cfg = TrainConfig.from_params(params)
+    runtime = setup_runtime()
+    model, meta = load_detector(checkpoint, runtime)
+    method = meta.get("method")
+    quality = quality or meta.get("quality")
+    if quality not in QUALITIES:
+        raise ParamsError(f"{checkpoint}: test quality must be one of {list(QUALITIES)}, got {quality!r}")
+
+    def loader(split: str):
+        return make_loader(shards, method, split, [quality], cfg.batch_size, train=False, seed=cfg.seed,
+                           num_workers=cfg.num_workers)
+
+    test = predict(model, loader("test"), quality, runtime, embeddings=True, desc=f"test {method}/{quality}")
+    if test.labels.size == 0:
+        raise EvaluationError(f"{shards}: the test split of {method} is empty")
+    if not np.isfinite(test.probs).all():
+        raise EvaluationError(f"{checkpoint}: the model gives non-finite outputs on "
+                              f"{int((~np.isfinite(test.probs)).sum())} test frame(s)")
+    neighbours = NearestNeighbor(test.embeddings, test.labels)
+    for _, embedding, batch in iter_outputs(model, loader("train"), quality, runtime,
+                                            desc=f"R@1 reference: train {method}/{quality}"):
+        neighbours.update(embedding, batch["label"].numpy())
+    try:
+        videos, video_labels, video_scores = video_level(test.videos, test.labels, test.probs)
+    except ValueError as e:
+        raise EvaluationError(f"{shards}: {method}/test: {e}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MetricWarning)
+        metrics = {
+            "acc": accuracy(test.labels, test.probs),
+            "auc": roc_auc(test.labels, test.probs),
+            "r_at_1": neighbours.recall_at_1(),
+            "video_acc": accuracy(video_labels, video_scores),
+            "video_auc": roc_auc(video_labels, video_scores),
+        }
+        fpr, tpr, thresholds = roc_curve(test.labels, test.probs)
+    for warning in {str(w.message) for w in caught}:
+        log(f"evaluate {method}/{quality}: warning: {warning}")
+    metrics = {k: _finite_or_none(v) for k, v in metrics.items()}
+    metrics.update({"frames": int(test.labels.size), "videos": len(videos),
+                    "real_frames": int((test.labels == 0).sum()), "fake_frames": int((test.labels == 1).sum()),
+                    "val_acc": _finite_or_none(meta.get("val_acc", math.nan)), "step": int(meta.get("step", -1))})
+    title = " ".join(str(part) for part in (meta.get("kind", "model"), method, meta.get("distill"), "on", quality)
+                     if part)
+    curves = {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "labels": test.labels, "probs": test.probs,
+              "confusion": confusion_matrix(test.labels, test.probs), "title": title}
+    return metrics, curves
+
+
+def write_plots(plots: str | os.PathLike, curves: dict) -> None:
+    plots = Path(plots)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["fpr", "tpr", "threshold"])
+    for f, t, th in zip(curves["fpr"], curves["tpr"], curves["thresholds"], strict=True):
+        writer.writerow([f"{f:.6g}", f"{t:.6g}", "inf" if math.isinf(th) else f"{th:.6g}"])
+    atomic_write_text(plots / "roc.csv", buffer.getvalue())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["actual", "predicted"])
+    predicted = (curves["probs"] > 0.5).astype(int)
+    for actual, pred in zip(curves["labels"], predicted, strict=True):
+        writer.writerow([CLASS_NAMES[int(actual)], CLASS_NAMES[int(pred)]])
+    atomic_write_text(plots / "confusion.csv", buffer.getvalue())
+    write_figures(plots, curves)
+
+
+def write_figures(plots: Path, curves: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    ax.plot(curves["fpr"], curves["tpr"], lw=1.5)
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"ROC: {curves['title']}")
+    ax.title.set_fontsize(9)
+    fig.tight_layout()
+    with atomic_path(plots / "roc.png") as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+    matrix = curves["confusion"]
+    fig, ax = plt.subplots(figsize=(3.4, 3), dpi=100)
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, xlabel="predicted",
+           ylabel="actual", title=f"confusion: {curves['title']}")
+    ax.title.set_fontsize(8)
+    fig.tight_layout()
+    with atomic_path(plots / "confusion.png") as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def default_paths(kind: str, method: str, quality: str | None, distill: str | None, test_quality: str | None,
+                  models: str | os.PathLike, metrics: str | os.PathLike, plots: str | os.PathLike
+                  ) -> tuple[Path, Path, Path]:
+    """``(checkpoint, metrics json, plots dir)`` of a teacher or a student."""
+    if kind == "teacher":
+        tested = test_quality or "raw"
+        return (teacher_dir(models, method) / BEST, Path(metrics) / "teacher" / method / f"{tested}.json",
+                Path(plots) / "teacher" / method / tested)
+    if quality is None or distill is None:
+        raise ParamsError("--kind student needs --quality and --distill")
+    name = distill if test_quality in (None, quality) else f"{distill}_on_{test_quality}"
+    return (student_dir(models, method, quality, distill) / BEST,
+            Path(metrics) / "student" / method / quality / f"{name}.json",
+            Path(plots) / "student" / method / quality / name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="add evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
+    parser.add_argument("--kind", choices=["teacher", "student"], default="teacher")
+    parser.add_argument("--method", default=None, help="manipulation method (default: the first of data.methods)")
+    parser.add_argument("--quality", default=None, help="student: the quality it was trained on (c23|c40)")
+    parser.add_argument("--distill", default=None, help="student: its distiller name")
+    parser.add_argument("--test-quality", default=None, help="test crops (default: the model's training quality)")
+    parser.add_argument("--checkpoint", default=None, help="override the checkpoint path")
+    parser.add_argument("--shards", default=SHARDS, help="shard folder with index.json (default: %(default)s)")
+    parser.add_argument("--models", default=MODELS, help="checkpoint root (default: %(default)s)")
+    parser.add_argument("--metrics", default=METRICS, help="metrics root (default: %(default)s)")
+    parser.add_argument("--plots", default=PLOTS, help="plots root (default: %(default)s)")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    method = check_method(args.method or default_method(params))
+    checkpoint, metrics_path, plots_dir = default_paths(args.kind, method, args.quality, args.distill,
+                                                        args.test_quality, args.models, args.metrics, args.plots)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else checkpoint
+    metrics, curves = evaluate_checkpoint(params, checkpoint, quality=args.test_quality, shards=args.shards)
+    atomic_write_json(metrics_path, metrics)
+    write_plots(plots_dir, curves)
+    log(f"evaluate: {metrics_path}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    return 0

@@ -1,0 +1,157 @@
+"""Detection metrics: ACC, ROC/AUC, confusion matrix, R@1 and video-level aggregation (numpy/torch only).
+
+Conventions: label 1 = fake; scores are P(fake); a sample is predicted fake when its score is > 0.5 (the argmax of
+the two logits, ties going to "real"). AUC is undefined on a one-class set: it is NaN, with a warning.
+
+R@1 (as the paper reports it): for each query (test) embedding, its nearest reference (training) embedding by
+cosine similarity (embeddings L2-normalised, so this is also the nearest in L2 distance on the unit sphere); R@1 is
+the fraction of queries whose neighbour has the query's label. Ties go to the earliest reference. ``NearestNeighbor``
+streams the references chunk by chunk, so memory is O(queries x (dim + chunk)), never queries x references.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+THRESHOLD = 0.5
+
+
+class MetricWarning(UserWarning):
+    """A metric is undefined on this data (e.g. AUC on a one-class set) and is reported as NaN."""
+
+
+def _arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels and scores differ in length: {labels.shape[0]} vs {scores.shape[0]}")
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake), got {np.unique(labels).tolist()}")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"scores contain {int((~np.isfinite(scores)).sum())} non-finite value(s)")
+    return labels, scores
+
+
+def predictions(scores, threshold: float = THRESHOLD) -> np.ndarray:
+    return (np.asarray(scores, dtype=np.float64) > threshold).astype(np.int64)
+
+
+def accuracy(labels, scores, threshold: float = THRESHOLD) -> float:
+    """Fraction of samples whose thresholded score equals the label (NaN for an empty set)."""
+    labels, scores = _arrays(labels, scores)
+    if labels.size == 0:
+        return math.nan
+    return float((predictions(scores, threshold) == labels).mean())
+
+
+def roc_auc(labels, scores) -> float:
+    """Area under the ROC curve = P(score of a random fake > score of a random real), ties counting 1/2."""
+    labels, scores = _arrays(labels, scores)
+    positives = int(labels.sum())
+    negatives = labels.size - positives
+    if positives == 0 or negatives == 0:
+        warnings.warn(f"AUC is undefined with {positives} fake and {negatives} real sample(s); reporting NaN",
+                      MetricWarning, stacklevel=2)
+        return math.nan
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    first_rank = np.cumsum(counts) - counts  # 0-based rank of each distinct score's first occurrence
+    ranks = first_rank[inverse] + (counts[inverse] + 1) / 2.0  # 1-based average ranks (ties share)
+    return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fpr, tpr, thresholds)`` at every distinct score, descending, starting at (0, 0) with threshold inf.
+
+    A sample counts as positive at threshold t when score >= t (sklearn's convention, with every point kept).
+    A rate whose class is absent is NaN (with a warning).
+    """
+    labels, scores = _arrays(labels, scores)
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last_of_value = np.r_[np.nonzero(np.diff(scores))[0], scores.size - 1] if scores.size else np.array([], int)
+    tps = np.cumsum(labels)[last_of_value] if scores.size else np.array([])
+    fps = (last_of_value + 1) - tps
+    tps, fps = np.r_[0, tps].astype(np.float64), np.r_[0, fps].astype(np.float64)
+    thresholds = np.r_[np.inf, scores[last_of_value]]
+    positives, negatives = tps[-1], fps[-1]
+    if positives == 0 or negatives == 0:
+        warnings.warn(f"ROC curve is undefined with {int(positives)} fake and {int(negatives)} real sample(s)",
+                      MetricWarning, stacklevel=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fpr = fps / negatives if negatives else np.full_like(fps, np.nan)
+        tpr = tps / positives if positives else np.full_like(tps, np.nan)
+    return fpr, tpr, thresholds
+
+
+def confusion_matrix(labels, scores, threshold: float = THRESHOLD) -> np.ndarray:
+    """2 x 2 counts, rows = actual (real, fake), columns = predicted (real, fake)."""
+    labels, scores = _arrays(labels, scores)
+    matrix = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions(scores, threshold)), 1)
+    return matrix
+
+
+def video_level(videos: Sequence[str], labels, scores) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per video (sorted by name): its label and the mean score of its frames.
+
+    Raises ValueError when a video's frames disagree on the label.
+    """
+    labels, scores = _arrays(labels, scores)
+    if len(videos) != labels.size:
+        raise ValueError(f"{len(videos)} video names for {labels.size} scores")
+    names, inverse = np.unique(np.asarray(videos, dtype=object).astype(str), return_inverse=True)
+    counts = np.bincount(inverse, minlength=names.size)
+    mean_scores = np.bincount(inverse, weights=scores, minlength=names.size) / counts
+    fake_frames = np.bincount(inverse, weights=labels, minlength=names.size)
+    mixed = names[(fake_frames != 0) & (fake_frames != counts)]
+    if mixed.size:
+        raise ValueError(f"video(s) with both real and fake frames: {mixed[:5].tolist()}")
+    return names.tolist(), (fake_frames > 0).astype(np.int64), mean_scores
+
+
+class NearestNeighbor:
+    """Streaming nearest reference (cosine similarity) for a fixed set of query embeddings."""
+
+    def __init__(self, queries: torch.Tensor, query_labels, chunk_size: int = 4096):
+        self.queries = torch.nn.functional.normalize(torch.as_tensor(queries, dtype=torch.float32), dim=1)
+        self.query_labels = torch.as_tensor(np.asarray(query_labels), dtype=torch.int64)
+        if self.queries.ndim != 2 or self.queries.shape[0] != self.query_labels.numel():
+            raise ValueError(f"queries must be N x D with N labels, got {tuple(self.queries.shape)} and "
+                             f"{self.query_labels.numel()} labels")
+        self.chunk_size = chunk_size
+        n = self.queries.shape[0]
+        self.best_similarity = torch.full((n,), -math.inf)
+        self.best_label = torch.full((n,), -1, dtype=torch.int64)
+        self.references = 0
+
+    def update(self, references: torch.Tensor, reference_labels) -> None:
+        references = torch.as_tensor(references, dtype=torch.float32)
+        reference_labels = torch.as_tensor(np.asarray(reference_labels), dtype=torch.int64)
+        if references.ndim != 2 or references.shape[1] != self.queries.shape[1]:
+            raise ValueError(f"references must be M x {self.queries.shape[1]}, got {tuple(references.shape)}")
+        references = torch.nn.functional.normalize(references, dim=1)
+        for start in range(0, references.shape[0], self.chunk_size):
+            chunk = references[start:start + self.chunk_size]
+            similarity, index = (self.queries @ chunk.T).max(dim=1)  # first max on ties
+            better = similarity > self.best_similarity  # strict: earlier references win ties
+            self.best_similarity = torch.where(better, similarity, self.best_similarity)
+            self.best_label = torch.where(better, reference_labels[start:start + self.chunk_size][index],
+                                          self.best_label)
+        self.references += references.shape[0]
+
+    def recall_at_1(self) -> float:
+        if self.references == 0 or self.query_labels.numel() == 0:
+            return math.nan
+        return float((self.best_label == self.query_labels).double().mean())
+
+
+def recall_at_1(queries, query_labels, references, reference_labels, chunk_size: int = 4096) -> float:
+    """R@1 of ``queries`` against ``references`` (cosine), see the module docstring."""
+    nn_ = NearestNeighbor(torch.as_tensor(queries), query_labels, chunk_size=chunk_size)
+    nn_.update(torch.as_tensor(references), reference_labels)
+    return nn_.recall_at_1()

@@ -1,0 +1,614 @@
+"""The training loop shared by ``add train`` (teacher) and ``add distill`` (students).
+
+Paper settings (Experiment Settings): Adam (0.9, 0.999, eps 1e-8), lr 2e-4 on a one-cycle schedule (torch's
+``OneCycleLR``, 30 % warm-up, ``cycle_momentum=False`` so Adam's betas stay the paper's), batch 144, validation
+``val_per_epoch`` times per epoch, the best checkpoint by validation ACC (strictly better replaces it), early stopping
+after ``patience`` validations without improvement. Optional head-only warm-up: during the first ``warmup_epochs``
+only the classifier (and the distiller's own parameters) get gradients.
+
+A student step: the frozen teacher (eval mode, no grad) sees the raw crops, the student the compressed crops of the
+same samples; loss = CE + the distiller's already-weighted terms.
+
+Resuming: ``last.pt`` is written after every validation with the model, distiller, optimiser, scheduler, counters,
+the best metric, the early-stop counter, the RNG states and a copy of ``best.pt`` (rewritten on resume, as DVC removes
+a stage's non-persistent outputs before rerunning it); a rerun with the same config resumes from it, replays
+the loader of the interrupted epoch (its order is a function of seed and epoch) up to where it stopped, and ends with
+the same weights as an uninterrupted run (CPU). A different config (params, data index, teacher) starts afresh.
+Checkpoints are plain tensors and Python values, loaded with ``weights_only=True``.
+
+Runtime: CPU (deterministic algorithms) or CUDA (bf16 autocast, channels_last). ``torchrun`` (``WORLD_SIZE`` > 1)
+initialises torch.distributed from the environment and wraps the student (+ distiller) in DistributedDataParallel;
+the loader splits the training shards by rank; every rank validates the whole validation split and rank 0's result
+decides; only rank 0 writes files and logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from add.errors import AddError
+from add.io import atomic_path
+from add.metrics import MetricWarning, accuracy, roc_auc
+from add.models import DEFAULT_MODEL, MODEL_NAMES, Detector, create_detector
+from add.params import ParamsError, get_bool, get_float, get_int, get_str, section
+
+CHECKPOINT_FORMAT = 1
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+ONE_CYCLE_PCT_START = 0.3
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+class TrainingError(AddError):
+    """Training cannot go on (non-finite loss, a loader that breaks its length, an unreadable checkpoint)."""
+
+
+# ------------------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = DEFAULT_MODEL
+    pretrained: bool = False
+    weights: str | None = None
+
+    @classmethod
+    def from_params(cls, params: dict) -> ModelConfig:
+        cfg = section(params, "model")
+        name = get_str(cfg, "name", DEFAULT_MODEL, where="model")
+        if name not in MODEL_NAMES:
+            raise ParamsError(f"params 'model.name' must be one of {list(MODEL_NAMES)}, got {name!r}")
+        return cls(name=name, pretrained=get_bool(cfg, "pretrained", False, where="model"),
+                   weights=get_str(cfg, "weights", None, where="model", allow_none=True))
+
+    def create(self) -> Detector:
+        return create_detector(self.name, pretrained=self.pretrained, weights=self.weights)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 144
+    lr: float = 2e-4
+    val_per_epoch: int = 10
+    patience: int = 10
+    warmup_epochs: int = 0
+    num_workers: int = 0
+    max_steps: int | None = None
+
+    @classmethod
+    def from_params(cls, params: dict) -> TrainConfig:
+        seed = params.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ParamsError(f"params 'seed' must be an integer >= 0, got {seed!r}")
+        cfg = section(params, "train")
+        d = cls()
+        epochs = get_int(cfg, "epochs", d.epochs, where="train", min=1)
+        lr = get_float(cfg, "lr", d.lr, where="train", min=0.0)
+        if lr == 0:
+            raise ParamsError("params 'train.lr' must be > 0, got 0")
+        warmup = get_int(cfg, "warmup_epochs", d.warmup_epochs, where="train", min=0)
+        if warmup >= epochs:
+            raise ParamsError(f"params 'train.warmup_epochs' ({warmup}) must be < train.epochs ({epochs}): "
+                              f"the warm-up trains the head only")
+        return cls(seed=seed, epochs=epochs, lr=lr, warmup_epochs=warmup,
+                   batch_size=get_int(cfg, "batch_size", d.batch_size, where="train", min=1),
+                   val_per_epoch=get_int(cfg, "val_per_epoch", d.val_per_epoch, where="train", min=1),
+                   patience=get_int(cfg, "patience", d.patience, where="train", min=1),
+                   num_workers=get_int(cfg, "num_workers", d.num_workers, where="train", min=0),
+                   max_steps=get_int(cfg, "max_steps", d.max_steps, where="train", min=1, allow_none=True))
+
+
+def fingerprint(obj: Any) -> str:
+    """A stable digest of a JSON-able config (decides whether ``last.pt`` may be resumed)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------------ runtime
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def autocast(self):
+        if self.cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_input(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.cuda else x
+
+    def prepare(self, module: nn.Module) -> nn.Module:
+        module = module.to(self.device)
+        return module.to(memory_format=torch.channels_last) if self.cuda else module
+
+    def barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+
+def setup_runtime(device: str | None = None) -> Runtime:
+    """CUDA when available (else CPU); torch.distributed from torchrun's environment when ``WORLD_SIZE`` > 1."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if world_size > 1 and not torch.distributed.is_initialized():
+        if cuda:
+            torch.cuda.set_device(local_rank)
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        return Runtime(torch.device("cuda", local_rank), rank, world_size)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return Runtime(torch.device("cpu"), rank, world_size)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def log(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+# -------------------------------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: checkpoint not found (run the stage that trains it first)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TrainingError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to retrain") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
+        raise TrainingError(f"{path}: not an add checkpoint (format {CHECKPOINT_FORMAT})")
+    return payload
+
+
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+
+
+def load_detector(path: str | os.PathLike, runtime: Runtime | None = None) -> tuple[Detector, dict]:
+    """The detector of a ``best.pt``/``last.pt`` checkpoint (in eval mode) and its metadata."""
+    payload = load_checkpoint(path)
+    meta = payload.get("meta", {})
+    model = create_detector(meta.get("model", DEFAULT_MODEL))
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise TrainingError(f"{path}: weights do not fit model {meta.get('model')!r}: {e}") from None
+    if runtime is not None:
+        model = runtime.prepare(model)
+    return model.eval(), meta
+
+
+# ------------------------------------------------------------------------------------------------- predictions
+
+
+@torch.no_grad()
+def iter_outputs(model: Detector, batches: Iterable[dict], key: str, runtime: Runtime,
+                 desc: str | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict]]:
+    """``(logits, embedding, batch)`` per batch, float32 on the CPU, the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        total = len(batches) if hasattr(batches, "__len__") else None
+        for batch in tqdm(batches, total=total, desc=desc, leave=False, disable=desc is None or not runtime.is_main):
+            with runtime.autocast():
+                logits, _, embedding = model(runtime.to_input(batch[key]), features=True)
+            yield logits.float().cpu(), embedding.float().cpu(), batch
+    finally:
+        model.train(was_training)
+
+
+@dataclass
+class Predictions:
+    probs: np.ndarray  # P(fake)
+    labels: np.ndarray
+    videos: list[str]
+    keys: list[str]
+    loss: float
+    embeddings: torch.Tensor | None = None
+
+
+def predict(model: Detector, batches: Iterable[dict], key: str, runtime: Runtime, *, embeddings: bool = False,
+            desc: str | None = None) -> Predictions:
+    probs, labels, videos, keys, embeds, loss_sum = [], [], [], [], [], 0.0
+    for logits, embedding, batch in iter_outputs(model, batches, key, runtime, desc):
+        label = batch["label"].to(torch.int64).cpu()
+        loss_sum += F.cross_entropy(logits, label, reduction="sum").item()
+        probs.append(torch.softmax(logits, dim=1)[:, 1].double().numpy())
+        labels.append(label.numpy())
+        videos += list(batch["video"])
+        keys += list(batch["key"])
+        if embeddings:
+            embeds.append(embedding)
+    n = sum(len(p) for p in probs)
+    return Predictions(
+        probs=np.concatenate(probs) if probs else np.zeros(0), labels=np.concatenate(labels) if labels else
+        np.zeros(0, np.int64), videos=videos, keys=keys, loss=loss_sum / n if n else math.nan,
+        embeddings=torch.cat(embeds) if embeds else None)
+
+
+# ------------------------------------------------------------------------------------------------------ training
+
+
+class TrainStep(nn.Module):
+    """The trained modules (model + distiller) and one forward to the loss terms, so DDP wraps them together."""
+
+    def __init__(self, model: Detector, distiller: nn.Module | None, runtime: Runtime):
+        super().__init__()
+        self.model, self.distiller = model, distiller
+        self.runtime = runtime
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor, teacher_feats: list[torch.Tensor] | None = None,
+                teacher_logits: torch.Tensor | None = None, generator: torch.Generator | None = None
+                ) -> dict[str, torch.Tensor]:
+        uses_features = self.distiller is not None and getattr(self.distiller, "uses_features", True)
+        with self.runtime.autocast():
+            if uses_features:
+                logits, feats, _ = self.model(x, features=True)
+            else:
+                logits, feats = self.model(x), None
+        logits = logits.float()
+        terms = {"ce": F.cross_entropy(logits, labels)}
+        if self.distiller is not None:
+            feats = None if feats is None else [f.float() for f in feats]
+            terms.update(self.distiller(feats, teacher_feats, logits, teacher_logits, labels, generator=generator))
+        return terms
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of ``epoch`` already trained on
+    step: int = 0
+    validations: int = 0
+    best_acc: float = -1.0
+    best_step: int = -1
+    bad_validations: int = 0
+    finished: bool = False
+    stop_reason: str = ""
+    train_seconds: float = 0.0
+
+
+@dataclass
+class FitResult:
+    best_acc: float
+    best_step: int
+    steps: int
+    epochs_done: float
+    stop_reason: str
+    history: list[dict] = field(default_factory=list)
+
+
+def validation_points(steps_per_epoch: int, val_per_epoch: int) -> set[int]:
+    """Batch counts within an epoch after which to validate: ``val_per_epoch`` evenly spaced, the last at the end."""
+    return {-(-(j + 1) * steps_per_epoch // val_per_epoch) for j in range(val_per_epoch)}
+
+
+class Trainer:
+    """Fits ``model`` on ``train_batches(epoch)`` (an iterable of loader-format dicts with ``len``).
+
+    ``input_key`` picks the model's input (``raw`` for the teacher, ``c23``/``c40`` for students); with a ``teacher``
+    (frozen here) and a ``distiller``, the teacher sees ``teacher_key``. ``out_dir`` gets ``best.pt`` and ``last.pt``;
+    ``live_dir`` (optional) the DVCLive logs. ``meta`` is stored in the checkpoints (model name, method, ...);
+    ``config`` decides whether an existing ``last.pt`` is resumed.
+    """
+
+    def __init__(self, model: Detector, cfg: TrainConfig, runtime: Runtime, *,
+                 train_batches: Callable[[int], Iterable[dict]], val_batches: Callable[[], Iterable[dict]],
+                 input_key: str, out_dir: str | os.PathLike, meta: dict, config: dict,
+                 live_dir: str | os.PathLike | None = None, teacher: Detector | None = None,
+                 teacher_key: str = "raw", distiller: nn.Module | None = None, resume: bool = True,
+                 name: str = "train"):
+        self.cfg, self.runtime, self.name = cfg, runtime, name
+        self.model = runtime.prepare(model).train()
+        self.distiller = None if distiller is None else distiller.to(runtime.device).train()
+        self.teacher = None
+        if teacher is not None and (distiller is None or getattr(distiller, "needs_teacher", True)):
+            self.teacher = runtime.prepare(teacher).eval().requires_grad_(False)
+        self.train_batches, self.val_batches = train_batches, val_batches
+        self.input_key, self.teacher_key = input_key, teacher_key
+        self.out_dir = Path(out_dir)
+        self.live_dir = None if live_dir is None else Path(live_dir)
+        self.meta = {**meta, "model": model.name}
+        self.config_digest = fingerprint(config)
+        self.resume = resume
+        self.step_module = TrainStep(self.model, self.distiller, runtime)
+        params = [{"params": list(self.model.parameters())}]
+        if self.distiller is not None and any(True for _ in self.distiller.parameters()):
+            params.append({"params": list(self.distiller.parameters())})
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=ADAM_BETAS, eps=ADAM_EPS)
+        self.generator = torch.Generator(device=runtime.device).manual_seed(cfg.seed + 1_000_003 * runtime.rank)
+        self.state = TrainState()
+        self.scheduler: torch.optim.lr_scheduler.OneCycleLR | None = None
+        self.wrapped: nn.Module = self.step_module
+        self.phase: str | None = None
+        self.live = None
+        self.history: list[dict] = []
+        self.best: dict | None = None  # the best.pt payload, also kept in last.pt
+
+    # ------------------------------------------------------------------------------------------------- pieces
+
+    def set_phase(self, epoch: int) -> None:
+        """Head-only during the warm-up epochs, everything after; (re)wraps DDP when the trainable set changes."""
+        phase = "warmup" if epoch < self.cfg.warmup_epochs else "full"
+        if phase == self.phase:
+            return
+        head = {id(p) for p in self.model.head_parameters()}
+        for p in self.model.parameters():
+            p.requires_grad_(phase == "full" or id(p) in head)
+        self.phase = phase
+        if self.runtime.distributed:
+            device_ids = [self.runtime.device.index] if self.runtime.cuda else None
+            self.wrapped = nn.parallel.DistributedDataParallel(self.step_module, device_ids=device_ids)
+        if self.runtime.is_main and self.cfg.warmup_epochs:
+            log(f"{self.name}: {'head-only warm-up' if phase == 'warmup' else 'training all layers'} "
+                f"from epoch {epoch + 1}")
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        runtime = self.runtime
+        x = runtime.to_input(batch[self.input_key])
+        labels = batch["label"].to(runtime.device)
+        teacher_feats = teacher_logits = None
+        if self.teacher is not None:
+            with torch.no_grad(), runtime.autocast():
+                teacher_logits, teacher_feats, _ = self.teacher(runtime.to_input(batch[self.teacher_key]),
+                                                                features=True)
+            teacher_logits, teacher_feats = teacher_logits.float(), [f.float() for f in teacher_feats]
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = self.wrapped(x, labels, teacher_feats, teacher_logits, self.generator)
+        loss = sum(terms.values())
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        if not math.isfinite(float(loss.detach())):
+            raise TrainingError(f"{self.name}: step {self.state.step + 1}: the loss is not finite ({values}); "
+                                f"{self.out_dir / LAST} keeps the last good state. Lower train.lr or the "
+                                f"distillation weights, or check the data")
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        values["loss"] = float(loss.detach())
+        return values
+
+    def validate(self) -> dict[str, float]:
+        preds = predict(self.model, self.val_batches(), self.input_key, self.runtime,
+                        desc=f"{self.name} validation")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MetricWarning)
+            result = {"acc": accuracy(preds.labels, preds.probs), "auc": roc_auc(preds.labels, preds.probs),
+                      "loss": preds.loss}
+        if math.isnan(result["acc"]):
+            raise TrainingError(f"{self.name}: the validation split is empty")
+        if self.runtime.distributed:  # rank 0 decides, so every rank takes the same early-stop/best decisions
+            values = torch.tensor([result["acc"], result["auc"], result["loss"]], dtype=torch.float64,
+                                  device=self.runtime.device)
+            torch.distributed.broadcast(values, 0)
+            result = dict(zip(("acc", "auc", "loss"), values.tolist(), strict=True))
+        return result
+
+    def rng_state(self) -> dict:
+        state = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        if self.runtime.cuda:
+            state["cuda"] = torch.cuda.get_rng_state(self.runtime.device)
+        return state
+
+    def set_rng_state(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        self.generator.set_state(state["generator"])
+        if self.runtime.cuda and "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], self.runtime.device)
+
+    def checkpoint(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT, "config": self.config_digest, "meta": self.meta,
+            "model": cpu_state(self.model),
+            "distiller": {} if self.distiller is None else cpu_state(self.distiller),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "state": dataclasses.asdict(self.state), "rng": self.rng_state(), "history": self.history,
+            "best": self.best,
+        }
+
+    def save_best(self, val: dict[str, float]) -> None:
+        meta = {**self.meta, "val_acc": val["acc"], "val_auc": val["auc"], "step": self.state.step,
+                "epoch": self.state.epoch, "config": self.config_digest}
+        self.best = {"format": CHECKPOINT_FORMAT, "meta": meta, "model": cpu_state(self.model)}
+        save_checkpoint(self.out_dir / BEST, self.best)
+
+    def try_resume(self) -> bool:
+        path = self.out_dir / LAST
+        if not (self.resume and path.is_file()):
+            return False
+        payload = load_checkpoint(path)
+        if payload.get("config") != self.config_digest:
+            if self.runtime.is_main:
+                log(f"{self.name}: {path} was written with other params/data; starting afresh")
+            return False
+        self.state = TrainState(**payload["state"])
+        self.best = payload.get("best")
+        if self.best is not None and self.runtime.is_main:  # DVC may have removed best.pt before the rerun
+            save_checkpoint(self.out_dir / BEST, self.best)
+        self.set_phase(self.state.epoch)
+        self.model.load_state_dict(payload["model"])
+        if self.distiller is not None:
+            self.distiller.load_state_dict(payload["distiller"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.set_rng_state(payload["rng"])
+        self.history = list(payload.get("history", []))
+        if self.runtime.is_main:
+            log(f"{self.name}: resuming from {path} at step {self.state.step} (epoch {self.state.epoch + 1}, "
+                f"batch {self.state.batch_in_epoch})")
+        return True
+
+    def open_live(self, resumed: bool):
+        if self.live_dir is None or not self.runtime.is_main:
+            return None
+        from dvclive import Live
+
+        return Live(dir=str(self.live_dir), resume=resumed, save_dvc_exp=False, dvcyaml=None)
+
+    # -------------------------------------------------------------------------------------------------- loop
+
+    def fit(self) -> FitResult:
+        cfg, st = self.cfg, self.state
+        steps_per_epoch = len(self.train_batches(0))
+        if steps_per_epoch < 1:
+            raise TrainingError(f"{self.name}: the training loader has no batch")
+        total_steps = cfg.epochs * steps_per_epoch
+        if cfg.max_steps is not None:
+            total_steps = min(total_steps, cfg.max_steps)
+        points = validation_points(steps_per_epoch, cfg.val_per_epoch)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=ONE_CYCLE_PCT_START,
+            cycle_momentum=False)
+        resumed = self.try_resume()
+        if not resumed and self.runtime.is_main:
+            (self.out_dir / BEST).unlink(missing_ok=True)  # a stale best.pt of other params must not survive
+        st = self.state
+        self.set_phase(st.epoch)
+        self.live = self.open_live(resumed)
+        if self.runtime.is_main:
+            log(f"{self.name}: {total_steps} steps max ({steps_per_epoch}/epoch x {cfg.epochs} epochs"
+                f"{f', capped by train.max_steps={cfg.max_steps}' if cfg.max_steps else ''}), validating after "
+                f"batches {sorted(points)} of each epoch, on {self.runtime.device}"
+                f"{f' x {self.runtime.world_size} ranks' if self.runtime.distributed else ''}")
+        sums: dict[str, float] = {}
+        count = 0
+        while not st.finished:
+            self.set_phase(st.epoch)
+            batches = self.train_batches(st.epoch)
+            if len(batches) != steps_per_epoch:
+                raise TrainingError(f"{self.name}: epoch {st.epoch + 1} has {len(batches)} batches, epoch 1 had "
+                                    f"{steps_per_epoch}")
+            iterator = iter(batches)
+            for _ in range(st.batch_in_epoch):  # replay the interrupted epoch up to where it stopped
+                next(iterator)
+            epoch_done = False
+            started = time.perf_counter()
+            with tqdm(total=steps_per_epoch, initial=st.batch_in_epoch, leave=False, unit="step",
+                      desc=f"{self.name} epoch {st.epoch + 1}/{cfg.epochs}",
+                      disable=not self.runtime.is_main) as bar:
+                for batch in iterator:
+                    values = self.train_step(batch)
+                    for k, v in values.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    count += 1
+                    st.step += 1
+                    st.batch_in_epoch += 1
+                    bar.update()
+                    bar.set_postfix(loss=f"{values['loss']:.4f}")
+                    validate_now = st.batch_in_epoch in points or st.step >= total_steps
+                    epoch_done = st.batch_in_epoch == steps_per_epoch
+                    if epoch_done:
+                        st.epoch, st.batch_in_epoch = st.epoch + 1, 0
+                    if validate_now:
+                        st.train_seconds += time.perf_counter() - started
+                        started = time.perf_counter()
+                        self.after_validation(self.validate(), {k: v / count for k, v in sums.items()},
+                                              total_steps, steps_per_epoch)
+                        sums, count = {}, 0
+                    if st.finished or epoch_done:
+                        break
+            if not (st.finished or epoch_done):
+                raise TrainingError(f"{self.name}: the training loader stopped after {st.batch_in_epoch} batches "
+                                    f"of epoch {st.epoch + 1}; its len() promised {steps_per_epoch}")
+        if self.live is not None:
+            self.live.summary["best"] = {"val_acc": st.best_acc, "step": st.best_step}
+            self.live.summary.setdefault("train", {}).update({"steps": st.step,
+                                                              "seconds": round(st.train_seconds, 1)})
+            self.live.end()
+        if self.runtime.is_main:
+            log(f"{self.name}: done after {st.step} steps ({st.stop_reason}); best val ACC {st.best_acc:.4f} at "
+                f"step {st.best_step} -> {self.out_dir / BEST}")
+        return FitResult(st.best_acc, st.best_step, st.step, st.step / steps_per_epoch, st.stop_reason,
+                         list(self.history))
+
+    def after_validation(self, val: dict[str, float], train_means: dict[str, float], total_steps: int,
+                         steps_per_epoch: int) -> None:
+        st, main = self.state, self.runtime.is_main
+        st.validations += 1
+        improved = val["acc"] > st.best_acc
+        if improved:
+            st.best_acc, st.best_step, st.bad_validations = val["acc"], st.step, 0
+            if main:
+                self.save_best(val)
+        else:
+            st.bad_validations += 1
+        if st.bad_validations >= self.cfg.patience:
+            st.finished, st.stop_reason = True, f"early stop: {st.bad_validations} validations without improvement"
+        elif st.step >= total_steps:
+            st.finished, st.stop_reason = True, "last step"
+        lr = self.scheduler.get_last_lr()[0]
+        record = {"step": st.step, "epoch": st.step / steps_per_epoch, "lr": lr,
+                  **{f"train/{k}": v for k, v in train_means.items()}, **{f"val/{k}": v for k, v in val.items()}}
+        self.history.append(record)
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(self.out_dir / LAST, self.checkpoint())
+            if self.live is not None:
+                self.live.step = st.step  # x axis of the DVCLive plots: the optimiser step
+                for k, v in record.items():
+                    if k != "step" and math.isfinite(v):
+                        self.live.log_metric(k, v)
+                self.live.next_step()
+            log(f"{self.name}: step {st.step} epoch {record['epoch']:.2f} loss {train_means.get('loss', math.nan):.4f} "
+                f"val acc {val['acc']:.4f} auc {val['auc']:.4f}{' *' if improved else ''}")
+        self.runtime.barrier()

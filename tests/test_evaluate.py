@@ -1,0 +1,157 @@
+"""End to end on generated tiny shards: add train -> add distill (none, add) -> add evaluate, through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from faces_factory import write_faces
+
+from add import cli
+from add.data import shards
+from add.data.loader import make_loader
+from add.metrics import accuracy, recall_at_1
+from add.trainer import iter_outputs, load_checkpoint, load_detector, predict, setup_runtime
+
+SIZE = 64
+METHOD = "Deepfakes"
+PARAMS = {
+    "seed": 0,
+    "beta": 16,
+    "data": {"methods": [METHOD]},
+    "model": {"name": "resnet18", "pretrained": False, "weights": None},
+    "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "val_per_epoch": 2, "patience": 10, "num_workers": 0},
+    "distill": {"method": "add", "quality": "c40", "directions": 4},
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: on a shared CPU, OpenMP threads spinning at barriers make tiny models 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build_shards(root, **faces_kwargs):
+    faces, manifest = write_faces(root, frames=4, size=SIZE, **faces_kwargs)
+    shards.run({"seed": 0, "shards": {"max_samples_per_shard": 1000}}, faces, manifest, root / "shards")
+    return root / "shards"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Run the demo's stages once: teacher, students none/add on c40, three evaluations."""
+    root = tmp_path_factory.mktemp("e2e")
+    shard_dir = build_shards(root)
+    params = root / "params.yaml"
+    params.write_text(yaml.safe_dump(PARAMS))
+    common = ["--params", str(params), "--shards", str(shard_dir)]
+    out = ["--models", str(root / "models")]
+    live = ["--dvclive", str(root / "dvclive")]
+    evaluated = ["--metrics", str(root / "metrics"), "--plots", str(root / "plots")]
+    assert cli.main(["train", *common, *out, *live]) == 0
+    for distill in ("none", "add"):
+        assert cli.main(["distill", *common, *out, *live, "--quality", "c40", "--distill", distill]) == 0
+    assert cli.main(["evaluate", *common, *out, *evaluated, "--kind", "teacher"]) == 0
+    for distill in ("none", "add"):
+        assert cli.main(["evaluate", *common, *out, *evaluated, "--kind", "student", "--quality", "c40",
+                         "--distill", distill]) == 0
+    return root, shard_dir
+
+
+def test_outputs(run):
+    root, _ = run
+    for model_dir in ("teacher/Deepfakes", "student/Deepfakes/c40/none", "student/Deepfakes/c40/add"):
+        for name in ("best.pt", "last.pt"):
+            assert (root / "models" / model_dir / name).is_file()
+        assert (root / "dvclive" / model_dir / "metrics.json").is_file()
+        assert (root / "dvclive" / model_dir / "plots" / "metrics" / "val" / "acc.tsv").is_file()
+    assert (root / "dvclive/student/Deepfakes/c40/add/plots/metrics/train/mv.tsv").is_file()  # distiller terms
+    assert (root / "dvclive/student/Deepfakes/c40/add/plots/metrics/train/fr.tsv").is_file()
+    assert not (root / "dvclive/student/Deepfakes/c40/none/plots/metrics/train/mv.tsv").exists()
+    last = load_checkpoint(root / "models/student/Deepfakes/c40/add/last.pt")
+    assert last["state"]["step"] == 8 and last["state"]["finished"]  # 32 samples / 8 per batch x 2 epochs
+    assert last["distiller"] == {}  # the add distiller has no parameters of its own
+    best = load_checkpoint(root / "models/student/Deepfakes/c40/add/best.pt")
+    assert best["meta"] | {"val_acc": 0, "val_auc": 0, "step": 0, "epoch": 0, "config": ""} == {
+        "kind": "student", "method": METHOD, "quality": "c40", "distill": "add", "model": "resnet18",
+        "val_acc": 0, "val_auc": 0, "step": 0, "epoch": 0, "config": ""}
+
+
+@pytest.mark.parametrize("name", ["teacher/Deepfakes/raw", "student/Deepfakes/c40/none", "student/Deepfakes/c40/add"])
+def test_metrics_files(run, name):
+    root, _ = run
+    metrics = json.loads((root / "metrics" / f"{name}.json").read_text())
+    assert set(metrics) == {"acc", "auc", "r_at_1", "video_acc", "video_auc", "frames", "videos", "real_frames",
+                            "fake_frames", "val_acc", "step"}
+    assert metrics["frames"] == 16 and metrics["videos"] == 4 and metrics["real_frames"] == 8
+    for key in ("acc", "auc", "r_at_1", "video_acc", "video_auc", "val_acc"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    plots = root / "plots" / name
+    with open(plots / "roc.csv") as f:
+        roc = list(csv.DictReader(f))
+    assert roc[0] == {"fpr": "0", "tpr": "0", "threshold": "inf"} and float(roc[-1]["fpr"]) == 1.0
+    with open(plots / "confusion.csv") as f:
+        confusion = list(csv.DictReader(f))
+    assert len(confusion) == 16 and {row["actual"] for row in confusion} == {"real", "fake"}
+    assert (plots / "roc.png").read_bytes()[:4] == b"\x89PNG" and (plots / "confusion.png").is_file()
+
+
+def test_metrics_match_a_direct_computation(run):
+    """ACC and R@1 in the JSON equal what the best checkpoint gives when recomputed here by brute force."""
+    root, shard_dir = run
+    runtime = setup_runtime("cpu")
+    model, _ = load_detector(root / "models/student/Deepfakes/c40/add/best.pt")
+
+    def loader(split):
+        return make_loader(shard_dir, METHOD, split, ["c40"], 5, train=False, seed=0)
+
+    test = predict(model, loader("test"), "c40", runtime, embeddings=True)
+    train = [(embedding, batch["label"]) for _, embedding, batch in iter_outputs(model, loader("train"), "c40",
+                                                                                 runtime)]
+    references, reference_labels = torch.cat([e for e, _ in train]), torch.cat([y for _, y in train])
+    similarity = torch.nn.functional.normalize(test.embeddings, dim=1) @ torch.nn.functional.normalize(
+        references, dim=1).T
+    brute_r1 = (reference_labels[similarity.argmax(1)].numpy() == test.labels).mean()
+    metrics = json.loads((root / "metrics/student/Deepfakes/c40/add.json").read_text())
+    assert metrics["r_at_1"] == pytest.approx(brute_r1, abs=1e-6)
+    assert metrics["r_at_1"] == pytest.approx(recall_at_1(test.embeddings, test.labels, references,
+                                                          reference_labels), abs=1e-6)
+    assert metrics["acc"] == pytest.approx(accuracy(test.labels, test.probs), abs=1e-6)
+    assert len(set(test.keys)) == 16 and np.isin(test.labels, (0, 1)).all()
+
+
+def test_one_class_test_split_gives_null_auc(run, tmp_path, capsys):
+    root, _ = run
+    dropped = (("Deepfakes", "006_007"), ("Deepfakes", "007_006"))  # the test fakes: only originals remain
+    shard_dir = build_shards(tmp_path, dropped_videos=dropped)
+    metrics_dir = tmp_path / "metrics"
+    assert cli.main(["evaluate", "--params", str(root / "params.yaml"), "--shards", str(shard_dir),
+                     "--models", str(root / "models"), "--metrics", str(metrics_dir),
+                     "--plots", str(tmp_path / "plots"), "--kind", "teacher"]) == 0
+    metrics = json.loads((metrics_dir / "teacher/Deepfakes/raw.json").read_text())
+    assert metrics["auc"] is None and metrics["video_auc"] is None
+    assert metrics["fake_frames"] == 0 and metrics["frames"] == 8 and 0 <= metrics["acc"] <= 1
+    assert "AUC is undefined" in capsys.readouterr().err
+
+
+def test_clear_errors(run, tmp_path, capsys):
+    root, shard_dir = run
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**PARAMS, "train": {**PARAMS["train"], "epochs": "many"}}))
+    assert cli.main(["train", "--params", str(bad), "--shards", str(shard_dir), "--models", str(tmp_path)]) == 1
+    assert "params 'train.epochs' must be an integer, got 'many'" in capsys.readouterr().err
+    assert cli.main(["distill", "--params", str(root / "params.yaml"), "--shards", str(shard_dir),
+                     "--models", str(tmp_path / "empty"), "--distill", "add"]) == 1
+    err = capsys.readouterr().err
+    assert "teacher/Deepfakes/best.pt: checkpoint not found" in err
+    assert cli.main(["evaluate", "--params", str(root / "params.yaml"), "--shards", str(tmp_path / "none"),
+                     "--models", str(root / "models"), "--metrics", str(tmp_path / "m")]) == 1
+    assert "index.json: shard index not found" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

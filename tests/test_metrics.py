@@ -1,0 +1,113 @@
+"""Metric functions against sklearn on known inputs, R@1 on hand-made cases, one-class and bad inputs."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn import metrics as sk
+
+from add import metrics
+
+CASES = {
+    "separable": ([0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]),
+    "ties": ([0, 1, 0, 1, 1, 0], [0.5, 0.5, 0.2, 0.8, 0.2, 0.7]),
+    "inverted": ([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]),
+    "all_equal": ([0, 1, 0, 1], [0.3, 0.3, 0.3, 0.3]),
+}
+
+
+def random_case(seed: int, n: int = 300):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    scores = np.round(np.clip(rng.normal(0.35 + 0.3 * labels, 0.25), 0, 1), 2)  # rounded: many ties
+    return labels, scores
+
+
+@pytest.mark.parametrize("labels,scores", [*CASES.values(), random_case(0), random_case(1)])
+def test_against_sklearn(labels, scores):
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    assert metrics.roc_auc(labels, scores) == pytest.approx(sk.roc_auc_score(labels, scores), abs=1e-12)
+    predicted = (scores > 0.5).astype(int)
+    assert metrics.accuracy(labels, scores) == pytest.approx(sk.accuracy_score(labels, predicted))
+    np.testing.assert_array_equal(metrics.confusion_matrix(labels, scores),
+                                  sk.confusion_matrix(labels, predicted, labels=[0, 1]))
+    fpr, tpr, thresholds = metrics.roc_curve(labels, scores)
+    sk_fpr, sk_tpr, sk_thresholds = sk.roc_curve(labels, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    np.testing.assert_allclose(thresholds[1:], sk_thresholds[1:])
+    assert math.isinf(thresholds[0])
+
+
+def test_known_values():
+    assert metrics.roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert metrics.roc_auc(*CASES["all_equal"]) == pytest.approx(0.5)
+    assert metrics.accuracy([0, 1, 1], [0.5, 0.51, 0.2]) == pytest.approx(2 / 3)  # 0.5 is "real" (argmax tie)
+
+
+def test_one_class_auc_is_nan_with_warning():
+    with pytest.warns(metrics.MetricWarning, match="undefined"):
+        assert math.isnan(metrics.roc_auc([1, 1, 1], [0.2, 0.9, 0.6]))
+    with pytest.warns(metrics.MetricWarning):
+        fpr, tpr, _ = metrics.roc_curve([0, 0], [0.2, 0.4])
+    assert np.isnan(tpr).all() and fpr[-1] == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics.accuracy([1, 1, 1], [0.2, 0.9, 0.6]) == pytest.approx(2 / 3)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="non-finite"):
+        metrics.roc_auc([0, 1], [0.2, float("nan")])
+    with pytest.raises(ValueError, match="differ in length"):
+        metrics.accuracy([0, 1, 1], [0.2, 0.3])
+    with pytest.raises(ValueError, match="0 \\(real\\) or 1"):
+        metrics.accuracy([0, 2], [0.2, 0.3])
+    assert math.isnan(metrics.accuracy([], []))
+
+
+def test_recall_at_1_hand_made():
+    # queries 0..3; references: two clusters on the x and y axes, labels 0 and 1
+    references = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    reference_labels = [0, 0, 1, 1]
+    queries = torch.tensor([[2.0, 0.1],    # nearest: reference 0 (label 0), query label 0 -> hit
+                            [0.1, 5.0],    # nearest: reference 2 (label 1), query label 1 -> hit
+                            [1.0, 0.05],   # nearest: reference 0 (label 0), query label 1 -> miss
+                            [0.3, 1.0]])   # nearest: reference 3 (label 1), query label 1 -> hit
+    assert metrics.recall_at_1(queries, [0, 1, 1, 1], references, reference_labels) == pytest.approx(0.75)
+    # cosine, not L2: a far-away point on the x axis is still "nearest" to the x cluster
+    assert metrics.recall_at_1(torch.tensor([[100.0, 1.0]]), [0], references, reference_labels) == 1.0
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 1000])
+def test_recall_at_1_streaming_matches_brute_force(chunk_size):
+    generator = torch.Generator().manual_seed(0)
+    queries, references = torch.randn(50, 8, generator=generator), torch.randn(77, 8, generator=generator)
+    query_labels = torch.randint(0, 2, (50,), generator=generator)
+    reference_labels = torch.randint(0, 2, (77,), generator=generator)
+    similarity = torch.nn.functional.normalize(queries, dim=1) @ torch.nn.functional.normalize(references, dim=1).T
+    expected = (reference_labels[similarity.argmax(dim=1)] == query_labels).double().mean().item()
+    neighbours = metrics.NearestNeighbor(queries, query_labels, chunk_size=chunk_size)
+    for start in range(0, 77, 10):  # references arriving batch by batch
+        neighbours.update(references[start:start + 10], reference_labels[start:start + 10])
+    assert neighbours.recall_at_1() == pytest.approx(expected)
+    assert neighbours.references == 77
+
+
+def test_recall_at_1_ties_go_to_first_reference():
+    references = torch.tensor([[1.0, 0.0], [2.0, 0.0]])  # the same direction: equal cosine
+    assert metrics.recall_at_1(torch.tensor([[1.0, 0.0]]), [1], references, [1, 0], chunk_size=1) == 1.0
+
+
+def test_video_level():
+    videos = ["Deepfakes/000_003", "original/000", "Deepfakes/000_003", "original/000", "original/001"]
+    names, labels, scores = metrics.video_level(videos, [1, 0, 1, 0, 0], [0.9, 0.2, 0.5, 0.6, 0.1])
+    assert names == ["Deepfakes/000_003", "original/000", "original/001"]
+    np.testing.assert_array_equal(labels, [1, 0, 0])
+    np.testing.assert_allclose(scores, [0.7, 0.4, 0.1])
+    with pytest.raises(ValueError, match="both real and fake"):
+        metrics.video_level(["a", "a"], [0, 1], [0.1, 0.2])

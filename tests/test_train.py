@@ -1,0 +1,281 @@
+"""The training loop on synthetic batches: exact resume, best/early stop, warm-up, bad losses, bad params."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from add.distill import distill_defaults, distiller_config
+from add.losses import build_distiller
+from add.models import create_detector
+from add.params import ParamsError
+from add.trainer import (
+    BEST,
+    LAST,
+    ModelConfig,
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    load_checkpoint,
+    setup_runtime,
+    validation_points,
+)
+
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared CPU, OpenMP threads spinning at barriers make tiny models 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+BATCH = 4
+STEPS_PER_EPOCH = 4
+
+
+def synthetic_batch(seed: int, n: int = BATCH, size: int = SIZE, qualities=("raw", "c40")) -> dict:
+    """A loader-format batch where fakes carry a bright square (blurred in c40)."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    raw = torch.rand(n, 3, size, size, generator=generator) * 1.2 - 0.8
+    raw[labels == 1, :, size // 4: size // 2, size // 4: size // 2] += 0.6
+    batch = {"raw": raw.clamp(-1, 1)}
+    if "c40" in qualities:
+        batch["c40"] = torch.nn.functional.avg_pool2d(batch["raw"], 3, 1, 1)
+    batch["label"] = labels
+    batch["video"] = [f"{'Deepfakes' if y else 'original'}/{seed}_{i}" for i, y in enumerate(labels.tolist())]
+    batch["key"] = [f"k{seed}_{i}" for i in range(n)]
+    return batch
+
+
+class Batches:
+    """An epoch of synthetic batches with ``len``; ``kill_after`` raises after that many batches (a "kill")."""
+
+    iterated: list[int] = []
+
+    def __init__(self, epoch: int, kill_at: tuple[int, int] | None = None, bad_batch: int | None = None):
+        self.epoch, self.kill_at, self.bad_batch = epoch, kill_at, bad_batch
+
+    def __len__(self):
+        return STEPS_PER_EPOCH
+
+    def __iter__(self):
+        Batches.iterated.append(self.epoch)
+        for i in range(STEPS_PER_EPOCH):
+            if self.kill_at == (self.epoch, i):
+                raise KeyboardInterrupt(f"killed at epoch {self.epoch} batch {i}")
+            batch = synthetic_batch(1000 * self.epoch + i)
+            if self.bad_batch == i:
+                batch["raw"][0, 0, 0, 0] = float("nan")
+            yield batch
+
+
+def val_batches():
+    return [synthetic_batch(-1 - i) for i in range(2)]
+
+
+def make_trainer(out_dir, *, cfg: TrainConfig, distill: str | None = "add", kill_at=None, bad_batch=None,
+                 live_dir=None, resume=True, trainer_cls=Trainer) -> Trainer:
+    runtime = setup_runtime("cpu")
+    torch.manual_seed(cfg.seed)
+    teacher = create_detector("resnet18").eval()  # a random "teacher" is enough to exercise the loop
+    model = create_detector("resnet18")
+    distiller = None
+    if distill is not None:
+        distiller = build_distiller(distill, model.feature_channels, teacher.feature_channels,
+                                    {"beta": 16.0, "directions": 4})
+    return trainer_cls(model, cfg, runtime, train_batches=lambda epoch: Batches(epoch, kill_at, bad_batch),
+                       val_batches=val_batches, input_key="c40" if distill else "raw", out_dir=out_dir,
+                       meta={"kind": "test"}, config={"test": 1}, live_dir=live_dir,
+                       teacher=teacher if distill else None, distiller=distiller, resume=resume, name="test")
+
+
+def state_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_validation_points():
+    assert validation_points(100, 10) == {10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
+    assert validation_points(6, 10) == {1, 2, 3, 4, 5, 6}
+    assert validation_points(7, 3) == {3, 5, 7}
+    assert validation_points(5, 1) == {5}
+
+
+def test_resume_ends_with_the_same_weights(tmp_path):
+    cfg = TrainConfig(seed=3, epochs=2, batch_size=BATCH, lr=1e-3, val_per_epoch=2, patience=10)
+    full = make_trainer(tmp_path / "full", cfg=cfg)
+    result = full.fit()
+    assert result.steps == 2 * STEPS_PER_EPOCH and result.stop_reason == "last step"
+
+    killed = make_trainer(tmp_path / "resumed", cfg=cfg, kill_at=(1, 3))  # after step 7; last.pt is from step 6
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()
+    assert load_checkpoint(tmp_path / "resumed" / LAST)["state"]["step"] == 6
+    (tmp_path / "resumed" / BEST).unlink()  # as DVC does to a stage's outputs before rerunning it
+    Batches.iterated = []
+    resumed = make_trainer(tmp_path / "resumed", cfg=cfg)
+    resumed.fit()
+    assert Batches.iterated == [1]  # epoch 0 was not replayed: the run really resumed (2 batches of epoch 1 were)
+    state_equal(full.model.state_dict(), resumed.model.state_dict())
+    state_equal(full.distiller.state_dict(), resumed.distiller.state_dict())
+    for name in (LAST, BEST):
+        a, b = load_checkpoint(tmp_path / "full" / name), load_checkpoint(tmp_path / "resumed" / name)
+        state_equal(a["model"], b["model"])
+    a, b = load_checkpoint(tmp_path / "full" / LAST), load_checkpoint(tmp_path / "resumed" / LAST)
+    assert a["state"] == {**b["state"], "train_seconds": a["state"]["train_seconds"]}
+    assert [h["val/acc"] for h in a["history"]] == [h["val/acc"] for h in b["history"]]
+    for pa, pb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        assert torch.equal(pa["exp_avg"], pb["exp_avg"]) and torch.equal(pa["exp_avg_sq"], pb["exp_avg_sq"])
+    # a different config does not resume the stale state
+    other = make_trainer(tmp_path / "resumed", cfg=TrainConfig(seed=3, epochs=1, batch_size=BATCH, lr=1e-3,
+                                                               val_per_epoch=1), resume=True)
+    other.config_digest = "something else"
+    Batches.iterated = []
+    other.fit()
+    assert Batches.iterated == [0]
+
+
+class ScriptedTrainer(Trainer):
+    """Validation ACCs follow a script, to test best-checkpoint and early-stopping decisions."""
+
+    script = [0.5, 0.7, 0.6, 0.7, 0.65, 0.9]
+
+    def validate(self):
+        acc = self.script[self.state.validations]
+        return {"acc": acc, "auc": math.nan, "loss": 1.0}
+
+
+def test_best_checkpoint_and_early_stopping(tmp_path):
+    cfg = TrainConfig(seed=0, epochs=5, batch_size=BATCH, lr=1e-3, val_per_epoch=2, patience=2)
+    trainer = make_trainer(tmp_path, cfg=cfg, distill=None, trainer_cls=ScriptedTrainer,
+                           live_dir=tmp_path / "live")
+    result = trainer.fit()
+    # validations after steps 2, 4, 6, 8: best 0.7 at step 4; 0.7 again is no improvement; 2 bad -> stop at 8
+    assert result.best_acc == 0.7 and result.best_step == 4 and result.steps == 8
+    assert result.stop_reason.startswith("early stop")
+    best = load_checkpoint(tmp_path / BEST)
+    assert best["meta"]["val_acc"] == 0.7 and best["meta"]["step"] == 4 and best["meta"]["model"] == "resnet18"
+    assert not any(torch.equal(best["model"][k], v) for k, v in trainer.model.state_dict().items()
+                   if k.endswith("fc.weight"))  # the best weights are the step-4 ones, not the last
+    # DVCLive: one row per validation, loss terms, lr and validation metrics
+    rows = (tmp_path / "live" / "plots" / "metrics" / "val" / "acc.tsv").read_text().strip().splitlines()
+    assert [row.split("\t")[:2] for row in rows] == [["step", "acc"], ["2", "0.5"], ["4", "0.7"], ["6", "0.6"],
+                                                     ["8", "0.7"]]  # x axis: the optimiser step
+    summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert summary["best"] == {"val_acc": 0.7, "step": 4} and summary["train"]["steps"] == 8
+    for name in ("train/ce.tsv", "train/loss.tsv", "lr.tsv"):
+        assert (tmp_path / "live" / "plots" / "metrics" / name).is_file()
+    assert not (tmp_path / "live" / "dvc.yaml").exists()
+    # rerunning a finished stage does nothing more
+    Batches.iterated = []
+    again = make_trainer(tmp_path, cfg=cfg, distill=None, trainer_cls=ScriptedTrainer).fit()
+    assert Batches.iterated == [] and again.best_step == 4
+
+
+def test_head_only_warmup(tmp_path):
+    cfg = TrainConfig(seed=0, epochs=3, batch_size=BATCH, lr=1e-2, val_per_epoch=1, warmup_epochs=1,
+                      max_steps=STEPS_PER_EPOCH)  # stop at the end of the warm-up epoch
+    trainer = make_trainer(tmp_path, cfg=cfg, distill=None)
+    before = {k: v.clone() for k, v in trainer.model.named_parameters()}
+    trainer.fit()
+    head = {n for n, p in trainer.model.named_parameters() if any(p is h for h in trainer.model.head_parameters())}
+    assert head == {"backbone.fc.weight", "backbone.fc.bias"}
+    for name, value in trainer.model.named_parameters():
+        assert torch.equal(value, before[name]) != (name in head), name
+
+
+def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
+    cfg = TrainConfig(seed=0, epochs=1, batch_size=BATCH, lr=1e-3, val_per_epoch=2)
+    trainer = make_trainer(tmp_path, cfg=cfg, distill=None, bad_batch=2)
+    with pytest.raises(TrainingError, match="step 3: the loss is not finite"):
+        trainer.fit()
+    assert load_checkpoint(tmp_path / LAST)["state"]["step"] == 2  # the last good state is kept
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"train": {"epochs": 0}}, "train.epochs' must be >= 1"),
+    ({"train": {"lr": 0}}, "train.lr' must be > 0"),
+    ({"train": {"lr": "fast"}}, "train.lr' must be a number"),
+    ({"train": {"batch_size": 1.5}}, "train.batch_size' must be an integer"),
+    ({"train": {"epochs": 3, "warmup_epochs": 3}}, "train.warmup_epochs' \\(3\\) must be < train.epochs"),
+    ({"train": {"max_steps": -1}}, "train.max_steps' must be >= 1"),
+    ({"train": ["epochs"]}, "'train' must be a mapping"),
+    ({"seed": -1}, "'seed' must be an integer >= 0"),
+])
+def test_bad_train_params(params, match):
+    with pytest.raises(ParamsError, match=match):
+        TrainConfig.from_params(params)
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"model": {"name": "vgg16"}}, "model.name' must be one of"),
+    ({"model": {"pretrained": "yes"}}, "model.pretrained' must be true or false"),
+    ({"model": {"weights": 3}}, "model.weights' must be a non-empty string"),
+])
+def test_bad_model_params(params, match):
+    with pytest.raises(ParamsError, match=match):
+        ModelConfig.from_params(params)
+
+
+def test_distill_params():
+    assert distill_defaults({}) == ("add", "c40")
+    assert distill_defaults({"distill": {"method": "fitnet", "quality": "c23"}}) == ("fitnet", "c23")
+    with pytest.raises(ParamsError, match="distill.method' must be one of"):
+        distill_defaults({"distill": {"method": "magic"}})
+    with pytest.raises(ParamsError, match="distill.quality' must be one of"):
+        distill_defaults({"distill": {"quality": "raw"}})
+    assert distiller_config({"beta": 20, "distill": {"alpha": 2}}) == {"alpha": 2, "beta": 20.0}
+    with pytest.raises(ParamsError, match="'beta' must be a finite number"):
+        distiller_config({"beta": "high"})
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, shard_dir: str, out: str) -> None:
+    import os
+
+    from add.train import batch_factories
+
+    os.environ.update({"WORLD_SIZE": str(world_size), "RANK": str(rank), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    runtime = setup_runtime("cpu")
+    assert runtime.distributed and runtime.rank == rank
+    cfg = TrainConfig(seed=0, epochs=2, batch_size=4, lr=1e-3, val_per_epoch=1, warmup_epochs=1)
+    torch.manual_seed(rank)  # different initial weights per rank: DDP must broadcast rank 0's
+    model = create_detector("resnet18")
+    train_batches, val_batches = batch_factories(shard_dir, "Deepfakes", ["raw"], cfg)
+    assert len(train_batches(0)) == 32 // world_size // 4  # the loader splits the training data by rank
+    trainer = Trainer(model, cfg, runtime, train_batches=train_batches, val_batches=val_batches, input_key="raw",
+                      out_dir=out, meta={"kind": "teacher"}, config={}, name=f"rank {rank}")
+    result = trainer.fit()
+    parameters = {name: p.detach() for name, p in trainer.model.named_parameters()}
+    torch.save({"parameters": parameters, "steps": result.steps}, f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_on_cpu_keeps_ranks_in_sync(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    from faces_factory import write_faces
+
+    from add.data import shards
+
+    faces, manifest = write_faces(tmp_path, frames=4, size=32)
+    shards.run({"seed": 0, "shards": {"max_samples_per_shard": 1000}}, faces, manifest, tmp_path / "shards")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path / "shards"), str(tmp_path)), nprocs=2, join=True)
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert rank0["steps"] == rank1["steps"] == 8
+    # gradients were averaged: the weights never diverged (BatchNorm running stats are per rank, as in DDP)
+    state_equal(rank0["parameters"], rank1["parameters"])
+    assert (tmp_path / BEST).is_file() and (tmp_path / LAST).is_file()
