@@ -66,6 +66,12 @@ def get_float(cfg: dict, key: str, default: Any, *, where: str, min: float | Non
     value = cfg.get(key, default)
     if value is None and allow_none:
         return None
+    if isinstance(value, str):
+        # YAML 1.1 reads 2e-4 (no dot) as a string; `dvc exp run -S train.lr=2e-4` must still work.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ParamsError(f"params '{where}.{key}' must be a number, got {value!r}")
     value = float(value)
