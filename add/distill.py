@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from add.losses import DISTILLERS, build_distiller
-from add.params import DEFAULT_PARAMS, ParamsError, get_choice, get_str, load_params, section
+from add.params import DEFAULT_PARAMS, ParamsError, get_bool, get_choice, get_str, load_params, section
 from add.train import (
     DVCLIVE,
     MODELS,
@@ -83,13 +83,24 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     distill_cfg = distiller_config(params)
     runtime = setup_runtime()
     teacher_model, teacher_info = None, None
-    if needs_teacher(distill):
+    init_from_teacher = get_bool(section(params, "distill"), "init_from_teacher", False, where="distill")
+    if needs_teacher(distill) or init_from_teacher:
         teacher_path = Path(teacher) if teacher is not None else teacher_dir(models, method) / BEST
         teacher_model, teacher_meta = load_detector(teacher_path)
         teacher_info = {"path": str(teacher_path), "digest": file_digest(teacher_path),
                         "model": teacher_meta.get("model")}
     seed_everything(train_cfg.seed)
     model = model_cfg.create()
+    if init_from_teacher:
+        # Start the student where the teacher is (as ImageNet-pretrained teacher and student both start from the
+        # same weights in the paper): the distillation terms then start near zero instead of swamping CE.
+        try:
+            model.load_state_dict(teacher_model.state_dict())
+        except RuntimeError as e:
+            raise ParamsError(f"distill.init_from_teacher: the teacher's weights do not fit model "
+                              f"{model_cfg.name!r}: {e}") from None
+    if not needs_teacher(distill):
+        teacher_model = None
     teacher_channels = model.feature_channels if teacher_model is None else teacher_model.feature_channels
     distiller = build_distiller(distill, model.feature_channels, teacher_channels, distill_cfg)
     qualities = [quality] if teacher_model is None else ["raw", quality]
