@@ -155,3 +155,24 @@ def test_clear_errors(run, tmp_path, capsys):
                      "--models", str(root / "models"), "--metrics", str(tmp_path / "m")]) == 1
     assert "index.json: shard index not found" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("init", [True, False])
+def test_student_can_start_from_the_teacher(run, tmp_path, init):
+    root, shard_dir = run
+    params = {**PARAMS, "train": {**PARAMS["train"], "epochs": 1, "lr": 1e-12, "max_steps": 1},
+              "distill": {**PARAMS["distill"], "init_from_teacher": init}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    models = tmp_path / "models"
+    (models / "teacher").mkdir(parents=True)
+    (models / "teacher" / METHOD).symlink_to(root / "models" / "teacher" / METHOD)
+    assert cli.main(["distill", "--params", str(path), "--shards", str(shard_dir), "--models", str(models),
+                     "--dvclive", str(tmp_path / "live"), "--quality", "c40", "--distill", "none"]) == 0
+    teacher, _ = load_detector(models / "teacher" / METHOD / "best.pt")
+    student, _ = load_detector(models / "student" / METHOD / "c40" / "none" / "best.pt")
+    t, s = teacher.state_dict(), student.state_dict()
+    convs = [k for k in t if k.endswith("conv1.weight")]
+    assert convs
+    same = all(torch.allclose(t[k], s[k], atol=1e-6) for k in convs)
+    assert same is init
