@@ -50,8 +50,10 @@ def _tail(stderr: bytes, lines: int = 4) -> str:
 
 _STREAM_RE = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})[\s,\[].*?(?:([\d.]+) fps|([\d.]+) tbr)")
 _FRAME_RE = re.compile(r"frame=\s*(\d+)")
-_DAMAGE_RE = re.compile(r"partial file|corrupt input packet|Packet corrupt|Invalid NAL|moov atom not found|invalid data found",
-                        re.IGNORECASE)
+_DAMAGE_RE = re.compile(
+    r"partial file|corrupt input packet|Packet corrupt|Invalid NAL|moov atom not found|invalid data found",
+    re.IGNORECASE,
+)
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
