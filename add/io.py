@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,16 @@ def safe_join(root: str | os.PathLike, relpath: str) -> Path:
     if target != root_resolved and root_resolved not in target.parents:
         raise ValueError(f"refusing path {relpath!r}: it escapes {root}")
     return target
+
+
+def replace_tree(new: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Put the folder ``new`` at ``target`` by renames: the old ``target`` is moved aside first and deleted after,
+    so a reader sees the old tree or the new one, never a mix."""
+    new, target = Path(new), Path(target)
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

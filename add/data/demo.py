@@ -47,7 +47,7 @@ from add.data import ffpp
 from add.data import manipulations as manip
 from add.data.video import compress, read_frames, write_video
 from add.errors import AddError
-from add.io import atomic_write_json
+from add.io import atomic_write_json, replace_tree
 from add.params import ParamsError, get_float, get_int, section
 
 MARKER = "demo.json"
@@ -620,22 +620,11 @@ def build_demo(root: str | os.PathLike, *, seed: int, pairs: Sequence[int] = (16
             "identities": {id_: identity_name(identity) for id_, identity in identities.items()},
             "fakes": kinds,
         })
-        _replace_tree(tmp, root)
+        replace_tree(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
-
-
-def _replace_tree(new: Path, root: Path) -> None:
-    """Put ``new`` at ``root`` with renames; the old tree is moved aside first and deleted after."""
-    old = None
-    if root.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-        os.replace(root, old / root.name)
-    os.replace(new, root)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------------- measure

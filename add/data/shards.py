@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, video_target
 from add.errors import AddError
-from add.io import atomic_write, atomic_write_json
+from add.io import atomic_write, atomic_write_json, replace_tree
 from add.params import DEFAULT_PARAMS, ParamsError, get_int, load_params, section
 
 FACES = "data/faces"
@@ -312,22 +312,11 @@ def run(params: dict, faces: str | os.PathLike = FACES, manifest: str | os.PathL
             "datasets": datasets,
         }
         atomic_write_json(staging / INDEX, index)
-        swap_in(staging, out_dir)
+        replace_tree(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return index
-
-
-def swap_in(staging: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``staging``: the old folder is renamed away first, then removed."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-        os.replace(out_dir, old / out_dir.name)
-    os.replace(staging, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def summary(index: dict) -> Iterable[str]:
