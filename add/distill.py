@@ -5,20 +5,19 @@
 The teacher (``models/teacher/{method}/best.pt``) runs in eval mode without gradients on the raw crops of the same
 samples; the distiller (``add.losses.build_distiller``, configured by the whole ``distill`` params section plus the
 top-level ``beta``) adds its weighted terms to the student's CE, and its own parameters train with the student.
-``--distill none`` trains the plain student (no teacher needed). Writes
+``--distill none`` trains the plain student (it reads the teacher only for ``distill.init_from_teacher``). Writes
 ``models/student/{method}/{quality}/{distill}/{best,last}.pt`` and ``dvclive/student/{method}/{quality}/{distill}/``.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from dataclasses import asdict
 from pathlib import Path
 
 from add.losses import DISTILLERS, build_distiller
-from add.params import DEFAULT_PARAMS, ParamsError, get_bool, get_choice, get_str, load_params, section
+from add.params import ParamsError, get_bool, get_choice, get_str, load_params, section
 from add.train import (
     DVCLIVE,
     MODELS,
@@ -29,6 +28,7 @@ from add.train import (
     default_method,
     student_dir,
     teacher_dir,
+    training_parser,
 )
 from add.trainer import (
     BEST,
@@ -118,17 +118,10 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add distill", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
-    parser.add_argument("--method", default=None, help="manipulation method (default: the first of data.methods)")
+    parser = training_parser("add distill", __doc__)
     parser.add_argument("--quality", default=None, help="student input c23|c40 (default: distill.quality, c40)")
     parser.add_argument("--distill", default=None, help=f"distiller {list(DISTILLERS)} (default: distill.method)")
     parser.add_argument("--teacher", default=None, help="teacher checkpoint (default: models/teacher/{method}/best.pt)")
-    parser.add_argument("--shards", default=SHARDS, help="shard folder with index.json (default: %(default)s)")
-    parser.add_argument("--models", default=MODELS, help="checkpoint root (default: %(default)s)")
-    parser.add_argument("--dvclive", default=DVCLIVE, help="DVCLive root (default: %(default)s)")
-    parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt and start afresh")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     default_distill, default_quality = distill_defaults(params)

@@ -80,8 +80,9 @@ def run_teacher(params: dict, method: str, *, shards: str | os.PathLike = SHARDS
     return trainer.fit()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add train", description=__doc__,
+def training_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The options ``add train`` and ``add distill`` share."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
     parser.add_argument("--method", default=None, help="manipulation method (default: the first of data.methods)")
@@ -89,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=MODELS, help="checkpoint root (default: %(default)s)")
     parser.add_argument("--dvclive", default=DVCLIVE, help="DVCLive root (default: %(default)s)")
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt and start afresh")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = training_parser("add train", __doc__).parse_args(argv)
     params = load_params(args.params)
     method = args.method or default_method(params)
     run_teacher(params, method, shards=args.shards, models=args.models, live=args.dvclive,
