@@ -47,6 +47,14 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+def get_seed(params: dict[str, Any]) -> int:
+    """The top-level ``seed`` (default 0): every random choice of every stage derives from it."""
+    seed = params.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParamsError(f"params 'seed' must be an integer >= 0, got {seed!r}")
+    return seed
+
+
 def get_int(cfg: dict, key: str, default: Any, *, where: str, min: int | None = None, max: int | None = None,
             allow_none: bool = False) -> int | None:
     value = cfg.get(key, default)

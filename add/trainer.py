@@ -49,7 +49,7 @@ from add.errors import AddError
 from add.io import atomic_path
 from add.metrics import MetricWarning, accuracy, roc_auc
 from add.models import DEFAULT_MODEL, MODEL_NAMES, Detector, create_detector
-from add.params import ParamsError, get_bool, get_float, get_int, get_str, section
+from add.params import ParamsError, get_bool, get_float, get_int, get_seed, get_str, section
 
 CHECKPOINT_FORMAT = 1
 ADAM_BETAS = (0.9, 0.999)
@@ -99,9 +99,7 @@ class TrainConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> TrainConfig:
-        seed = params.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ParamsError(f"params 'seed' must be an integer >= 0, got {seed!r}")
+        seed = get_seed(params)
         cfg = section(params, "train")
         d = cls()
         epochs = get_int(cfg, "epochs", d.epochs, where="train", min=1)

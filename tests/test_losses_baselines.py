@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from loss_inputs import wave
 
 from add.losses import (
     FitNetLoss,
@@ -14,11 +15,6 @@ from add.losses import (
     fitnet_cosine_loss,
     hinton_kd_loss,
 )
-
-
-def wave(*shape, phase=0.0, scale=1.0):
-    n = math.prod(shape)
-    return (torch.sin(torch.arange(n, dtype=torch.float64) * 0.731 + phase) * scale).reshape(shape)
 
 
 def reference_attention_transfer(student, teacher):

@@ -5,14 +5,9 @@ import math
 
 import pytest
 import torch
+from loss_inputs import wave
 
 from add.losses import FLOAT32_MAX_EXPONENT, frequency_attention_loss
-
-
-def wave(*shape, phase=0.0, scale=1.0):
-    """Deterministic, RNG-free test features."""
-    n = math.prod(shape)
-    return (torch.sin(torch.arange(n, dtype=torch.float64) * 0.731 + phase) * scale).reshape(shape)
 
 
 def reference_loss(student, teacher, gamma, max_exponent=math.inf):

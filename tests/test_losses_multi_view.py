@@ -1,9 +1,9 @@
 """Multi-view attention (Eq. 8-9) against slow float64 loops, and its invariances and edge cases."""
 
-import math
 
 import pytest
 import torch
+from loss_inputs import wave
 
 from add.losses import (
     attention_density,
@@ -14,11 +14,6 @@ from add.losses import (
     random_directions,
     sliced_wasserstein,
 )
-
-
-def wave(*shape, phase=0.0, scale=1.0):
-    n = math.prod(shape)
-    return (torch.sin(torch.arange(n, dtype=torch.float64) * 0.731 + phase) * scale).reshape(shape)
 
 
 def close(a, b, rtol=1e-6, atol=1e-9):

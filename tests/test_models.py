@@ -12,13 +12,7 @@ from add.models import MODEL_NAMES, Detector, ModelError, create_detector
 SIZE = 64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared CPU, OpenMP threads spinning at barriers make tiny models 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -27,13 +27,7 @@ from add.trainer import (
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared CPU, OpenMP threads spinning at barriers make tiny models 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 BATCH = 4
 STEPS_PER_EPOCH = 4
 

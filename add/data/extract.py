@@ -100,7 +100,7 @@ from add.data.faces import (
 from add.data.video import QUALITY_CRF, VideoError, VideoInfo, probe, read_frames
 from add.errors import AddError
 from add.io import atomic_path, atomic_write, atomic_write_json, safe_join
-from add.params import ParamsError, get_bool, get_choice, get_float, get_int, get_list, load_params, section
+from add.params import ParamsError, get_bool, get_choice, get_float, get_int, get_list, get_seed, load_params, section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,9 +150,7 @@ class ExtractConfig:
         data = section(dict(params), "data")
         w = "data"
         d = cls()
-        seed = params.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ParamsError(f"params 'seed' must be an integer >= 0, got {seed!r}")
+        seed = get_seed(params)
         max_side = get_int(data, "detect_max_side", d.detect_max_side, where=w, min=0)
         if 0 < max_side < 64:
             raise ParamsError(f"params 'data.detect_max_side' must be 0 (full resolution) or >= 64, got {max_side}")

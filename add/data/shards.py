@@ -44,7 +44,7 @@ from tqdm import tqdm
 from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, video_target
 from add.errors import AddError
 from add.io import atomic_write, atomic_write_json, replace_tree
-from add.params import DEFAULT_PARAMS, ParamsError, get_int, load_params, section
+from add.params import DEFAULT_PARAMS, get_int, get_seed, load_params, section
 
 FACES = "data/faces"
 MANIFEST = "data/manifest.parquet"
@@ -67,9 +67,7 @@ class ShardsConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> ShardsConfig:
-        seed = params.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ParamsError(f"params 'seed' must be an integer >= 0, got {seed!r}")
+        seed = get_seed(params)
         cfg = section(params, "shards")
         return cls(seed=seed,
                    max_samples_per_shard=get_int(cfg, "max_samples_per_shard", 1000, where="shards", min=1))
