@@ -30,7 +30,6 @@ import shutil
 import struct
 import sys
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from tqdm import tqdm
 
 from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, video_target
 from add.errors import AddError
-from add.io import atomic_write, atomic_write_json, replace_tree
+from add.io import atomic_write, atomic_write_json, make_temp_dir, replace_tree
 from add.params import DEFAULT_PARAMS, get_int, get_seed, load_params, section
 
 FACES = "data/faces"
@@ -291,8 +290,7 @@ def run(params: dict, faces: str | os.PathLike = FACES, manifest: str | os.PathL
             rng = np.random.default_rng(dataset_seed(cfg.seed, method, split))
             plans[(method, split)] = rows[rng.permutation(len(rows))]
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    staging = make_temp_dir(out_dir)
     try:
         layout_info: dict = {}
         datasets: dict = {}
