@@ -17,6 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from add.errors import AddError
+
+
+class UnsafeOutputError(AddError):
+    """A stage would delete a folder that holds, or lies inside, data that is not its own output."""
+
 
 def current_umask() -> int:
     """The process's umask, without changing it (Linux: /proc; elsewhere set and restored at once)."""
@@ -115,6 +121,23 @@ def safe_join(root: str | os.PathLike, relpath: str) -> Path:
     if target != root_resolved and root_resolved not in target.parents:
         raise ValueError(f"refusing path {relpath!r}: it escapes {root}")
     return target
+
+
+def refuse_overlap(output: str | os.PathLike, other: str | os.PathLike, *, output_what: str, other_what: str,
+                   ) -> None:
+    """Raise UnsafeOutputError, naming both paths, when the folder ``output`` (which a stage deletes and rewrites)
+    is ``other``, lies inside it or contains it."""
+    out, oth = Path(output).resolve(), Path(other).resolve()
+    if out == oth:
+        relation = "is"
+    elif out in oth.parents:
+        relation = "lies inside"
+    elif oth in out.parents:
+        relation = "contains"
+    else:
+        return
+    raise UnsafeOutputError(f"{other_what} {other} {relation} {output_what} {output}, which this stage deletes to "
+                            f"write its output; refusing to run (nothing was deleted) — keep the two apart")
 
 
 def replace_tree(new: str | os.PathLike, target: str | os.PathLike) -> None:

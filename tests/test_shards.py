@@ -161,6 +161,21 @@ def test_bad_face_tar_is_named_and_old_output_kept(tmp_path, damage):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shards.")]
 
 
+@pytest.mark.parametrize("out", ["faces", "faces/Deepfakes", ".", "ffpp/videos", "ffpp"])
+def test_an_output_folder_overlapping_the_inputs_is_refused(tmp_path, out):
+    from add.io import UnsafeOutputError
+
+    faces, manifest = write_faces(tmp_path, frames=1)
+    (tmp_path / "ffpp").mkdir()
+    (tmp_path / "ffpp" / "clip.mp4").write_bytes(b"a user's video")
+    before = all_files(tmp_path)
+    params = {**PARAMS, "data": {"source": "ffpp", "root": str(tmp_path / "ffpp")}}
+    with pytest.raises(UnsafeOutputError, match=r"(face folder|manifest|data.root) .* the shard folder .*nothing "
+                                                r"was deleted"):
+        shards.run(params, faces, manifest, tmp_path / out)
+    assert all_files(tmp_path) == before
+
+
 def test_bad_manifest(tmp_path):
     faces, manifest = write_faces(tmp_path, frames=1)
     with pytest.raises(shards.ShardsError, match="manifest not found"):

@@ -16,7 +16,8 @@ written in the shuffled order by reading just their members at those offsets. RA
 (~40 MB for FF++ train: 1440 videos x 64 frames) and one sample's bytes, never a whole video or shard.
 
 The whole output is built in a temp folder beside ``out_dir`` and swapped in at the end, so an interrupted run
-leaves the previous shards untouched.
+leaves the previous shards untouched. ``out_dir`` is the only folder the stage deletes: it refuses (naming both
+paths) when the face folder, the manifest or, for FF++, ``data.root`` lies inside it or contains it.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, video_target
+from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, FFPPConfig, video_target
 from add.errors import AddError
-from add.io import atomic_write, atomic_write_json, make_temp_dir, replace_tree
+from add.io import atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
 from add.params import DEFAULT_PARAMS, get_int, get_seed, load_params, section
 
 FACES = "data/faces"
@@ -279,6 +280,11 @@ def run(params: dict, faces: str | os.PathLike = FACES, manifest: str | os.PathL
     faces, manifest, out_dir = Path(faces), Path(manifest), Path(out_dir)
     if not faces.is_dir():
         raise ShardsError(f"{faces}: face tar folder not found (run the extract stage first)")
+    refuse_overlap(out_dir, faces, output_what="the shard folder", other_what="the face folder")
+    refuse_overlap(out_dir, manifest, output_what="the shard folder", other_what="the manifest")
+    data = FFPPConfig.from_params(params)
+    if data.source == "ffpp":
+        refuse_overlap(out_dir, data.root, output_what="the shard folder", other_what="data.root")
     kept, videos = read_manifest(manifest)
     methods = sorted(set(videos["method"]) - {ORIGINAL}, key=METHODS.index)
     if not methods:
