@@ -241,6 +241,21 @@ def test_changed_settings_or_inputs_are_not_resumed(planted, tmp_path):
     assert replaced["videos_resumed"] == 0 and replaced["videos_dropped"] == 0
 
 
+def test_relative_paths_in_the_index_resolve_against_the_working_directory(planted, tmp_path, monkeypatch):
+    row = dict(planted["rows"]["000"])
+    (tmp_path / "repo" / "videos").mkdir(parents=True)
+    for q in ("raw", "c23", "c40"):
+        shutil.copy(row[q], tmp_path / "repo" / "videos" / f"{q}.mp4")
+        row[q] = f"videos/{q}.mp4"  # as the videos stage writes a path inside the repository
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
+    monkeypatch.chdir(tmp_path / "repo")
+    metrics = extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+                          progress=False)
+    assert metrics["videos_kept"] == 1
+    assert (tmp_path / "faces" / "original" / "000.tar").read_bytes() == \
+        (planted["out"] / "faces" / "original" / "000.tar").read_bytes()
+
+
 # ------------------------------------------------------------------------------------------------------ sampling
 def test_even_sampling():
     assert sample_indices(10, 5) == [1, 3, 5, 7, 9]

@@ -713,7 +713,9 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
 
 # ----------------------------------------------------------------------------------------------------- stage
 def read_videos(path: str | os.PathLike, qualities: Sequence[str]) -> pd.DataFrame:
-    """videos.parquet, validated: required columns, labels 0/1, unique (method, video), names safe as file names."""
+    """videos.parquet, validated: required columns, labels 0/1, unique (method, video), names safe as file names;
+    relative video paths (the videos stage writes those inside the repository so) resolved against the working
+    directory."""
     import pandas as pd  # here, not at the top: spawned workers never need it (1.5 s to import)
 
     path = Path(path)
@@ -741,6 +743,9 @@ def read_videos(path: str | os.PathLike, qualities: Sequence[str]) -> pd.DataFra
     if dup.any():
         twice = table.loc[dup, ["method", "video"]].head(4).values.tolist()
         raise ExtractError(f"{path}: videos listed twice: {twice}")
+    cwd = os.getcwd()
+    for q in qualities:
+        table[q] = table[q].map(lambda v: os.path.join(cwd, v) if isinstance(v, str) and v else v)
     return table.sort_values(["split", "method", "video"], kind="stable").reset_index(drop=True)
 
 

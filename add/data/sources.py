@@ -50,6 +50,7 @@ def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.Pa
         if demo_root.exists():
             shutil.rmtree(demo_root)
         demo_root.mkdir(parents=True)
+    table = ffpp.stamp_videos(table, cfg.qualities, content=cfg.source == "demo")
     with atomic_path(videos) as tmp:
         table.to_parquet(tmp, index=False)
     counts = table.groupby(["split", "method"]).size()
