@@ -9,6 +9,7 @@ group on a shared machine.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -96,6 +97,42 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+class HashingWriter:
+    """Wraps a binary file being written: counts the bytes written through it and hashes them (sha256), so a writer
+    can record what it wrote without reading it back. Enough of a file for ``tarfile`` (write, tell, flush)."""
+
+    def __init__(self, f: IO[bytes]):
+        self._file = f
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._file.write(data)
+        self._sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def record(self) -> dict[str, Any]:
+        """``{"size": bytes, "sha256": hex}`` of what was written."""
+        return {"size": self.size, "sha256": self.sha256}
+
+
+def file_record(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"size": bytes, "sha256": hex}`` of a file on disk, to compare with a :meth:`HashingWriter.record`."""
+    with open(path, "rb") as f:
+        return {"size": os.fstat(f.fileno()).st_size, "sha256": hashlib.file_digest(f, "sha256").hexdigest()}
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import math
@@ -218,6 +219,25 @@ def test_rerun_resumes_only_what_is_missing_and_cleans_up(planted):
     assert (faces / "original" / "001.tar").read_bytes() == before
     assert sorted(p.name for p in (faces / "original").iterdir()) == [
         "000.decisions.json", "000.tar", "001.decisions.json", "001.tar", "002.decisions.json"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), planted["manifest"])
+
+
+def test_a_damaged_tar_is_extracted_again_not_resumed(planted):
+    out = planted["root"] / "run-damaged"
+    shutil.copytree(planted["out"], out)
+    faces = out / "faces"
+    good = {name: (faces / "original" / name).read_bytes() for name in ("000.tar", "001.tar")}
+    truncate(faces / "original" / "000.tar", 0.5)  # an interrupted copy
+    flipped = bytearray(good["001.tar"])
+    flipped[len(flipped) // 2] ^= 0xFF  # same size, one byte off
+    (faces / "original" / "001.tar").write_bytes(bytes(flipped))
+    side = json.loads((faces / "original" / "000.decisions.json").read_text())
+    assert side["tar"] == {"size": len(good["000.tar"]), "sha256": hashlib.sha256(good["000.tar"]).hexdigest()}
+    metrics = extract.run(PARAMS, planted["videos"], faces, out / "manifest.parquet", out / "extract.json",
+                          progress=False)
+    assert metrics["videos_resumed"] == 4  # of 6: both damaged tars were extracted again
+    for name, blob in good.items():
+        assert (faces / "original" / name).read_bytes() == blob, name
     pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), planted["manifest"])
 
 

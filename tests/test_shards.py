@@ -155,8 +155,9 @@ def test_bad_face_tar_is_named_and_old_output_kept(tmp_path, damage):
         from faces_factory import write_tar
 
         write_tar(victim, members)
-    with pytest.raises(shards.ShardsError, match=str(victim)):
+    with pytest.raises(shards.ShardsError, match=str(victim)) as raised:
         shards.run(PARAMS, faces, manifest, out)
+    assert "rerun the extract stage" in str(raised.value)
     assert all_files(out) == before  # the failed run changed nothing
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shards.")]
 

@@ -40,13 +40,14 @@ Per video (a row of videos.parquet):
    encoder rounding (not measured here: a fake that does not is simply detected on its own).
 6. **Output.** The tar (sorted members, mtime 0, uid/gid 0, empty owner names, PNG at a fixed compression level:
    byte-identical on a rerun), then a sidecar ``{video}.decisions.json`` with the frame decisions, where the boxes
-   came from and a fingerprint; both written atomically, the sidecar last.
+   came from, a fingerprint and the tar's size and sha256; both written atomically, the sidecar last.
 
 **Resume.** A video is skipped (its decisions read back from the sidecar) when its sidecar's fingerprint matches —
 a hash of the settings that shape the output and of the content (sha256, computed while the video is extracted) of
 its input files, and for a fake that may reuse boxes, of its original's fingerprint — and, for a kept video, its
-tar exists. Since the tar is complete before the sidecar is written, a stage killed at any point resumes where it
-stopped and produces the same bytes; ``--force`` ignores the sidecars. (DVC deletes the outputs of a stage before
+tar has the size and sha256 the sidecar recorded (a truncated or damaged tar is extracted again). Since the tar is
+complete before the sidecar is written, a stage killed at any point resumes where it stopped and produces the same
+bytes; ``--force`` ignores the sidecars. (DVC deletes the outputs of a stage before
 it reruns it unless they are declared ``persist: true``.) At the end, tars and sidecars of videos that
 videos.parquet no longer lists, and temp files of killed runs, are removed from the method folders.
 
@@ -99,7 +100,7 @@ from add.data.faces import (
 )
 from add.data.video import QUALITY_CRF, VideoError, VideoInfo, probe, read_frames
 from add.errors import AddError
-from add.io import atomic_path, atomic_write, atomic_write_json, safe_join
+from add.io import HashingWriter, atomic_path, atomic_write, atomic_write_json, file_record, safe_join
 from add.params import ParamsError, get_bool, get_choice, get_float, get_int, get_list, get_seed, load_params, section
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ ORIGINAL = "original"  # add.data.ffpp.ORIGINAL (not imported: ffpp imports pand
 STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
 MANIFEST_COLUMNS = ["split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status", "reason"]
 SIDECAR_SUFFIX = ".decisions.json"
-SIDECAR_FORMAT = "add.extract/2"
+SIDECAR_FORMAT = "add.extract/3"
 PNG_COMPRESSION = 3  # fixed, so that a rerun writes the same bytes
 # A fake may take its original's boxes when, at every sampled frame, the grey thumbnails of their raw frames differ
 # outside the face box by at most this much (mean, max; grey levels) over at least this fraction of the frame.
@@ -282,6 +283,7 @@ class VideoResult:
     boxes_from: str = ""  # DETECTED, the key of the original whose boxes were reused, or "" (dropped video)
     note: str = ""  # why an original's boxes were not reused
     alignment: Alignment | None = field(default=None, repr=False)  # kept originals, for their fakes
+    tar: dict[str, Any] | None = None  # {"size", "sha256"} of the tar written (kept videos)
 
 
 _FFMPEG_ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+")  # "[h264 @ 0x55bb...]" in ffmpeg's messages: differs per run
@@ -348,7 +350,8 @@ def _read_sidecar(job: VideoJob, cfg: ExtractConfig, print_: str | None) -> Vide
     if not isinstance(decisions, list) or not decisions or not all(isinstance(d, dict) for d in decisions):
         return None
     kept = bool(_kept(decisions))
-    if kept and not Path(job.tar).is_file():
+    tar = side.get("tar")
+    if kept and not _tar_matches(job.tar, tar):
         return None
     alignment = None
     if kept and job.method == ORIGINAL and cfg.reuse_boxes:
@@ -358,7 +361,19 @@ def _read_sidecar(job: VideoJob, cfg: ExtractConfig, print_: str | None) -> Vide
     decisions = [{k: (math.nan if v is None else v) for k, v in d.items()} for d in decisions]
     return VideoResult(job.index, decisions, None, resumed=True, fingerprint=print_,
                        boxes_from=str(side.get("boxes_from", "")), note=str(side.get("note", "")),
-                       alignment=alignment)
+                       alignment=alignment, tar=tar if kept else None)
+
+
+def _tar_matches(path: str, record: Any) -> bool:
+    """The tar at ``path`` is the one the sidecar recorded: same size (checked first, for free), same sha256."""
+    if not (isinstance(record, dict) and isinstance(record.get("size"), int) and isinstance(record.get("sha256"), str)):
+        return False
+    try:
+        if os.stat(path).st_size != record["size"]:
+            return False
+        return file_record(path) == {"size": record["size"], "sha256": record["sha256"]}
+    except OSError:
+        return False
 
 
 def _write_sidecar(job: VideoJob, result: VideoResult) -> None:
@@ -366,6 +381,7 @@ def _write_sidecar(job: VideoJob, result: VideoResult) -> None:
              for d in result.decisions]
     atomic_write_json(job.sidecar, {"format": SIDECAR_FORMAT, "fingerprint": result.fingerprint,
                                     "boxes_from": result.boxes_from, "note": result.note, "decisions": clean,
+                                    "tar": result.tar,
                                     "alignment": result.alignment.to_json() if result.alignment else None})
 
 
@@ -376,16 +392,20 @@ def _png(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_tar(path: str | os.PathLike, members: Mapping[str, bytes]) -> None:
-    """A reproducible tar: members sorted by name, mtime 0, uid/gid 0, empty owner names, mode 0644; atomic."""
-    with atomic_write(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in sorted(members):
-            blob = members[name]
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(blob), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(blob))
+def write_tar(path: str | os.PathLike, members: Mapping[str, bytes]) -> dict[str, Any]:
+    """A reproducible tar: members sorted by name, mtime 0, uid/gid 0, empty owner names, mode 0644; atomic.
+    Returns ``{"size", "sha256"}`` of the bytes written."""
+    with atomic_write(path) as f:
+        out = HashingWriter(f)
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name in sorted(members):
+                blob = members[name]
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(blob), 0, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(blob))
+    return out.record()
 
 
 def _probe_all(job: VideoJob, cfg: ExtractConfig) -> dict[str, VideoInfo] | str:
@@ -536,17 +556,18 @@ def _reuse(job: VideoJob, cfg: ExtractConfig, infos: Mapping[str, VideoInfo], in
     return boxes, pngs
 
 
-def _write(job: VideoJob, cfg: ExtractConfig, boxes: Sequence[FrameBox], pngs: Pngs) -> list[dict[str, Any]]:
-    """Write the video's tar; return its frame decisions."""
+def _write(job: VideoJob, cfg: ExtractConfig, boxes: Sequence[FrameBox], pngs: Pngs
+           ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Write the video's tar; return its frame decisions and the tar's size and sha256."""
     members = {}
     for b in boxes:
         for q in cfg.qualities:
             members[f"{b.frame:04d}.{q}.png"] = pngs[q][b.frame].result()
         meta = {"box": list(b.box), "score": b.score, "status": b.status}
         members[f"{b.frame:04d}.json"] = json.dumps(meta, sort_keys=True).encode()
-    write_tar(job.tar, members)
+    record = write_tar(job.tar, members)
     return [{"frame": b.frame, "x0": float(b.box[0]), "y0": float(b.box[1]), "x1": float(b.box[2]),
-             "y1": float(b.box[3]), "score": b.score, "status": b.status, "reason": b.reason} for b in boxes]
+             "y1": float(b.box[3]), "score": b.score, "status": b.status, "reason": b.reason} for b in boxes], record
 
 
 def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> VideoResult:
@@ -565,7 +586,8 @@ def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> 
             if reference is not None:
                 try:
                     boxes, pngs = _reuse(job, cfg, infos, indices, reference, encoder)
-                    return VideoResult(job.index, _write(job, cfg, boxes, pngs), None, boxes_from=reference.key)
+                    decisions, tar = _write(job, cfg, boxes, pngs)
+                    return VideoResult(job.index, decisions, None, boxes_from=reference.key, tar=tar)
                 except _NotAligned as e:
                     note = f"boxes of {reference.key} not reused: {e}"
             boxes, pngs, alignment = _detect(job, cfg, infos, indices, encoder)
@@ -574,8 +596,8 @@ def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> 
         if boxes is None:
             reason = f"no face in any of the {len(indices)} sampled frames (dlib score >= {cfg.detect_threshold:g})"
             return VideoResult(job.index, _drop(reason), None, note=note)
-        return VideoResult(job.index, _write(job, cfg, boxes, pngs), None, boxes_from=DETECTED, note=note,
-                           alignment=alignment)
+        decisions, tar = _write(job, cfg, boxes, pngs)
+        return VideoResult(job.index, decisions, None, boxes_from=DETECTED, note=note, alignment=alignment, tar=tar)
 
 
 def extract_video(job: VideoJob, cfg: ExtractConfig, print_: str | None = None,

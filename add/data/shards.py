@@ -54,6 +54,8 @@ INDEX = "index.json"
 MANIFEST_COLUMNS = ("split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status")
 KEPT_STATUSES = ("ok", "fallback")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# How to repair a damaged face tar: extraction redoes a video whose tar differs from what its sidecar recorded.
+REDO_FACES = "rerun the extract stage (`add extract`, or `dvc repro -f extract`) to extract it again"
 
 
 class ShardsError(AddError):
@@ -156,7 +158,7 @@ class VideoTar:
 
 def index_video_tar(path: Path) -> VideoTar:
     if not path.is_file():
-        raise ShardsError(f"{path}: per-video face tar is missing (rerun the extract stage)")
+        raise ShardsError(f"{path}: per-video face tar is missing; {REDO_FACES}")
     size = path.stat().st_size
     members = {}
     try:
@@ -165,11 +167,11 @@ def index_video_tar(path: Path) -> VideoTar:
                 if info.isreg():
                     members[info.name] = (info.offset_data, info.size)
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise ShardsError(f"{path}: unreadable face tar: {e}") from None
+        raise ShardsError(f"{path}: unreadable face tar: {e}; {REDO_FACES}") from None
     for name, (offset, length) in members.items():
         if offset + length > size:
             raise ShardsError(f"{path}: truncated face tar: member {name} ends at byte {offset + length} "
-                              f"but the file has {size}")
+                              f"but the file has {size}; {REDO_FACES}")
     return VideoTar(path, members)
 
 
@@ -182,12 +184,13 @@ def png_size(data: bytes, where: str) -> tuple[int, int]:
 
 def read_member(tar: VideoTar, name: str, handle) -> bytes:
     if name not in tar.members:
-        raise ShardsError(f"{tar.path}: member {name} is missing (the manifest keeps this frame)")
+        raise ShardsError(f"{tar.path}: member {name} is missing (the manifest keeps this frame); {REDO_FACES}")
     offset, length = tar.members[name]
     handle.seek(offset)
     data = handle.read(length)
     if len(data) != length:
-        raise ShardsError(f"{tar.path}: truncated face tar: member {name} has {len(data)} of {length} bytes")
+        raise ShardsError(f"{tar.path}: truncated face tar: member {name} has {len(data)} of {length} bytes; "
+                          f"{REDO_FACES}")
     return data
 
 
