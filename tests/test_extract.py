@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from video_factory import make_video, truncate, write_videos_parquet
+from video_factory import damage_inside, make_video, truncate, write_videos_parquet
 
 from add import cli
 from add.data import extract
@@ -136,6 +136,23 @@ def test_planted_failures_drop_the_video_with_a_reason(planted, video, words):
         assert any(w in row["reason"] for w in word.split("|")), (word, row["reason"])
     assert " @ 0x" not in row["reason"]  # ffmpeg's pointers would make the manifest differ from run to run
     assert not (planted["out"] / "faces" / row["method"] / f"{video}.tar").exists()
+
+
+def test_a_decoder_error_inside_a_readable_video_drops_it_with_the_reason(planted, tmp_path):
+    row = dict(planted["rows"]["000"])
+    for q in ("raw", "c23", "c40"):
+        shutil.copy(row[q], tmp_path / f"{q}.mp4")
+        row[q] = str(tmp_path / f"{q}.mp4")
+    damage_inside(row["raw"], 4096)  # 4 KB of noise inside a P frame: ffmpeg conceals it and exits 0
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
+    metrics = extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+                          progress=False)
+    manifest = pd.read_parquet(tmp_path / "m.parquet")
+    assert manifest["status"].tolist() == ["dropped_video"] and metrics["videos_kept"] == 0
+    reason = manifest.loc[0, "reason"]
+    assert reason.startswith(f"raw: {row['raw']}: decoder errors") and "error while decoding MB" in reason, reason
+    assert " @ 0x" not in reason
+    assert not (tmp_path / "faces" / "original" / "000.tar").exists()
 
 
 def test_metrics_are_flat_totals_of_the_manifest(planted):

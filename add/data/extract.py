@@ -16,7 +16,10 @@ Per video (a row of videos.parquet):
 3. **Decoding.** Every quality is decoded in one ffmpeg pass (the ``select`` filter passes only the sampled frames),
    the passes of all qualities running at once and read in lockstep, so the ffmpeg decoders work while the main
    process detects. Memory holds about one decoded frame per quality plus the small crops of one video, never a
-   whole video.
+   whole video. **Damaged data:** when a pass reports a decoder error (ffmpeg conceals the broken macroblocks,
+   prints "error while decoding MB ..." and exits 0), the video is ``dropped_video`` with the quality and ffmpeg's
+   first messages in ``reason``: the damage spreads through the predicted frames that follow it until the next
+   keyframe and ffmpeg does not say which frames it touched, so no sampled frame of that video can be trusted.
 4. **Detection** (:mod:`add.data.faces`) on the raw frames: dlib's HOG detector on the frame downscaled so its
    longer side is at most ``data.detect_max_side`` (a frame where that finds nothing is searched again at full
    resolution with one more level of upsampling, which finds faces down to ~40 px); detections scoring below
@@ -462,6 +465,15 @@ def _lockstep(job: VideoJob, qualities: Sequence[str], indices: Sequence[int], i
                 if got != index:  # read_frames yields the indices it was given, in order
                     raise RuntimeError(f"{job.paths[q]}: got frame {got}, expected {index}")
             yield index, frames
+        for q, stream in streams.items():  # every frame is in: let each pass finish and report decoder errors
+            try:
+                next(stream)
+            except StopIteration:
+                pass
+            except VideoError as e:
+                raise _StreamError(q, e) from None
+            else:
+                raise RuntimeError(f"{job.paths[q]}: more frames than the {len(indices)} selected")
     finally:
         for stream in streams.values():
             stream.close()  # stops a decoder that is still running (after an error or a refusal)
