@@ -8,7 +8,8 @@ One sample: key ``{method}_{video}_{frame:04d}``, the PNG bytes of every quality
 per-video tar (lossless, never re-encoded), ``cls`` (``b"0"`` real, ``b"1"`` fake) and ``json`` (the manifest's
 metadata). Samples are shuffled by the seed, then written to ``{out}/{method}/{split}-{n:05d}.tar`` with at most
 ``shards.max_samples_per_shard`` each; tar members carry mtime 0, uid/gid 0 and a fixed order, so a rerun is
-byte-identical (and DVC reruns nothing downstream). ``{out}/index.json`` lists shard counts per dataset.
+byte-identical (and DVC reruns nothing downstream). ``{out}/index.json`` lists per dataset its shards with their
+sample count, size and sha256 (the loader checks them before training or evaluation reads a shard).
 
 Memory: only the list of manifest row numbers is shuffled; per dataset, every per-video tar it needs is indexed
 once (member name -> data offset and size, read from the tar headers without loading data), then samples are
@@ -43,7 +44,7 @@ from tqdm import tqdm
 
 from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, FFPPConfig, video_target
 from add.errors import AddError
-from add.io import atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
+from add.io import HashingWriter, atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
 from add.params import DEFAULT_PARAMS, get_int, get_seed, load_params, section
 
 FACES = "data/faces"
@@ -238,6 +239,7 @@ def write_dataset(kept: pd.DataFrame, rows: np.ndarray, faces: Path, out_dir: Pa
     for n, size in enumerate(shard_sizes(len(rows), max_samples)):
         rel = f"{method}/{split}-{n:05d}.tar"
         with atomic_write(out_dir / rel) as stream:
+            stream = HashingWriter(stream)
             # USTAR, mtime 0, uid/gid 0, fixed names and mode: byte-identical on a rerun. TarWriter writes a
             # sample's members in sorted extension order (c23.png, c40.png, cls, json, raw.png).
             with wds.TarWriter(stream, user="", group="", mode=0o444, mtime=0, encoder=False) as writer:
@@ -245,7 +247,7 @@ def write_dataset(kept: pd.DataFrame, rows: np.ndarray, faces: Path, out_dir: Pa
                     writer.write(build_sample(row, tars[(row.method, row.video)], layout_info))
                     counts["fake" if row.label else "real"] += 1
                     progress.update(1)
-        shards.append({"path": rel, "count": size})
+        shards.append({"path": rel, "count": size, **stream.record()})
         start += size
     return {"shards": shards, "count": len(rows), **counts}
 
