@@ -77,6 +77,8 @@ import math
 import multiprocessing
 import os
 import re
+import signal
+import sys
 import tarfile
 import time
 import zlib
@@ -723,14 +725,15 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
     workers = workers or cfg.workers(len(todo))
     # spawn, not fork: the parent holds pyarrow/tqdm threads; workers import only what extract_video needs.
     executor = _Inline() if workers <= 1 or len(todo) <= 1 else ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"))
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_started, initargs=(os.getpid(),))
     limit = 1 if isinstance(executor, _Inline) else 2 * workers
     in_flight: dict[Future, VideoJob] = {}
     try:
         while ready or ready_fakes or in_flight:
             while (ready or ready_fakes) and len(in_flight) < limit:
                 job = (ready_fakes or ready).popleft()
-                future = executor.submit(extract_video, job, cfg, prints.get(job.index), reference_for(job))
+                with _sigint_blocked():  # a worker it starts inherits the blocked SIGINT
+                    future = executor.submit(extract_video, job, cfg, prints.get(job.index), reference_for(job))
                 in_flight[future] = job
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=lambda f: in_flight[f].index):
@@ -738,11 +741,72 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
                 finish(future.result())
                 ready_fakes.extend(waiting.pop(job.index, []))
                 release(job.index)
+    except KeyboardInterrupt:
+        _stop_now(executor)
+        raise
     except BaseException:
-        executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            executor.shutdown(wait=True, cancel_futures=True)  # a video failed: let the running ones finish
+        except KeyboardInterrupt:
+            _stop_now(executor)
+            raise
         raise
     executor.shutdown()
     return results
+
+
+# --------------------------------------------------------------------------------------------- interrupting
+# Ctrl-C sends SIGINT to the whole foreground process group. The workers (and, through them, their ffmpeg
+# decoders) start with SIGINT blocked, so only this process sees it; it then kills the workers at once instead of
+# waiting for their videos: what they finished is on disk (tar, then sidecar, each written atomically) and a video
+# cut short leaves at most a temp file that the next run removes, so a rerun resumes exactly where this one stopped.
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread meanwhile (a Ctrl-C then is delivered when the block ends); processes started
+    meanwhile keep it blocked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _worker_started(parent: int) -> None:
+    """Initializer of a worker process: it dies with the stage even when the stage is killed outright (SIGKILL,
+    out of memory), instead of waiting forever for its next video (Linux; best effort elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _stop_now(executor: ProcessPoolExecutor | _Inline) -> None:
+    """End every worker now, whatever it is doing, and never wait on one; a second Ctrl-C meanwhile waits."""
+    if isinstance(executor, _Inline):
+        return
+    with _sigint_blocked():
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        results = getattr(executor, "_result_queue", None)
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.kill()
+        for process in processes:
+            process.join(5)
+        # A worker killed while sending a result leaves half a message in the result pipe: closing our end of it
+        # lets the pool's manager thread read EOF instead of waiting for the rest (which would block our exit).
+        writer = getattr(results, "_writer", None)
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
 
 
 # ----------------------------------------------------------------------------------------------------- stage
