@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except AddError as e:
         print(f"add {name}: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: no traceback; every stage writes atomically, so what finished stays
+        print(f"add {name}: interrupted; finished work is kept (run it again to resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """Loading and validating ``params.yaml``.
 
-Every stage reads the same file; each module turns its own section into a typed config with the checkers below,
-so a nonsense value fails at start-up with the key and the reason, not deep inside a run.
+Every stage reads the same file through :func:`load_params`, which rejects any key that :data:`SCHEMA` does not
+list (naming the closest valid one), so a misspelt key fails at start-up instead of silently running the default.
+Each module then turns its own section into a typed config with the checkers below, so a nonsense value fails at
+start-up with the key and the reason, not deep inside a run.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,70 @@ class ParamsError(AddError, ValueError):
     """A parameter is missing or has a value that makes no sense."""
 
 
+# Every key params.yaml may hold: section -> its keys; "" is the top level, whose other keys are the sections.
+# Adding a key (or a section) is one line here.
+SCHEMA: dict[str, tuple[str, ...]] = {
+    "": ("seed", "beta"),
+    "data": ("source", "root", "download", "agree_tos", "server", "splits_url", "methods", "qualities", "max_videos",
+             "frames_per_video", "sampling", "image_size", "jobs", "detect_threshold", "detect_upsample",
+             "detect_max_side", "detect_size_tolerance", "box_scale", "reuse_boxes"),
+    "demo": ("pairs", "frames", "width", "height", "fps", "jobs", "strength"),
+    "shards": ("max_samples_per_shard",),
+    "model": ("name", "pretrained", "weights"),
+    "train": ("epochs", "batch_size", "lr", "val_per_epoch", "patience", "warmup_epochs", "num_workers", "max_steps"),
+    "distill": ("method", "quality", "init_from_teacher"),  # + the loss keys of add.losses.config (below)
+    "students": ("qualities", "distill"),
+    "evaluate": ("teacher_qualities",),
+}
+# Keys a section takes from the config class of another module, (module, attribute): the distiller's keys are the
+# fields of add.losses.config.DistillConfig. Importing add.losses costs torch, which the data stages never load, so
+# that section is checked in the processes that have the module loaded: the stages that read it (add distill).
+SCHEMA_FROM: dict[str, tuple[str, str]] = {"distill": ("add.losses.config", "CONFIG_KEYS")}
+
+
+def allowed_keys(name: str) -> tuple[str, ...] | None:
+    """The keys of section ``name`` ("" = top level); None when they cannot be known in this process (yet)."""
+    if name == "":
+        return (*SCHEMA[""], *(s for s in SCHEMA if s))
+    keys = SCHEMA[name]
+    if name in SCHEMA_FROM:
+        module, attribute = SCHEMA_FROM[name]
+        if module not in sys.modules:
+            return None
+        keys = (*keys, *getattr(sys.modules[module], attribute))
+    return keys
+
+
+def _unknown_key(where: str, key: Any, allowed: tuple[str, ...]) -> ParamsError:
+    full = f"{where}.{key}" if where else str(key)
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean '{where + '.' if where else ''}{close[0]}'?"
+    else:
+        hint = f"valid keys{' of ' + repr(where) if where else ''}: {', '.join(sorted(allowed))}"
+    return ParamsError(f"params '{full}' is not a known key; {hint}")
+
+
+def check_keys(params: dict[str, Any]) -> None:
+    """Refuse a key that :data:`SCHEMA` does not list, at the top level or in a section, naming the closest one."""
+    top = allowed_keys("")
+    for key in params:
+        if key not in top:
+            raise _unknown_key("", key, top)
+    for name in SCHEMA:
+        if not name or params.get(name) is None:
+            continue
+        cfg = section(params, name)
+        allowed = allowed_keys(name)
+        if allowed is None:
+            continue
+        for key in cfg:
+            if key not in allowed:
+                raise _unknown_key(name, key, allowed)
+
+
 def load_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
+    """Read and check ``params.yaml``: a mapping whose keys are all in :data:`SCHEMA`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -34,6 +101,10 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level, got {type(params).__name__}")
+    try:
+        check_keys(params)
+    except ParamsError as e:
+        raise ParamsError(f"{path}: {e}") from None
     return params
 
 

@@ -151,6 +151,25 @@ def test_clear_errors(run, tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
+def test_a_truncated_shard_stops_training_and_evaluation_at_start_up(run, tmp_path, capsys):
+    import shutil
+
+    root, shard_dir = run
+    copy = tmp_path / "shards"
+    shutil.copytree(shard_dir, copy)
+    victim = copy / "Deepfakes" / "test-00000.tar"
+    victim.write_bytes(victim.read_bytes()[:3000])
+    common = ["--params", str(root / "params.yaml"), "--shards", str(copy)]
+    assert cli.main(["train", *common, "--models", str(tmp_path / "models"), "--dvclive", str(tmp_path / "live")]) == 1
+    assert f"{victim}: 3000 bytes" in capsys.readouterr().err
+    assert not (tmp_path / "models" / "teacher" / METHOD / "last.pt").exists()  # stopped before the first step
+    assert cli.main(["evaluate", *common, "--models", str(root / "models"), "--metrics", str(tmp_path / "m"),
+                     "--plots", str(tmp_path / "p"), "--kind", "teacher"]) == 1
+    err = capsys.readouterr().err
+    assert f"{victim}: 3000 bytes" in err and "dvc repro -f shards" in err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize("init", [True, False])
 def test_student_can_start_from_the_teacher(run, tmp_path, init):
     root, shard_dir = run

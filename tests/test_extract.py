@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import math
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from video_factory import make_video, truncate, write_videos_parquet
+from video_factory import damage_inside, make_video, truncate, write_videos_parquet
 
 from add import cli
 from add.data import extract
@@ -137,6 +138,23 @@ def test_planted_failures_drop_the_video_with_a_reason(planted, video, words):
     assert not (planted["out"] / "faces" / row["method"] / f"{video}.tar").exists()
 
 
+def test_a_decoder_error_inside_a_readable_video_drops_it_with_the_reason(planted, tmp_path):
+    row = dict(planted["rows"]["000"])
+    for q in ("raw", "c23", "c40"):
+        shutil.copy(row[q], tmp_path / f"{q}.mp4")
+        row[q] = str(tmp_path / f"{q}.mp4")
+    damage_inside(row["raw"], 4096)  # 4 KB of noise inside a P frame: ffmpeg conceals it and exits 0
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
+    metrics = extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+                          progress=False)
+    manifest = pd.read_parquet(tmp_path / "m.parquet")
+    assert manifest["status"].tolist() == ["dropped_video"] and metrics["videos_kept"] == 0
+    reason = manifest.loc[0, "reason"]
+    assert reason.startswith(f"raw: {row['raw']}: decoder errors") and "error while decoding MB" in reason, reason
+    assert " @ 0x" not in reason
+    assert not (tmp_path / "faces" / "original" / "000.tar").exists()
+
+
 def test_metrics_are_flat_totals_of_the_manifest(planted):
     metrics = json.loads((planted["out"] / "extract.json").read_text())
     assert metrics == planted["metrics"]
@@ -221,6 +239,25 @@ def test_rerun_resumes_only_what_is_missing_and_cleans_up(planted):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), planted["manifest"])
 
 
+def test_a_damaged_tar_is_extracted_again_not_resumed(planted):
+    out = planted["root"] / "run-damaged"
+    shutil.copytree(planted["out"], out)
+    faces = out / "faces"
+    good = {name: (faces / "original" / name).read_bytes() for name in ("000.tar", "001.tar")}
+    truncate(faces / "original" / "000.tar", 0.5)  # an interrupted copy
+    flipped = bytearray(good["001.tar"])
+    flipped[len(flipped) // 2] ^= 0xFF  # same size, one byte off
+    (faces / "original" / "001.tar").write_bytes(bytes(flipped))
+    side = json.loads((faces / "original" / "000.decisions.json").read_text())
+    assert side["tar"] == {"size": len(good["000.tar"]), "sha256": hashlib.sha256(good["000.tar"]).hexdigest()}
+    metrics = extract.run(PARAMS, planted["videos"], faces, out / "manifest.parquet", out / "extract.json",
+                          progress=False)
+    assert metrics["videos_resumed"] == 4  # of 6: both damaged tars were extracted again
+    for name, blob in good.items():
+        assert (faces / "original" / name).read_bytes() == blob, name
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), planted["manifest"])
+
+
 def test_changed_settings_or_inputs_are_not_resumed(planted, tmp_path):
     row = dict(planted["rows"]["000"])
     for q in ("raw", "c23", "c40"):
@@ -239,6 +276,21 @@ def test_changed_settings_or_inputs_are_not_resumed(planted, tmp_path):
     shutil.copy(planted["rows"]["001"]["c40"], row["c40"])  # different content under the same name
     replaced = extract.run(smaller, videos, *paths, progress=False)
     assert replaced["videos_resumed"] == 0 and replaced["videos_dropped"] == 0
+
+
+def test_relative_paths_in_the_index_resolve_against_the_working_directory(planted, tmp_path, monkeypatch):
+    row = dict(planted["rows"]["000"])
+    (tmp_path / "repo" / "videos").mkdir(parents=True)
+    for q in ("raw", "c23", "c40"):
+        shutil.copy(row[q], tmp_path / "repo" / "videos" / f"{q}.mp4")
+        row[q] = f"videos/{q}.mp4"  # as the videos stage writes a path inside the repository
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
+    monkeypatch.chdir(tmp_path / "repo")
+    metrics = extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+                          progress=False)
+    assert metrics["videos_kept"] == 1
+    assert (tmp_path / "faces" / "original" / "000.tar").read_bytes() == \
+        (planted["out"] / "faces" / "original" / "000.tar").read_bytes()
 
 
 # ------------------------------------------------------------------------------------------------------ sampling

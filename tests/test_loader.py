@@ -206,3 +206,77 @@ def test_index_entry_escaping_the_folder_is_refused(shard_dir, tmp_path):
     (copy / "index.json").write_text(json.dumps(index))
     with pytest.raises(LoaderError, match="escapes"):
         make_loader(copy, "Deepfakes", "val", ["raw"], 4, train=False, seed=0)
+
+
+# ------------------------------------------------------------------------------------- shards checked at start-up
+def damaged_copy(shard_dir, tmp_path, rel: str, damage: str):
+    import shutil
+
+    copy = tmp_path / "shards"
+    shutil.copytree(shard_dir, copy)
+    victim = copy / rel
+    blob = bytearray(victim.read_bytes())
+    if damage == "truncated":
+        victim.write_bytes(bytes(blob[: len(blob) // 2]))
+    elif damage == "flipped":
+        blob[len(blob) // 2] ^= 0xFF
+        victim.write_bytes(bytes(blob))
+    else:
+        victim.unlink()
+    return copy, victim
+
+
+def test_the_index_records_each_shards_size_and_sha256(shard_dir):
+    import hashlib
+
+    index = json.loads((shard_dir / "index.json").read_text())
+    for by_split in index["datasets"].values():
+        for entry in by_split.values():
+            for item in entry["shards"]:
+                blob = (shard_dir / item["path"]).read_bytes()
+                assert (item["size"], item["sha256"]) == (len(blob), hashlib.sha256(blob).hexdigest())
+
+
+@pytest.mark.parametrize("split,damage", [("train", "truncated"), ("train", "flipped"), ("val", "truncated"),
+                                          ("test", "missing")])
+def test_a_damaged_shard_stops_the_loader_at_start_up(shard_dir, tmp_path, split, damage):
+    copy, victim = damaged_copy(shard_dir, tmp_path, f"Deepfakes/{split}-00000.tar", damage)
+    # training makes its train loader first: a truncated or missing shard of any split is found then
+    with pytest.raises(LoaderError, match=f"^{victim}: .*dvc repro -f shards") as raised:
+        make_loader(copy, "Deepfakes", split if damage == "flipped" else "train", ["raw"], 4, train=True, seed=0)
+    words = {"truncated": "bytes, .* says", "flipped": "does not match the sha256", "missing": "cannot be read"}
+    assert raised.match(words[damage])
+
+
+def test_an_index_without_checksums_is_refused(shard_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "shards"
+    shutil.copytree(shard_dir, copy)
+    index = json.loads((copy / "index.json").read_text())
+    for item in index["datasets"]["Deepfakes"]["val"]["shards"]:
+        del item["sha256"]
+    (copy / "index.json").write_text(json.dumps(index))
+    with pytest.raises(LoaderError, match="no size and sha256 .* older shards stage.*dvc repro -f shards"):
+        make_loader(copy, "Deepfakes", "train", ["raw"], 4, train=True, seed=0)
+
+
+def test_a_shard_is_hashed_once_while_it_does_not_change(shard_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from add.data import loader
+
+    copy = tmp_path / "shards"
+    shutil.copytree(shard_dir, copy)
+    hashed, real = [], loader.file_record
+    monkeypatch.setattr(loader, "file_record", lambda path: hashed.append(path) or real(path))
+    for epoch in range(3):
+        make_loader(copy, "Deepfakes", "train", ["raw"], 4, train=True, seed=0, epoch=epoch)
+    assert len(hashed) == 7 and len(set(hashed)) == 7  # the 7 train shards, once each
+    victim = copy / "Deepfakes" / "train-00003.tar"
+    blob = bytearray(victim.read_bytes())
+    blob[-1000] ^= 0xFF
+    victim.write_bytes(bytes(blob))  # changed since: hashed again, and refused
+    with pytest.raises(LoaderError, match="train-00003.tar: its content does not match"):
+        make_loader(copy, "Deepfakes", "train", ["raw"], 4, train=True, seed=0)
+

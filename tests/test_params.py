@@ -1,5 +1,6 @@
 """params.yaml and the paper preset are valid for every stage's config; the checkers reject nonsense."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,81 @@ def test_bad_files_and_lists(tmp_path):
         get_list({"m": ["a", "a"]}, "m", [], where="data")
     with pytest.raises(ParamsError, match="unknown"):
         get_list({"m": ["x"]}, "m", [], where="data", choices=["a"])
+
+
+# ------------------------------------------------------------------------------------------------- unknown keys
+def write_params(tmp_path: Path, change) -> Path:
+    import yaml
+
+    params = load_params(ROOT / "params.yaml")
+    change(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda p: p["data"].update(frames_per_vide=8), "'data.frames_per_vide' is not a known key; did you mean "
+                                                    "'data.frames_per_video'?"),
+    (lambda p: p["train"].update(epoch=1), "'train.epoch' is not a known key; did you mean 'train.epochs'?"),
+    (lambda p: p.update(sed=1), "'sed' is not a known key; did you mean 'seed'?"),
+    (lambda p: p.update(trian={"epochs": 1}), "'trian' is not a known key; did you mean 'train'?"),
+    (lambda p: p["model"].update(pretrianed=True), "did you mean 'model.pretrained'?"),
+    (lambda p: p["shards"].update(max_samples=5), "did you mean 'shards.max_samples_per_shard'?"),
+    (lambda p: p["students"].update(quality=["c23"]), "did you mean 'students.qualities'?"),
+    (lambda p: p["evaluate"].update(qualities=["raw"]), "did you mean 'evaluate.teacher_qualities'?"),
+    (lambda p: p["demo"].update(zzz=1), "'demo.zzz' is not a known key; valid keys of 'demo': fps, frames,"),
+    (lambda p: p["distill"].update(gama_fr=1), "'distill.gama_fr' is not a known key; did you mean "
+                                               "'distill.gamma_fr'?"),
+    (lambda p: p["distill"].update(init_from_teachr=True), "did you mean 'distill.init_from_teacher'?"),
+])
+def test_unknown_keys_are_refused_naming_the_closest_valid_one(tmp_path, change, message):
+    import add.losses  # noqa: F401  (the distill keys are the loss config's; see add.params.SCHEMA_FROM)
+
+    path = write_params(tmp_path, change)
+    with pytest.raises(ParamsError, match=re.escape(message)) as raised:
+        load_params(path)
+    assert str(raised.value).startswith(f"{path}: params '")
+
+
+def test_a_misspelt_key_stops_a_stage_at_start_up(tmp_path, capsys):
+    from add import cli
+
+    path = write_params(tmp_path, lambda p: p["data"].update(frames_per_vide=8))
+    assert cli.main(["extract", "--params", str(path), "--videos", str(tmp_path / "nowhere.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "params 'data.frames_per_vide' is not a known key; did you mean 'data.frames_per_video'?" in err
+    assert "videos table not found" not in err  # stopped before it looked at any data
+
+
+def test_the_schema_lists_every_field_of_every_config():
+    import dataclasses
+
+    from add.data.shards import ShardsConfig
+    from add.losses import CONFIG_KEYS
+    from add.params import SCHEMA, allowed_keys
+
+    def fields(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)} - {"seed"}
+
+    assert fields(ExtractConfig) | fields(FFPPConfig) <= set(SCHEMA["data"])
+    assert fields(DemoConfig) == set(SCHEMA["demo"])
+    assert fields(ShardsConfig) == set(SCHEMA["shards"])
+    assert fields(ModelConfig) == set(SCHEMA["model"])
+    assert fields(TrainConfig) == set(SCHEMA["train"])
+    assert set(CONFIG_KEYS) < set(allowed_keys("distill"))
+    for path in ("params.yaml", "presets/ffpp-paper.yaml"):
+        params = load_params(ROOT / path)
+        assert set(params) == set(allowed_keys(""))  # the shipped files show every section
+
+
+def test_the_data_stages_check_params_without_importing_torch(tmp_path):
+    import subprocess
+    import sys
+
+    good = ("import sys; from add.params import load_params; load_params(sys.argv[1]); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", good, str(ROOT / "params.yaml")], check=True, capture_output=True)
+    bad = write_params(tmp_path, lambda p: p["train"].update(epoch=1))
+    run = subprocess.run([sys.executable, "-c", good, str(bad)], capture_output=True, text=True)
+    assert run.returncode == 1 and "did you mean 'train.epochs'?" in run.stderr

@@ -155,10 +155,26 @@ def test_bad_face_tar_is_named_and_old_output_kept(tmp_path, damage):
         from faces_factory import write_tar
 
         write_tar(victim, members)
-    with pytest.raises(shards.ShardsError, match=str(victim)):
+    with pytest.raises(shards.ShardsError, match=str(victim)) as raised:
         shards.run(PARAMS, faces, manifest, out)
+    assert "rerun the extract stage" in str(raised.value)
     assert all_files(out) == before  # the failed run changed nothing
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".shards.")]
+
+
+@pytest.mark.parametrize("out", ["faces", "faces/Deepfakes", ".", "ffpp/videos", "ffpp"])
+def test_an_output_folder_overlapping_the_inputs_is_refused(tmp_path, out):
+    from add.io import UnsafeOutputError
+
+    faces, manifest = write_faces(tmp_path, frames=1)
+    (tmp_path / "ffpp").mkdir()
+    (tmp_path / "ffpp" / "clip.mp4").write_bytes(b"a user's video")
+    before = all_files(tmp_path)
+    params = {**PARAMS, "data": {"source": "ffpp", "root": str(tmp_path / "ffpp")}}
+    with pytest.raises(UnsafeOutputError, match=r"(face folder|manifest|data.root) .* the shard folder .*nothing "
+                                                r"was deleted"):
+        shards.run(params, faces, manifest, tmp_path / out)
+    assert all_files(tmp_path) == before
 
 
 def test_bad_manifest(tmp_path):

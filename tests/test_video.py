@@ -1,9 +1,11 @@
 """add.data.video: probe, frame selection, FF++-style encoding, damaged files."""
 
 import hashlib
+import shutil
 
 import numpy as np
 import pytest
+from video_factory import damage_inside
 
 from add.data.video import VideoError, compress, probe, read_frames, write_video
 
@@ -69,6 +71,19 @@ def test_truncated_file_is_reported_not_shortened(tmp_path, clips, quality):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(VideoError, match="cut.mp4"):
         probe(cut)
+
+
+def test_decoder_errors_inside_a_readable_file_are_reported(tmp_path, clips):
+    root, frames = clips
+    damaged = tmp_path / "damaged.mp4"
+    shutil.copy(root / "raw.mp4", damaged)
+    damage_inside(damaged, 2048)
+    assert probe(damaged).frames == len(frames)  # the container is intact: every frame is still counted
+    with pytest.raises(VideoError, match=r"damaged\.mp4: decoder errors .*error while decoding MB"):
+        list(read_frames(damaged, range(len(frames))))
+    with pytest.raises(VideoError, match="decoder errors"):
+        list(read_frames(damaged, [0]))  # the error comes after the frame asked for: the pass still reports it
+    assert len(list(read_frames(root / "raw.mp4", range(len(frames))))) == len(frames)  # a clean file passes
 
 
 def test_missing_and_garbage_files(tmp_path):

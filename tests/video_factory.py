@@ -147,6 +147,28 @@ def truncate(path: str | Path, fraction: float = 0.5) -> None:
     path.write_bytes(blob[: int(len(blob) * fraction)])
 
 
+def damage_inside(path: str | Path, size: int = 4096, seed: int = 0) -> None:
+    """Overwrite ``size`` bytes with noise in the middle of the video's largest packet after the first (a P frame),
+    like a bad sector or a flipped download: the container and the NAL sizes stay intact, so ffmpeg still reads and
+    counts every frame, but decoding that frame hits "error while decoding MB ..." (and ffmpeg exits 0)."""
+    import subprocess
+
+    from add.data.video import ffmpeg_exe
+
+    path = Path(path)
+    listing = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+                              "-f", "framecrc", "-"], capture_output=True, text=True, check=True).stdout
+    sizes = [int(line.split(",")[4]) for line in listing.splitlines() if line and not line.startswith("#")]
+    blob = bytearray(path.read_bytes())
+    first = blob.index(b"mdat") + 4  # one video track, packets back to back in decoding order
+    k = 1 + int(np.argmax(sizes[1:]))
+    if sizes[k] < size + 64:
+        raise ValueError(f"{path}: its largest P frame ({sizes[k]} bytes) is too small to damage {size} bytes inside")
+    at = first + sum(sizes[:k]) + (sizes[k] - size) // 2
+    blob[at:at + size] = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(blob))
+
+
 def write_videos_parquet(path: str | Path, rows: Sequence[dict]) -> Path:
     """``data/videos.parquet`` as docs/architecture.md defines it, sorted by split, method, video.
 

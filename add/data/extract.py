@@ -16,7 +16,10 @@ Per video (a row of videos.parquet):
 3. **Decoding.** Every quality is decoded in one ffmpeg pass (the ``select`` filter passes only the sampled frames),
    the passes of all qualities running at once and read in lockstep, so the ffmpeg decoders work while the main
    process detects. Memory holds about one decoded frame per quality plus the small crops of one video, never a
-   whole video.
+   whole video. **Damaged data:** when a pass reports a decoder error (ffmpeg conceals the broken macroblocks,
+   prints "error while decoding MB ..." and exits 0), the video is ``dropped_video`` with the quality and ffmpeg's
+   first messages in ``reason``: the damage spreads through the predicted frames that follow it until the next
+   keyframe and ffmpeg does not say which frames it touched, so no sampled frame of that video can be trusted.
 4. **Detection** (:mod:`add.data.faces`) on the raw frames: dlib's HOG detector on the frame downscaled so its
    longer side is at most ``data.detect_max_side`` (a frame where that finds nothing is searched again at full
    resolution with one more level of upsampling, which finds faces down to ~40 px); detections scoring below
@@ -40,13 +43,14 @@ Per video (a row of videos.parquet):
    encoder rounding (not measured here: a fake that does not is simply detected on its own).
 6. **Output.** The tar (sorted members, mtime 0, uid/gid 0, empty owner names, PNG at a fixed compression level:
    byte-identical on a rerun), then a sidecar ``{video}.decisions.json`` with the frame decisions, where the boxes
-   came from and a fingerprint; both written atomically, the sidecar last.
+   came from, a fingerprint and the tar's size and sha256; both written atomically, the sidecar last.
 
 **Resume.** A video is skipped (its decisions read back from the sidecar) when its sidecar's fingerprint matches —
 a hash of the settings that shape the output and of the content (sha256, computed while the video is extracted) of
 its input files, and for a fake that may reuse boxes, of its original's fingerprint — and, for a kept video, its
-tar exists. Since the tar is complete before the sidecar is written, a stage killed at any point resumes where it
-stopped and produces the same bytes; ``--force`` ignores the sidecars. (DVC deletes the outputs of a stage before
+tar has the size and sha256 the sidecar recorded (a truncated or damaged tar is extracted again). Since the tar is
+complete before the sidecar is written, a stage killed at any point resumes where it stopped and produces the same
+bytes; ``--force`` ignores the sidecars. (DVC deletes the outputs of a stage before
 it reruns it unless they are declared ``persist: true``.) At the end, tars and sidecars of videos that
 videos.parquet no longer lists, and temp files of killed runs, are removed from the method folders.
 
@@ -73,6 +77,8 @@ import math
 import multiprocessing
 import os
 import re
+import signal
+import sys
 import tarfile
 import time
 import zlib
@@ -99,7 +105,7 @@ from add.data.faces import (
 )
 from add.data.video import QUALITY_CRF, VideoError, VideoInfo, probe, read_frames
 from add.errors import AddError
-from add.io import atomic_path, atomic_write, atomic_write_json, safe_join
+from add.io import HashingWriter, atomic_path, atomic_write, atomic_write_json, file_record, safe_join
 from add.params import ParamsError, get_bool, get_choice, get_float, get_int, get_list, get_seed, load_params, section
 
 if TYPE_CHECKING:
@@ -114,7 +120,7 @@ ORIGINAL = "original"  # add.data.ffpp.ORIGINAL (not imported: ffpp imports pand
 STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
 MANIFEST_COLUMNS = ["split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status", "reason"]
 SIDECAR_SUFFIX = ".decisions.json"
-SIDECAR_FORMAT = "add.extract/2"
+SIDECAR_FORMAT = "add.extract/3"
 PNG_COMPRESSION = 3  # fixed, so that a rerun writes the same bytes
 # A fake may take its original's boxes when, at every sampled frame, the grey thumbnails of their raw frames differ
 # outside the face box by at most this much (mean, max; grey levels) over at least this fraction of the frame.
@@ -282,6 +288,7 @@ class VideoResult:
     boxes_from: str = ""  # DETECTED, the key of the original whose boxes were reused, or "" (dropped video)
     note: str = ""  # why an original's boxes were not reused
     alignment: Alignment | None = field(default=None, repr=False)  # kept originals, for their fakes
+    tar: dict[str, Any] | None = None  # {"size", "sha256"} of the tar written (kept videos)
 
 
 _FFMPEG_ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+")  # "[h264 @ 0x55bb...]" in ffmpeg's messages: differs per run
@@ -348,7 +355,8 @@ def _read_sidecar(job: VideoJob, cfg: ExtractConfig, print_: str | None) -> Vide
     if not isinstance(decisions, list) or not decisions or not all(isinstance(d, dict) for d in decisions):
         return None
     kept = bool(_kept(decisions))
-    if kept and not Path(job.tar).is_file():
+    tar = side.get("tar")
+    if kept and not _tar_matches(job.tar, tar):
         return None
     alignment = None
     if kept and job.method == ORIGINAL and cfg.reuse_boxes:
@@ -358,7 +366,19 @@ def _read_sidecar(job: VideoJob, cfg: ExtractConfig, print_: str | None) -> Vide
     decisions = [{k: (math.nan if v is None else v) for k, v in d.items()} for d in decisions]
     return VideoResult(job.index, decisions, None, resumed=True, fingerprint=print_,
                        boxes_from=str(side.get("boxes_from", "")), note=str(side.get("note", "")),
-                       alignment=alignment)
+                       alignment=alignment, tar=tar if kept else None)
+
+
+def _tar_matches(path: str, record: Any) -> bool:
+    """The tar at ``path`` is the one the sidecar recorded: same size (checked first, for free), same sha256."""
+    if not (isinstance(record, dict) and isinstance(record.get("size"), int) and isinstance(record.get("sha256"), str)):
+        return False
+    try:
+        if os.stat(path).st_size != record["size"]:
+            return False
+        return file_record(path) == {"size": record["size"], "sha256": record["sha256"]}
+    except OSError:
+        return False
 
 
 def _write_sidecar(job: VideoJob, result: VideoResult) -> None:
@@ -366,6 +386,7 @@ def _write_sidecar(job: VideoJob, result: VideoResult) -> None:
              for d in result.decisions]
     atomic_write_json(job.sidecar, {"format": SIDECAR_FORMAT, "fingerprint": result.fingerprint,
                                     "boxes_from": result.boxes_from, "note": result.note, "decisions": clean,
+                                    "tar": result.tar,
                                     "alignment": result.alignment.to_json() if result.alignment else None})
 
 
@@ -376,16 +397,20 @@ def _png(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def write_tar(path: str | os.PathLike, members: Mapping[str, bytes]) -> None:
-    """A reproducible tar: members sorted by name, mtime 0, uid/gid 0, empty owner names, mode 0644; atomic."""
-    with atomic_write(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in sorted(members):
-            blob = members[name]
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(blob), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(blob))
+def write_tar(path: str | os.PathLike, members: Mapping[str, bytes]) -> dict[str, Any]:
+    """A reproducible tar: members sorted by name, mtime 0, uid/gid 0, empty owner names, mode 0644; atomic.
+    Returns ``{"size", "sha256"}`` of the bytes written."""
+    with atomic_write(path) as f:
+        out = HashingWriter(f)
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name in sorted(members):
+                blob = members[name]
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(blob), 0, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(blob))
+    return out.record()
 
 
 def _probe_all(job: VideoJob, cfg: ExtractConfig) -> dict[str, VideoInfo] | str:
@@ -442,6 +467,15 @@ def _lockstep(job: VideoJob, qualities: Sequence[str], indices: Sequence[int], i
                 if got != index:  # read_frames yields the indices it was given, in order
                     raise RuntimeError(f"{job.paths[q]}: got frame {got}, expected {index}")
             yield index, frames
+        for q, stream in streams.items():  # every frame is in: let each pass finish and report decoder errors
+            try:
+                next(stream)
+            except StopIteration:
+                pass
+            except VideoError as e:
+                raise _StreamError(q, e) from None
+            else:
+                raise RuntimeError(f"{job.paths[q]}: more frames than the {len(indices)} selected")
     finally:
         for stream in streams.values():
             stream.close()  # stops a decoder that is still running (after an error or a refusal)
@@ -536,17 +570,18 @@ def _reuse(job: VideoJob, cfg: ExtractConfig, infos: Mapping[str, VideoInfo], in
     return boxes, pngs
 
 
-def _write(job: VideoJob, cfg: ExtractConfig, boxes: Sequence[FrameBox], pngs: Pngs) -> list[dict[str, Any]]:
-    """Write the video's tar; return its frame decisions."""
+def _write(job: VideoJob, cfg: ExtractConfig, boxes: Sequence[FrameBox], pngs: Pngs
+           ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Write the video's tar; return its frame decisions and the tar's size and sha256."""
     members = {}
     for b in boxes:
         for q in cfg.qualities:
             members[f"{b.frame:04d}.{q}.png"] = pngs[q][b.frame].result()
         meta = {"box": list(b.box), "score": b.score, "status": b.status}
         members[f"{b.frame:04d}.json"] = json.dumps(meta, sort_keys=True).encode()
-    write_tar(job.tar, members)
+    record = write_tar(job.tar, members)
     return [{"frame": b.frame, "x0": float(b.box[0]), "y0": float(b.box[1]), "x1": float(b.box[2]),
-             "y1": float(b.box[3]), "score": b.score, "status": b.status, "reason": b.reason} for b in boxes]
+             "y1": float(b.box[3]), "score": b.score, "status": b.status, "reason": b.reason} for b in boxes], record
 
 
 def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> VideoResult:
@@ -565,7 +600,8 @@ def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> 
             if reference is not None:
                 try:
                     boxes, pngs = _reuse(job, cfg, infos, indices, reference, encoder)
-                    return VideoResult(job.index, _write(job, cfg, boxes, pngs), None, boxes_from=reference.key)
+                    decisions, tar = _write(job, cfg, boxes, pngs)
+                    return VideoResult(job.index, decisions, None, boxes_from=reference.key, tar=tar)
                 except _NotAligned as e:
                     note = f"boxes of {reference.key} not reused: {e}"
             boxes, pngs, alignment = _detect(job, cfg, infos, indices, encoder)
@@ -574,8 +610,8 @@ def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> 
         if boxes is None:
             reason = f"no face in any of the {len(indices)} sampled frames (dlib score >= {cfg.detect_threshold:g})"
             return VideoResult(job.index, _drop(reason), None, note=note)
-        return VideoResult(job.index, _write(job, cfg, boxes, pngs), None, boxes_from=DETECTED, note=note,
-                           alignment=alignment)
+        decisions, tar = _write(job, cfg, boxes, pngs)
+        return VideoResult(job.index, decisions, None, boxes_from=DETECTED, note=note, alignment=alignment, tar=tar)
 
 
 def extract_video(job: VideoJob, cfg: ExtractConfig, print_: str | None = None,
@@ -689,14 +725,15 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
     workers = workers or cfg.workers(len(todo))
     # spawn, not fork: the parent holds pyarrow/tqdm threads; workers import only what extract_video needs.
     executor = _Inline() if workers <= 1 or len(todo) <= 1 else ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"))
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_started, initargs=(os.getpid(),))
     limit = 1 if isinstance(executor, _Inline) else 2 * workers
     in_flight: dict[Future, VideoJob] = {}
     try:
         while ready or ready_fakes or in_flight:
             while (ready or ready_fakes) and len(in_flight) < limit:
                 job = (ready_fakes or ready).popleft()
-                future = executor.submit(extract_video, job, cfg, prints.get(job.index), reference_for(job))
+                with _sigint_blocked():  # a worker it starts inherits the blocked SIGINT
+                    future = executor.submit(extract_video, job, cfg, prints.get(job.index), reference_for(job))
                 in_flight[future] = job
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in sorted(finished, key=lambda f: in_flight[f].index):
@@ -704,16 +741,79 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
                 finish(future.result())
                 ready_fakes.extend(waiting.pop(job.index, []))
                 release(job.index)
+    except KeyboardInterrupt:
+        _stop_now(executor)
+        raise
     except BaseException:
-        executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            executor.shutdown(wait=True, cancel_futures=True)  # a video failed: let the running ones finish
+        except KeyboardInterrupt:
+            _stop_now(executor)
+            raise
         raise
     executor.shutdown()
     return results
 
 
+# --------------------------------------------------------------------------------------------- interrupting
+# Ctrl-C sends SIGINT to the whole foreground process group. The workers (and, through them, their ffmpeg
+# decoders) start with SIGINT blocked, so only this process sees it; it then kills the workers at once instead of
+# waiting for their videos: what they finished is on disk (tar, then sidecar, each written atomically) and a video
+# cut short leaves at most a temp file that the next run removes, so a rerun resumes exactly where this one stopped.
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread meanwhile (a Ctrl-C then is delivered when the block ends); processes started
+    meanwhile keep it blocked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _worker_started(parent: int) -> None:
+    """Initializer of a worker process: it dies with the stage even when the stage is killed outright (SIGKILL,
+    out of memory), instead of waiting forever for its next video (Linux; best effort elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _stop_now(executor: ProcessPoolExecutor | _Inline) -> None:
+    """End every worker now, whatever it is doing, and never wait on one; a second Ctrl-C meanwhile waits."""
+    if isinstance(executor, _Inline):
+        return
+    with _sigint_blocked():
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        results = getattr(executor, "_result_queue", None)
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.kill()
+        for process in processes:
+            process.join(5)
+        # A worker killed while sending a result leaves half a message in the result pipe: closing our end of it
+        # lets the pool's manager thread read EOF instead of waiting for the rest (which would block our exit).
+        writer = getattr(results, "_writer", None)
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
+
+
 # ----------------------------------------------------------------------------------------------------- stage
 def read_videos(path: str | os.PathLike, qualities: Sequence[str]) -> pd.DataFrame:
-    """videos.parquet, validated: required columns, labels 0/1, unique (method, video), names safe as file names."""
+    """videos.parquet, validated: required columns, labels 0/1, unique (method, video), names safe as file names;
+    relative video paths (the videos stage writes those inside the repository so) resolved against the working
+    directory."""
     import pandas as pd  # here, not at the top: spawned workers never need it (1.5 s to import)
 
     path = Path(path)
@@ -741,6 +841,9 @@ def read_videos(path: str | os.PathLike, qualities: Sequence[str]) -> pd.DataFra
     if dup.any():
         twice = table.loc[dup, ["method", "video"]].head(4).values.tolist()
         raise ExtractError(f"{path}: videos listed twice: {twice}")
+    cwd = os.getcwd()
+    for q in qualities:
+        table[q] = table[q].map(lambda v: os.path.join(cwd, v) if isinstance(v, str) and v else v)
     return table.sort_values(["split", "method", "video"], kind="stable").reset_index(drop=True)
 
 

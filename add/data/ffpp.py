@@ -8,6 +8,7 @@ JSON lists of ``[target, source]`` id pairs. A pair ``[a, b]`` puts originals ``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -212,6 +213,40 @@ def list_videos(root: str | os.PathLike, methods: Iterable[str], qualities: Iter
     order = {s: i for i, s in enumerate(SPLITS)}
     frame = frame.sort_values(["split", "method", "video"], key=lambda c: c.map(order) if c.name == "split" else c)
     return frame.reset_index(drop=True)
+
+
+def index_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """How videos.parquet stores a path: relative to ``base`` (the working directory, i.e. the repository a stage
+    runs in) when it lies inside it, '/'-separated, so the index does not depend on where the clone is; else
+    absolute (a tree elsewhere on the machine)."""
+    base = Path(os.path.abspath(base or os.getcwd()))
+    path = Path(os.path.abspath(path))
+    return path.relative_to(base).as_posix() if base in path.parents else str(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def stamp_videos(table: pd.DataFrame, qualities: Iterable[str], *, content: bool,
+                 base: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The index as ``data/videos.parquet`` stores it: per quality ``q``, its path as :func:`index_path` writes it,
+    ``{q}_size`` (bytes) and ``{q}_stamp``, which changes when the file does: ``sha256:<hex>`` of the content when
+    ``content`` (the demo, just written by the stage and small), else ``mtime_ns:<int>`` (an FF++ tree: hashing
+    hundreds of GB on every run would not be cheap). So the index, and DVC's hash of it, changes with any video."""
+    out = table.copy()
+    for quality in qualities:
+        paths, sizes, stamps = [], [], []
+        for value in table[quality]:
+            st = os.stat(value)
+            paths.append(index_path(value, base))
+            sizes.append(st.st_size)
+            stamps.append(f"sha256:{file_sha256(value)}" if content else f"mtime_ns:{st.st_mtime_ns}")
+        out[quality] = paths
+        out[f"{quality}_size"] = pd.Series(sizes, index=out.index, dtype="int64")
+        out[f"{quality}_stamp"] = stamps
+    return out
 
 
 def missing_report(root: Path, missing: dict[tuple[str, str], list[Path]], total: int) -> str:

@@ -22,6 +22,10 @@ WebDataset's tar iterator.
   be partial and ``len = ceil(count / batch_size)``. Evaluation ignores DDP: each rank reads the whole split.
 
 Orders are deterministic given (seed, epoch, world size, num_workers); ``set_epoch`` (or ``epoch=``) changes them.
+
+Before a loader is made, the method's shards are checked against ``index.json`` (:func:`verify_shards`), so a
+truncated or damaged shard stops training or evaluation at start-up, naming the file and how to rebuild it, instead
+of failing when an epoch reaches it.
 """
 
 from __future__ import annotations
@@ -41,13 +45,17 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from add.errors import AddError
-from add.io import safe_join
+from add.io import file_record, safe_join
 
 INDEX = "index.json"
 DEFAULT_SHUFFLE_BUFFER = 1000
 
 # (shard path, samples to skip, samples to take)
 Segment = tuple[str, int, int]
+REBUILD = "rebuild the shards: `dvc repro -f shards` (or `add shards`)"
+# Shards whose sha256 matched index.json in this process, with the (size, mtime_ns, inode, sha256) they had then:
+# a loader is made per epoch and per validation, a shard is read through once.
+_VERIFIED: dict[Path, tuple[int, int, int, str]] = {}
 
 
 class LoaderError(AddError):
@@ -65,6 +73,45 @@ def load_index(shard_dir: str | os.PathLike) -> dict:
     if not isinstance(index, dict) or not isinstance(index.get("datasets"), dict):
         raise LoaderError(f"{path}: not a shard index (no 'datasets' mapping)")
     return index
+
+
+def verify_shards(shard_dir: str | os.PathLike, index: dict, method: str, split: str) -> None:
+    """Check the shards of ``method`` against the index before anything reads them: the shards of every split must
+    exist with the size the shards stage recorded (one stat each: a truncated file is found at start-up whichever
+    split it is in), and those of ``split`` must have the recorded sha256 (read once per process while the file is
+    unchanged). LoaderError names the file and how to recover."""
+    shard_dir = Path(shard_dir)
+    where = shard_dir / INDEX
+    for name, entry in index["datasets"][method].items():
+        try:
+            items = [(str(item["path"]), item.get("size"), item.get("sha256")) for item in entry["shards"]]
+        except (KeyError, TypeError, AttributeError) as e:
+            raise LoaderError(f"{where}: malformed entry for {method}/{name}: {e!r}") from None
+        for rel, size, digest in items:
+            if not (isinstance(size, int) and not isinstance(size, bool) and isinstance(digest, str)):
+                raise LoaderError(f"{where}: shard {rel} has no size and sha256 (an index written by an older "
+                                  f"shards stage); {REBUILD}")
+            try:
+                path = safe_join(shard_dir, rel)
+            except ValueError as e:
+                raise LoaderError(f"{where}: {e}") from None
+            try:
+                st = path.stat()
+            except OSError as e:
+                raise LoaderError(f"{path}: shard listed in {where} cannot be read ({e.strerror}); "
+                                  f"{REBUILD}") from None
+            if st.st_size != size:
+                raise LoaderError(f"{path}: {st.st_size} bytes, {where} says {size} (truncated or replaced after the "
+                                  f"shards stage wrote it); {REBUILD}")
+            if name != split:
+                continue
+            stamp = (st.st_size, st.st_mtime_ns, st.st_ino, digest)
+            if _VERIFIED.get(path) == stamp:
+                continue
+            if file_record(path)["sha256"] != digest:
+                raise LoaderError(f"{path}: its content does not match the sha256 that {where} records (damaged "
+                                  f"after the shards stage wrote it); {REBUILD}")
+            _VERIFIED[path] = stamp
 
 
 def split_range(total: int, parts: int, part: int) -> tuple[int, int]:
@@ -293,6 +340,7 @@ def make_loader(shard_dir: str | os.PathLike, method: str, split: str, qualities
             raise LoaderError(f"{where}: {e}") from None
     if sum(count for _, count in shards) != total or any(count < 0 for _, count in shards):
         raise LoaderError(f"{where}: {method}/{split} shard counts do not add up to its count {total}")
+    verify_shards(shard_dir, index, method, split)
     image_size = index.get("image_size")
     if not isinstance(image_size, int) or image_size < 1:
         if total:

@@ -8,7 +8,8 @@ One sample: key ``{method}_{video}_{frame:04d}``, the PNG bytes of every quality
 per-video tar (lossless, never re-encoded), ``cls`` (``b"0"`` real, ``b"1"`` fake) and ``json`` (the manifest's
 metadata). Samples are shuffled by the seed, then written to ``{out}/{method}/{split}-{n:05d}.tar`` with at most
 ``shards.max_samples_per_shard`` each; tar members carry mtime 0, uid/gid 0 and a fixed order, so a rerun is
-byte-identical (and DVC reruns nothing downstream). ``{out}/index.json`` lists shard counts per dataset.
+byte-identical (and DVC reruns nothing downstream). ``{out}/index.json`` lists per dataset its shards with their
+sample count, size and sha256 (the loader checks them before training or evaluation reads a shard).
 
 Memory: only the list of manifest row numbers is shuffled; per dataset, every per-video tar it needs is indexed
 once (member name -> data offset and size, read from the tar headers without loading data), then samples are
@@ -16,7 +17,8 @@ written in the shuffled order by reading just their members at those offsets. RA
 (~40 MB for FF++ train: 1440 videos x 64 frames) and one sample's bytes, never a whole video or shard.
 
 The whole output is built in a temp folder beside ``out_dir`` and swapped in at the end, so an interrupted run
-leaves the previous shards untouched.
+leaves the previous shards untouched. ``out_dir`` is the only folder the stage deletes: it refuses (naming both
+paths) when the face folder, the manifest or, for FF++, ``data.root`` lies inside it or contains it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import shutil
 import struct
 import sys
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,9 +42,9 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, video_target
+from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, FFPPConfig, video_target
 from add.errors import AddError
-from add.io import atomic_write, atomic_write_json, replace_tree
+from add.io import HashingWriter, atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
 from add.params import DEFAULT_PARAMS, get_int, get_seed, load_params, section
 
 FACES = "data/faces"
@@ -54,6 +55,8 @@ INDEX = "index.json"
 MANIFEST_COLUMNS = ("split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status")
 KEPT_STATUSES = ("ok", "fallback")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# How to repair a damaged face tar: extraction redoes a video whose tar differs from what its sidecar recorded.
+REDO_FACES = "rerun the extract stage (`add extract`, or `dvc repro -f extract`) to extract it again"
 
 
 class ShardsError(AddError):
@@ -156,7 +159,7 @@ class VideoTar:
 
 def index_video_tar(path: Path) -> VideoTar:
     if not path.is_file():
-        raise ShardsError(f"{path}: per-video face tar is missing (rerun the extract stage)")
+        raise ShardsError(f"{path}: per-video face tar is missing; {REDO_FACES}")
     size = path.stat().st_size
     members = {}
     try:
@@ -165,11 +168,11 @@ def index_video_tar(path: Path) -> VideoTar:
                 if info.isreg():
                     members[info.name] = (info.offset_data, info.size)
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise ShardsError(f"{path}: unreadable face tar: {e}") from None
+        raise ShardsError(f"{path}: unreadable face tar: {e}; {REDO_FACES}") from None
     for name, (offset, length) in members.items():
         if offset + length > size:
             raise ShardsError(f"{path}: truncated face tar: member {name} ends at byte {offset + length} "
-                              f"but the file has {size}")
+                              f"but the file has {size}; {REDO_FACES}")
     return VideoTar(path, members)
 
 
@@ -182,12 +185,13 @@ def png_size(data: bytes, where: str) -> tuple[int, int]:
 
 def read_member(tar: VideoTar, name: str, handle) -> bytes:
     if name not in tar.members:
-        raise ShardsError(f"{tar.path}: member {name} is missing (the manifest keeps this frame)")
+        raise ShardsError(f"{tar.path}: member {name} is missing (the manifest keeps this frame); {REDO_FACES}")
     offset, length = tar.members[name]
     handle.seek(offset)
     data = handle.read(length)
     if len(data) != length:
-        raise ShardsError(f"{tar.path}: truncated face tar: member {name} has {len(data)} of {length} bytes")
+        raise ShardsError(f"{tar.path}: truncated face tar: member {name} has {len(data)} of {length} bytes; "
+                          f"{REDO_FACES}")
     return data
 
 
@@ -235,6 +239,7 @@ def write_dataset(kept: pd.DataFrame, rows: np.ndarray, faces: Path, out_dir: Pa
     for n, size in enumerate(shard_sizes(len(rows), max_samples)):
         rel = f"{method}/{split}-{n:05d}.tar"
         with atomic_write(out_dir / rel) as stream:
+            stream = HashingWriter(stream)
             # USTAR, mtime 0, uid/gid 0, fixed names and mode: byte-identical on a rerun. TarWriter writes a
             # sample's members in sorted extension order (c23.png, c40.png, cls, json, raw.png).
             with wds.TarWriter(stream, user="", group="", mode=0o444, mtime=0, encoder=False) as writer:
@@ -242,7 +247,7 @@ def write_dataset(kept: pd.DataFrame, rows: np.ndarray, faces: Path, out_dir: Pa
                     writer.write(build_sample(row, tars[(row.method, row.video)], layout_info))
                     counts["fake" if row.label else "real"] += 1
                     progress.update(1)
-        shards.append({"path": rel, "count": size})
+        shards.append({"path": rel, "count": size, **stream.record()})
         start += size
     return {"shards": shards, "count": len(rows), **counts}
 
@@ -280,6 +285,11 @@ def run(params: dict, faces: str | os.PathLike = FACES, manifest: str | os.PathL
     faces, manifest, out_dir = Path(faces), Path(manifest), Path(out_dir)
     if not faces.is_dir():
         raise ShardsError(f"{faces}: face tar folder not found (run the extract stage first)")
+    refuse_overlap(out_dir, faces, output_what="the shard folder", other_what="the face folder")
+    refuse_overlap(out_dir, manifest, output_what="the shard folder", other_what="the manifest")
+    data = FFPPConfig.from_params(params)
+    if data.source == "ffpp":
+        refuse_overlap(out_dir, data.root, output_what="the shard folder", other_what="data.root")
     kept, videos = read_manifest(manifest)
     methods = sorted(set(videos["method"]) - {ORIGINAL}, key=METHODS.index)
     if not methods:
@@ -291,8 +301,7 @@ def run(params: dict, faces: str | os.PathLike = FACES, manifest: str | os.PathL
             rng = np.random.default_rng(dataset_seed(cfg.seed, method, split))
             plans[(method, split)] = rows[rng.permutation(len(rows))]
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    staging = make_temp_dir(out_dir)
     try:
         layout_info: dict = {}
         datasets: dict = {}

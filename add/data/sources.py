@@ -4,6 +4,10 @@
 ``data.source: ffpp`` uses the FF++ tree at ``data.root``, downloading what is missing first when
 ``data.download: true``. Either way the stage ends by listing every video of the chosen methods, qualities and
 splits into ``data/videos.parquet`` (schema in docs/architecture.md) — or by reporting exactly what is missing.
+
+The stage deletes nothing but its own output folder (``data/demo``), and only after every check passed: it
+refuses, naming both paths, when ``data.root`` is that folder, lies inside it or contains it, and it never
+deletes a non-empty folder there that is not a demo tree.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import shutil
 from pathlib import Path
 
 from add.data import ffpp
-from add.io import atomic_path
+from add.errors import AddError
+from add.io import atomic_path, refuse_overlap
 from add.params import DEFAULT_PARAMS, load_params, section
 
 DEMO_ROOT = "data/demo"
@@ -30,17 +35,22 @@ def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.Pa
         demo = DemoConfig.from_params(params)
         build_demo(demo_root, **demo.build_kwargs(methods=cfg.methods, qualities=cfg.qualities))
         root = demo_root
+        table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
     else:
-        # DVC tracks data/demo as an output of this stage; for FF++ it stays an empty folder.
-        if demo_root.exists():
-            shutil.rmtree(demo_root)
-        demo_root.mkdir(parents=True)
         root = Path(cfg.root)
+        refuse_overlap(demo_root, root, output_what="the demo folder", other_what="data.root")
+        _check_replaceable(demo_root)
         if cfg.download:
             from add.data.download import download
 
             download(cfg)
-    table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
+        table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
+        # DVC tracks data/demo as an output of this stage; for FF++ it is an empty folder. Emptied only now that
+        # every check passed.
+        if demo_root.exists():
+            shutil.rmtree(demo_root)
+        demo_root.mkdir(parents=True)
+    table = ffpp.stamp_videos(table, cfg.qualities, content=cfg.source == "demo")
     with atomic_path(videos) as tmp:
         table.to_parquet(tmp, index=False)
     counts = table.groupby(["split", "method"]).size()
@@ -48,6 +58,17 @@ def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.Pa
     for (split, method), n in counts.items():
         print(f"  {split:5s} {method:15s} {n}")
     return Path(videos)
+
+
+def _check_replaceable(demo_root: Path) -> None:
+    """The demo folder may be emptied: it is absent, an empty folder or a demo tree (holds the demo marker)."""
+    from add.data.demo import MARKER
+
+    if demo_root.exists() and (not demo_root.is_dir() or (any(demo_root.iterdir())
+                                                          and not (demo_root / MARKER).is_file())):
+        raise AddError(f"{demo_root}: the videos stage empties its demo folder when data.source is ffpp, but this "
+                       f"one is not a demo tree (no {MARKER}); refusing to delete it — move it away or pass another "
+                       f"--demo-root")
 
 
 def main(argv: list[str] | None = None) -> int:

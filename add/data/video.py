@@ -10,6 +10,7 @@ import functools
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,11 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], info: VideoInfo
     """Yield ``(index, frame)`` for the sorted, unique ``indices`` (0-based), RGB uint8 H×W×3.
 
     One ffmpeg process decodes the file once and its ``select`` filter passes only the wanted frames, so memory
-    holds one frame at a time. Raises VideoError when the stream ends before the last wanted frame.
+    holds one frame at a time. Raises VideoError when the stream ends before the last wanted frame and, once the
+    last frame was yielded and the generator is advanced again (iterating it to the end does), when ffmpeg
+    reported a decoder error anywhere in the file: on damaged data ffmpeg conceals the broken macroblocks, prints
+    "error while decoding MB ..." and exits 0, and the damage spreads through the predicted frames that follow
+    until the next keyframe, without ffmpeg saying which frames it touched — so no frame of that pass is trusted.
     """
     path = Path(path)
     indices = list(indices)
@@ -113,27 +118,40 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], info: VideoInfo
         .compile(cmd=ffmpeg_exe())
     )
     frame_bytes = info.width * info.height * 3
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    got = 0
-    try:
-        for index in indices:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break
-            got += 1
-            yield index, np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
-    finally:
-        if proc.poll() is None and got < len(indices):
-            proc.kill()
-        proc.stdout.close()
-        stderr = proc.stderr.read()
-        proc.stderr.close()
-        proc.wait()
+    # stderr goes to a file: a pipe nobody reads while frames are read would block ffmpeg once a damaged file
+    # fills it with error lines.
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors)
+        got = 0
+        try:
+            for index in indices:
+                buf = proc.stdout.read(frame_bytes)
+                if len(buf) < frame_bytes:
+                    break
+                got += 1
+                yield index, np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
+        finally:
+            if proc.poll() is None and got < len(indices):
+                proc.kill()
+            proc.stdout.close()
+            proc.wait()
+        errors.seek(0)
+        stderr = errors.read()
     if got < len(indices):
         raise VideoError(
             f"{path}: decoding stopped after {got} of {len(indices)} selected frames "
             f"(wanted frame {indices[got]}, stream has {info.frames}): {_tail(stderr)}"
         )
+    if proc.returncode != 0 or stderr.strip():
+        # -loglevel error: anything printed is an error (a clean file prints nothing)
+        raise VideoError(f"{path}: decoder errors (ffmpeg concealed damaged data; the frames decoded after it "
+                         f"cannot be trusted): {_head(stderr)}")
+
+
+def _head(stderr: bytes, lines: int = 3) -> str:
+    text = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    more = f" (+{len(text) - lines} more lines)" if len(text) > lines else ""
+    return (" | ".join(text[:lines]) if text else "no message") + more
 
 
 def _encoder_args(quality: str) -> dict:
