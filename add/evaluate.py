@@ -4,11 +4,13 @@
     add evaluate --kind student --method Deepfakes --quality c40 --distill add
 
 Metrics (flat JSON for ``dvc metrics show/diff``; NaN written as null):
-- ``acc``, ``auc``: frame level, on P(fake) (fake when P > 0.5);
+- ``acc``, ``auc``, ``eer``, ``ap``: frame level, on P(fake) (fake when P > 0.5); EER and average precision as
+  DeepfakeBench reports them (definitions in ``add.metrics``);
 - ``r_at_1``: for each test frame, its nearest TRAINING frame (same method and quality) in the penultimate-feature
-  space by cosine similarity; the fraction whose neighbour has the same label (the paper's R@1). The training
-  embeddings are streamed batch by batch, never all held;
-- ``video_acc``, ``video_auc``: per video, the mean P(fake) of its frames;
+  space by Euclidean distance; the fraction whose neighbour has the same label (the paper's R@1, as the authors'
+  code computes it). ``r_at_1_cosine``: the same with cosine similarity. The training embeddings are streamed batch
+  by batch, never all held;
+- ``video_acc``, ``video_auc``, ``video_eer``, ``video_ap``: per video, on the mean P(fake) of its frames;
 - counts (``frames``, ``videos``, ``real_frames``, ``fake_frames``) and, from the checkpoint, ``val_acc`` and
   ``step`` of the best validation.
 
@@ -33,7 +35,17 @@ from add.data.ffpp import QUALITIES
 from add.data.loader import make_loader
 from add.errors import AddError
 from add.io import atomic_path, atomic_write_json, atomic_write_text
-from add.metrics import MetricWarning, NearestNeighbor, accuracy, confusion_matrix, roc_auc, roc_curve, video_level
+from add.metrics import (
+    MetricWarning,
+    NearestNeighbor,
+    accuracy,
+    average_precision,
+    confusion_matrix,
+    equal_error_rate,
+    roc_auc,
+    roc_curve,
+    video_level,
+)
 from add.params import DEFAULT_PARAMS, ParamsError, load_params
 from add.train import MODELS, SHARDS, check_method, default_method, student_dir, teacher_dir
 from add.trainer import BEST, TrainConfig, iter_outputs, load_detector, log, predict, setup_runtime
@@ -72,10 +84,12 @@ def evaluate_checkpoint(params: dict, checkpoint: str | os.PathLike, *, quality:
     if not np.isfinite(test.probs).all():
         raise EvaluationError(f"{checkpoint}: the model gives non-finite outputs on "
                               f"{int((~np.isfinite(test.probs)).sum())} test frame(s)")
-    neighbours = NearestNeighbor(test.embeddings, test.labels)
+    neighbours = {metric: NearestNeighbor(test.embeddings, test.labels, metric=metric)
+                  for metric in ("euclidean", "cosine")}
     for _, embedding, batch in iter_outputs(model, loader("train"), quality, runtime,
                                             desc=f"R@1 reference: train {method}/{quality}"):
-        neighbours.update(embedding, batch["label"].numpy())
+        for tracker in neighbours.values():
+            tracker.update(embedding, batch["label"].numpy())
     try:
         videos, video_labels, video_scores = video_level(test.videos, test.labels, test.probs)
     except ValueError as e:
@@ -85,9 +99,14 @@ def evaluate_checkpoint(params: dict, checkpoint: str | os.PathLike, *, quality:
         metrics = {
             "acc": accuracy(test.labels, test.probs),
             "auc": roc_auc(test.labels, test.probs),
-            "r_at_1": neighbours.recall_at_1(),
+            "eer": equal_error_rate(test.labels, test.probs),
+            "ap": average_precision(test.labels, test.probs),
+            "r_at_1": neighbours["euclidean"].recall_at_1(),
+            "r_at_1_cosine": neighbours["cosine"].recall_at_1(),
             "video_acc": accuracy(video_labels, video_scores),
             "video_auc": roc_auc(video_labels, video_scores),
+            "video_eer": equal_error_rate(video_labels, video_scores),
+            "video_ap": average_precision(video_labels, video_scores),
         }
         fpr, tpr, thresholds = roc_curve(test.labels, test.probs)
     for warning in {str(w.message) for w in caught}:

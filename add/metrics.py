@@ -1,10 +1,16 @@
-"""Detection metrics: ACC, ROC/AUC, confusion matrix, R@1 and video-level aggregation (numpy/torch only).
+"""Detection metrics: ACC, ROC/AUC, EER, AP, confusion matrix, R@1 and video-level aggregation (numpy/torch only).
 
 Conventions: label 1 = fake; scores are P(fake); a sample is predicted fake when its score is > 0.5 (the argmax of
-the two logits, ties going to "real"). AUC is undefined on a one-class set: it is NaN, with a warning.
+the two logits, ties going to "real"). AUC is undefined on a one-class set: it is NaN, with a warning; so are EER
+(either class missing) and AP (no fake).
 
-R@1 (as the paper reports it): for each query (test) embedding, its nearest reference (training) embedding by
-cosine similarity (embeddings L2-normalised, so this is also the nearest in L2 distance on the unit sphere); R@1 is
+EER (equal error rate): the rate where the false positive rate equals the false negative rate 1 − TPR, on the ROC
+curve linearly interpolated between its points (``roc_curve``). AP (average precision, as sklearn's
+``average_precision_score``): Σ_n (R_n − R_{n−1}) · P_n over the distinct thresholds, recall R and precision P of
+"fake" at score >= threshold. DeepfakeBench reports both, at frame and video level.
+
+R@1 (as the authors' code computes the paper's): for each query (test) embedding, its nearest reference (training)
+embedding by Euclidean distance (``metric="euclidean"``, the default) or by cosine similarity (``"cosine"``); R@1 is
 the fraction of queries whose neighbour has the query's label. Ties go to the earliest reference. ``NearestNeighbor``
 streams the references chunk by chunk, so memory is O(queries x (dim + chunk)), never queries x references.
 """
@@ -64,6 +70,16 @@ def roc_auc(labels, scores) -> float:
     return float((ranks[labels == 1].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
+def _counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True and false positives (float64) at every distinct score as threshold, descending, and those scores."""
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last_of_value = np.r_[np.nonzero(np.diff(scores))[0], scores.size - 1] if scores.size else np.array([], int)
+    tps = np.cumsum(labels)[last_of_value] if scores.size else np.array([])
+    fps = (last_of_value + 1) - tps
+    return tps.astype(np.float64), fps.astype(np.float64), scores[last_of_value]
+
+
 def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(fpr, tpr, thresholds)`` at every distinct score, descending, starting at (0, 0) with threshold inf.
 
@@ -71,13 +87,9 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     A rate whose class is absent is NaN (with a warning).
     """
     labels, scores = _arrays(labels, scores)
-    order = np.argsort(-scores, kind="mergesort")
-    scores, labels = scores[order], labels[order]
-    last_of_value = np.r_[np.nonzero(np.diff(scores))[0], scores.size - 1] if scores.size else np.array([], int)
-    tps = np.cumsum(labels)[last_of_value] if scores.size else np.array([])
-    fps = (last_of_value + 1) - tps
-    tps, fps = np.r_[0, tps].astype(np.float64), np.r_[0, fps].astype(np.float64)
-    thresholds = np.r_[np.inf, scores[last_of_value]]
+    tps, fps, distinct = _counts(labels, scores)
+    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
+    thresholds = np.r_[np.inf, distinct]
     positives, negatives = tps[-1], fps[-1]
     if positives == 0 or negatives == 0:
         warnings.warn(f"ROC curve is undefined with {int(positives)} fake and {int(negatives)} real sample(s)",
@@ -86,6 +98,38 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fpr = fps / negatives if negatives else np.full_like(fps, np.nan)
         tpr = tps / positives if positives else np.full_like(tps, np.nan)
     return fpr, tpr, thresholds
+
+
+def equal_error_rate(labels, scores) -> float:
+    """EER: where FPR = 1 − TPR on the linearly interpolated ROC curve (NaN, with a warning, on a one-class set)."""
+    labels, scores = _arrays(labels, scores)
+    positives = int(labels.sum())
+    if positives == 0 or positives == labels.size:
+        warnings.warn(f"EER is undefined with {positives} fake and {labels.size - positives} real sample(s); "
+                      f"reporting NaN", MetricWarning, stacklevel=2)
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetricWarning)
+        fpr, tpr, _ = roc_curve(labels, scores)
+    # gap = FPR − FNR rises along the curve (FPR and TPR never fall), from −1 at (0, 0) to 1 at (1, 1)
+    gap = fpr - (1 - tpr)
+    i = int(np.argmax(gap >= 0))  # the first point at or past the crossing (i >= 1: gap[0] = −1)
+    t = -gap[i - 1] / (gap[i] - gap[i - 1])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def average_precision(labels, scores) -> float:
+    """AP = Σ_n (R_n − R_{n−1}) P_n over distinct thresholds (sklearn's); NaN, with a warning, without fakes."""
+    labels, scores = _arrays(labels, scores)
+    positives = int(labels.sum())
+    if positives == 0:
+        warnings.warn(f"AP is undefined with no fake sample ({labels.size} real); reporting NaN", MetricWarning,
+                      stacklevel=2)
+        return math.nan
+    tps, fps, _ = _counts(labels, scores)
+    recall = np.r_[0.0, tps / positives]
+    precision = tps / (tps + fps)
+    return float(np.sum(np.diff(recall) * precision))
 
 
 def confusion_matrix(labels, scores, threshold: float = THRESHOLD) -> np.ndarray:
@@ -114,30 +158,45 @@ def video_level(videos: Sequence[str], labels, scores) -> tuple[list[str], np.nd
     return names.tolist(), (fake_frames > 0).astype(np.int64), mean_scores
 
 
-class NearestNeighbor:
-    """Streaming nearest reference (cosine similarity) for a fixed set of query embeddings."""
+METRICS = ("euclidean", "cosine")
 
-    def __init__(self, queries: torch.Tensor, query_labels, chunk_size: int = 4096):
-        self.queries = torch.nn.functional.normalize(torch.as_tensor(queries, dtype=torch.float32), dim=1)
+
+class NearestNeighbor:
+    """Streaming nearest reference (Euclidean distance or cosine similarity) for a fixed set of query embeddings."""
+
+    def __init__(self, queries: torch.Tensor, query_labels, chunk_size: int = 4096, metric: str = "euclidean"):
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+        self.metric = metric
+        self.queries = self._prepare(torch.as_tensor(queries, dtype=torch.float32))
         self.query_labels = torch.as_tensor(np.asarray(query_labels), dtype=torch.int64)
         if self.queries.ndim != 2 or self.queries.shape[0] != self.query_labels.numel():
             raise ValueError(f"queries must be N x D with N labels, got {tuple(self.queries.shape)} and "
                              f"{self.query_labels.numel()} labels")
         self.chunk_size = chunk_size
         n = self.queries.shape[0]
-        self.best_similarity = torch.full((n,), -math.inf)
+        self.best_similarity = torch.full((n,), -math.inf)  # cosine, or −(‖r‖² − 2⟨q, r⟩) = ‖q‖² − ‖q − r‖²
         self.best_label = torch.full((n,), -1, dtype=torch.int64)
         self.references = 0
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(x, dim=1) if self.metric == "cosine" and x.ndim == 2 else x
+
+    def _similarity(self, chunk: torch.Tensor) -> torch.Tensor:
+        if self.metric == "cosine":
+            return self.queries @ chunk.T
+        # larger is nearer: −‖q − r‖² up to the query's own ‖q‖², which does not change its ranking
+        return 2 * (self.queries @ chunk.T) - chunk.square().sum(dim=1)
 
     def update(self, references: torch.Tensor, reference_labels) -> None:
         references = torch.as_tensor(references, dtype=torch.float32)
         reference_labels = torch.as_tensor(np.asarray(reference_labels), dtype=torch.int64)
         if references.ndim != 2 or references.shape[1] != self.queries.shape[1]:
             raise ValueError(f"references must be M x {self.queries.shape[1]}, got {tuple(references.shape)}")
-        references = torch.nn.functional.normalize(references, dim=1)
+        references = self._prepare(references)
         for start in range(0, references.shape[0], self.chunk_size):
             chunk = references[start:start + self.chunk_size]
-            similarity, index = (self.queries @ chunk.T).max(dim=1)  # first max on ties
+            similarity, index = self._similarity(chunk).max(dim=1)  # first max on ties
             better = similarity > self.best_similarity  # strict: earlier references win ties
             self.best_similarity = torch.where(better, similarity, self.best_similarity)
             self.best_label = torch.where(better, reference_labels[start:start + self.chunk_size][index],
@@ -150,8 +209,9 @@ class NearestNeighbor:
         return float((self.best_label == self.query_labels).double().mean())
 
 
-def recall_at_1(queries, query_labels, references, reference_labels, chunk_size: int = 4096) -> float:
-    """R@1 of ``queries`` against ``references`` (cosine), see the module docstring."""
-    nn_ = NearestNeighbor(torch.as_tensor(queries), query_labels, chunk_size=chunk_size)
+def recall_at_1(queries, query_labels, references, reference_labels, chunk_size: int = 4096,
+                metric: str = "euclidean") -> float:
+    """R@1 of ``queries`` against ``references`` (``metric``: euclidean or cosine), see the module docstring."""
+    nn_ = NearestNeighbor(torch.as_tensor(queries), query_labels, chunk_size=chunk_size, metric=metric)
     nn_.update(torch.as_tensor(references), reference_labels)
     return nn_.recall_at_1()

@@ -1,10 +1,15 @@
 """The training loop shared by ``add train`` (teacher) and ``add distill`` (students).
 
-Paper settings (Experiment Settings): Adam (0.9, 0.999, eps 1e-8), lr 2e-4 on a one-cycle schedule (torch's
-``OneCycleLR``, 30 % warm-up, ``cycle_momentum=False`` so Adam's betas stay the paper's), batch 144, validation
-``val_per_epoch`` times per epoch, the best checkpoint by validation ACC (strictly better replaces it), early stopping
-after ``patience`` validations without improvement. Optional head-only warm-up: during the first ``warmup_epochs``
-only the classifier (and the distiller's own parameters) get gradients.
+Paper settings (Experiment Settings) and the authors' ``train.py``: Adam (0.9, 0.999, eps 1e-8), lr 2e-4 on a
+one-cycle schedule (torch's ``OneCycleLR`` over all steps, rising for the first ``train.pct_start`` of them, 0.05 as
+the authors; ``cycle_momentum=False`` so Adam's betas stay the paper's), batch 144, validation ``val_per_epoch`` times
+per epoch, the best checkpoint by validation ACC (strictly better replaces it), early stopping after ``patience``
+validations without improvement. Optional head-only warm-up: during the first ``warmup_epochs`` only the classifier
+(and the distiller's own parameters) get gradients, and, as in the authors' code, nothing is validated: validation,
+the best checkpoint and the early-stopping count start with the first full-model epoch (so a short patience cannot
+stop a run before its backbone ever trains). At the warm-up's validation points ``last.pt`` and the training means
+are still written; a run whose last step (``train.max_steps``) falls inside the warm-up validates at that step, so
+that it still leaves a ``best.pt``.
 
 A student step: the frozen teacher (eval mode, no grad) sees the raw crops, the student the compressed crops of the
 same samples; loss = CE + the distiller's already-weighted terms.
@@ -54,7 +59,6 @@ from add.params import ParamsError, get_bool, get_float, get_int, get_seed, get_
 CHECKPOINT_FORMAT = 1
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
-ONE_CYCLE_PCT_START = 0.3
 LAST = "last.pt"
 BEST = "best.pt"
 
@@ -96,6 +100,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     num_workers: int = 0
     max_steps: int | None = None
+    pct_start: float = 0.05
 
     @classmethod
     def from_params(cls, params: dict) -> TrainConfig:
@@ -110,7 +115,11 @@ class TrainConfig:
         if warmup >= epochs:
             raise ParamsError(f"params 'train.warmup_epochs' ({warmup}) must be < train.epochs ({epochs}): "
                               f"the warm-up trains the head only")
-        return cls(seed=seed, epochs=epochs, lr=lr, warmup_epochs=warmup,
+        pct_start = get_float(cfg, "pct_start", d.pct_start, where="train", min=0.0, max=1.0)
+        if not 0 < pct_start < 1:
+            raise ParamsError(f"params 'train.pct_start' (the rising share of the one-cycle schedule) must be in "
+                              f"(0, 1), got {pct_start}")
+        return cls(seed=seed, epochs=epochs, lr=lr, warmup_epochs=warmup, pct_start=pct_start,
                    batch_size=get_int(cfg, "batch_size", d.batch_size, where="train", min=1),
                    val_per_epoch=get_int(cfg, "val_per_epoch", d.val_per_epoch, where="train", min=1),
                    patience=get_int(cfg, "patience", d.patience, where="train", min=1),
@@ -337,6 +346,18 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
+def one_cycle(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
+              ) -> torch.optim.lr_scheduler.OneCycleLR:
+    """The one-cycle schedule over ``total_steps``: up to ``cfg.lr`` over the first ``cfg.pct_start``, then down."""
+    pct_start = cfg.pct_start
+    if float(pct_start * total_steps) - 1 == 0:
+        # a rising phase of exactly one step ends at step 0, and torch then divides by its length 0; a hair less
+        # gives the same schedule (the peak at step 0)
+        pct_start = math.nextafter(pct_start, 0.0)
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps,
+                                               pct_start=pct_start, cycle_momentum=False)
+
+
 def validation_points(steps_per_epoch: int, val_per_epoch: int) -> set[int]:
     """Batch counts within an epoch after which to validate: ``val_per_epoch`` evenly spaced, the last at the end."""
     return {-(-(j + 1) * steps_per_epoch // val_per_epoch) for j in range(val_per_epoch)}
@@ -514,9 +535,7 @@ class Trainer:
         if cfg.max_steps is not None:
             total_steps = min(total_steps, cfg.max_steps)
         points = validation_points(steps_per_epoch, cfg.val_per_epoch)
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=cfg.lr, total_steps=total_steps, pct_start=ONE_CYCLE_PCT_START,
-            cycle_momentum=False)
+        self.scheduler = one_cycle(self.optimizer, cfg, total_steps)
         resumed = self.try_resume()
         if not resumed and self.runtime.is_main:
             (self.out_dir / BEST).unlink(missing_ok=True)  # a stale best.pt of other params must not survive
@@ -526,7 +545,9 @@ class Trainer:
         if self.runtime.is_main:
             log(f"{self.name}: {total_steps} steps max ({steps_per_epoch}/epoch x {cfg.epochs} epochs"
                 f"{f', capped by train.max_steps={cfg.max_steps}' if cfg.max_steps else ''}), validating after "
-                f"batches {sorted(points)} of each epoch, on {self.runtime.device}"
+                f"batches {sorted(points)} of each epoch"
+                f"{f' from epoch {cfg.warmup_epochs + 1} (after the head-only warm-up)' if cfg.warmup_epochs else ''}"
+                f", on {self.runtime.device}"
                 f"{f' x {self.runtime.world_size} ranks' if self.runtime.distributed else ''}")
         sums: dict[str, float] = {}
         count = 0
@@ -553,15 +574,19 @@ class Trainer:
                     st.batch_in_epoch += 1
                     bar.update()
                     bar.set_postfix(loss=f"{values['loss']:.4f}")
-                    validate_now = st.batch_in_epoch in points or st.step >= total_steps
+                    point = st.batch_in_epoch in points or st.step >= total_steps
+                    head_only = self.phase == "warmup" and st.step < total_steps  # nothing to validate yet
                     epoch_done = st.batch_in_epoch == steps_per_epoch
                     if epoch_done:
                         st.epoch, st.batch_in_epoch = st.epoch + 1, 0
-                    if validate_now:
+                    if point:
                         st.train_seconds += time.perf_counter() - started
                         started = time.perf_counter()
-                        self.after_validation(self.validate(), {k: v / count for k, v in sums.items()},
-                                              total_steps, steps_per_epoch)
+                        means = {k: v / count for k, v in sums.items()}
+                        if head_only:
+                            self.after_warmup_point(means, steps_per_epoch)
+                        else:
+                            self.after_validation(self.validate(), means, total_steps, steps_per_epoch)
                         sums, count = {}, 0
                     if st.finished or epoch_done:
                         break
@@ -594,19 +619,31 @@ class Trainer:
             st.finished, st.stop_reason = True, f"early stop: {st.bad_validations} validations without improvement"
         elif st.step >= total_steps:
             st.finished, st.stop_reason = True, "last step"
-        lr = self.scheduler.get_last_lr()[0]
-        record = {"step": st.step, "epoch": st.step / steps_per_epoch, "lr": lr,
-                  **{f"train/{k}": v for k, v in train_means.items()}, **{f"val/{k}": v for k, v in val.items()}}
+        record = self._record(train_means, steps_per_epoch, {f"val/{k}": v for k, v in val.items()})
+        self._save_and_log(record, f"val acc {val['acc']:.4f} auc {val['auc']:.4f}{' *' if improved else ''}")
+
+    def after_warmup_point(self, train_means: dict[str, float], steps_per_epoch: int) -> None:
+        """A validation point of the head-only warm-up: training means and ``last.pt``, no validation."""
+        record = self._record(train_means, steps_per_epoch, {})
+        self._save_and_log(record, "(head-only warm-up: not validated)")
+
+    def _record(self, train_means: dict[str, float], steps_per_epoch: int, val: dict[str, float]) -> dict:
+        step = self.state.step
+        record = {"step": step, "epoch": step / steps_per_epoch, "lr": self.scheduler.get_last_lr()[0],
+                  **{f"train/{k}": v for k, v in train_means.items()}, **val}
         self.history.append(record)
-        if main:
+        return record
+
+    def _save_and_log(self, record: dict, message: str) -> None:
+        if self.runtime.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(self.out_dir / LAST, self.checkpoint())
             if self.live is not None:
-                self.live.step = st.step  # x axis of the DVCLive plots: the optimiser step
+                self.live.step = record["step"]  # x axis of the DVCLive plots: the optimiser step
                 for k, v in record.items():
                     if k != "step" and math.isfinite(v):
                         self.live.log_metric(k, v)
                 self.live.next_step()
-            log(f"{self.name}: step {st.step} epoch {record['epoch']:.2f} loss {train_means.get('loss', math.nan):.4f} "
-                f"val acc {val['acc']:.4f} auc {val['auc']:.4f}{' *' if improved else ''}")
+            log(f"{self.name}: step {record['step']} epoch {record['epoch']:.2f} loss "
+                f"{record.get('train/loss', math.nan):.4f} {message}")
         self.runtime.barrier()

@@ -1,4 +1,5 @@
-"""`dvc exp run -S beta=20` on the real dvc.yaml, in a temporary copy of the project, records the new value.
+"""`dvc exp run -S beta=20 -S distill.mv_vectors=cdf` on the real dvc.yaml, in a temporary copy of the project,
+records the new values.
 
 The whole pipeline runs (demo → extract → shards → teacher → students → evaluate) on a tiny configuration, so this
 also checks that dvc.yaml, params.yaml and the stage scripts fit together.
@@ -48,11 +49,12 @@ def project(tmp_path_factory):
 
 def test_exp_run_records_beta(project):
     cwd, env = project
-    _dvc(["exp", "run", "-S", "beta=20", *[a for kv in TINY for a in ("-S", kv)]], cwd, env)
+    _dvc(["exp", "run", "-S", "beta=20", "-S", "distill.mv_vectors=cdf", *[a for kv in TINY for a in ("-S", kv)]],
+         cwd, env)
     shown = json.loads(_dvc(["exp", "show", "--json"], cwd, env))
     exps = [e for commit in shown for e in (commit.get("experiments") or [])]
     params = [run["data"]["params"]["params.yaml"]["data"] for e in exps for run in e["revs"]]
-    assert any(p["beta"] == 20 for p in params), params
+    assert any(p["beta"] == 20 and p["distill"]["mv_vectors"] == "cdf" for p in params), params
     metrics = [run["data"]["metrics"] for e in exps for run in e["revs"]]
     student = [m for ms in metrics for path, m in ms.items() if path.endswith("student/Deepfakes/c40/add.json")]
     assert student and 0.0 <= student[0]["data"]["acc"] <= 1.0

@@ -10,11 +10,14 @@ import pytest
 import torch
 import yaml
 from faces_factory import write_faces
+from scipy.interpolate import interp1d
+from scipy.optimize import brentq
+from sklearn import metrics as sk
 
 from add import cli
 from add.data import shards
 from add.data.loader import make_loader
-from add.metrics import accuracy, recall_at_1
+from add.metrics import accuracy, recall_at_1, video_level
 from add.trainer import iter_outputs, load_checkpoint, load_detector, predict, setup_runtime
 
 SIZE = 64
@@ -82,10 +85,12 @@ def test_outputs(run):
 def test_metrics_files(run, name):
     root, _ = run
     metrics = json.loads((root / "metrics" / f"{name}.json").read_text())
-    assert set(metrics) == {"acc", "auc", "r_at_1", "video_acc", "video_auc", "frames", "videos", "real_frames",
-                            "fake_frames", "val_acc", "step"}
+    assert set(metrics) == {"acc", "auc", "eer", "ap", "r_at_1", "r_at_1_cosine", "video_acc", "video_auc",
+                            "video_eer", "video_ap", "frames", "videos", "real_frames", "fake_frames", "val_acc",
+                            "step"}
     assert metrics["frames"] == 16 and metrics["videos"] == 4 and metrics["real_frames"] == 8
-    for key in ("acc", "auc", "r_at_1", "video_acc", "video_auc", "val_acc"):
+    for key in ("acc", "auc", "eer", "ap", "r_at_1", "r_at_1_cosine", "video_acc", "video_auc", "video_eer",
+                "video_ap", "val_acc"):
         assert 0.0 <= metrics[key] <= 1.0, key
     plots = root / "plots" / name
     with open(plots / "roc.csv") as f:
@@ -98,7 +103,7 @@ def test_metrics_files(run, name):
 
 
 def test_metrics_match_a_direct_computation(run):
-    """ACC and R@1 in the JSON equal what the best checkpoint gives when recomputed here by brute force."""
+    """ACC, EER, AP and R@1 in the JSON equal what the best checkpoint gives, recomputed here (brute force, sklearn)."""
     root, shard_dir = run
     runtime = setup_runtime("cpu")
     model, _ = load_detector(root / "models/student/Deepfakes/c40/add/best.pt")
@@ -110,14 +115,22 @@ def test_metrics_match_a_direct_computation(run):
     train = [(embedding, batch["label"]) for _, embedding, batch in iter_outputs(model, loader("train"), "c40",
                                                                                  runtime)]
     references, reference_labels = torch.cat([e for e, _ in train]), torch.cat([y for _, y in train])
+    distance = torch.cdist(test.embeddings.double(), references.double())  # every pair, in float64
+    brute_r1 = (reference_labels[distance.argmin(1)].numpy() == test.labels).mean()
     similarity = torch.nn.functional.normalize(test.embeddings, dim=1) @ torch.nn.functional.normalize(
         references, dim=1).T
-    brute_r1 = (reference_labels[similarity.argmax(1)].numpy() == test.labels).mean()
+    brute_cosine = (reference_labels[similarity.argmax(1)].numpy() == test.labels).mean()
     metrics = json.loads((root / "metrics/student/Deepfakes/c40/add.json").read_text())
     assert metrics["r_at_1"] == pytest.approx(brute_r1, abs=1e-6)
     assert metrics["r_at_1"] == pytest.approx(recall_at_1(test.embeddings, test.labels, references,
                                                           reference_labels), abs=1e-6)
+    assert metrics["r_at_1_cosine"] == pytest.approx(brute_cosine, abs=1e-6)
     assert metrics["acc"] == pytest.approx(accuracy(test.labels, test.probs), abs=1e-6)
+    assert metrics["ap"] == pytest.approx(sk.average_precision_score(test.labels, test.probs), abs=1e-6)
+    fpr, tpr, _ = sk.roc_curve(test.labels, test.probs)
+    assert metrics["eer"] == pytest.approx(brentq(lambda x: 1 - x - interp1d(fpr, tpr)(x), 0, 1), abs=1e-6)
+    _, video_labels, video_scores = video_level(test.videos, test.labels, test.probs)
+    assert metrics["video_ap"] == pytest.approx(sk.average_precision_score(video_labels, video_scores), abs=1e-6)
     assert len(set(test.keys)) == 16 and np.isin(test.labels, (0, 1)).all()
 
 
@@ -131,6 +144,7 @@ def test_one_class_test_split_gives_null_auc(run, tmp_path, capsys):
                      "--plots", str(tmp_path / "plots"), "--kind", "teacher"]) == 0
     metrics = json.loads((metrics_dir / "teacher/Deepfakes/raw.json").read_text())
     assert metrics["auc"] is None and metrics["video_auc"] is None
+    assert metrics["eer"] is None and metrics["ap"] is None and metrics["video_ap"] is None
     assert metrics["fake_frames"] == 0 and metrics["frames"] == 8 and 0 <= metrics["acc"] <= 1
     assert "AUC is undefined" in capsys.readouterr().err
 

@@ -98,6 +98,28 @@ def test_add_terms_are_the_weighted_sums_of_the_losses():
     assert alone["mv"].item() == pytest.approx(terms["mv"].item(), rel=1e-6)
 
 
+@pytest.mark.parametrize("form", [
+    {"mv_vectors": "cdf", "mv_bins": "count", "mv_coords": "unit", "mv_contrast": "student"},  # the earlier form
+    {"mv_vectors": "cdf"},
+    {"mv_bins": "count", "mv_contrast": "student"},
+])
+def test_the_multi_view_form_is_chosen_by_params(form):
+    cfg = {"beta": 16, "directions": 5, "groups": 2, **form}
+    student, teacher, _, _, labels = inputs()
+    terms = build_distiller("mv", CHANNELS, CHANNELS, cfg)(student, teacher, None, None, labels,
+                                                           generator=torch.Generator().manual_seed(9))
+    generator = torch.Generator().manual_seed(9)
+    arguments = {"vectors": form.get("mv_vectors", "mass"), "bins": form.get("mv_bins", "width"),
+                 "coords": form.get("mv_coords", "index"), "contrast": form.get("mv_contrast", "both")}
+    mv = sum(w * multi_view_attention_loss(s, t, labels, num_directions=5, groups=2, generator=generator,
+                                           **arguments)
+             for w, s, t in zip([0.5, 2.5, 2.0], student, teacher, strict=True))
+    assert terms["mv"].item() == pytest.approx(16 * mv.item(), rel=1e-9)
+    default = build_distiller("mv", CHANNELS, CHANNELS, {"beta": 16, "directions": 5, "groups": 2})(
+        student, teacher, None, None, labels, generator=torch.Generator().manual_seed(9))
+    assert default["mv"].item() != pytest.approx(terms["mv"].item(), rel=1e-3)
+
+
 def test_mv_nocontrast_is_mv_without_the_contrastive_terms():
     student, teacher, logits, teacher_logits, labels = inputs()
     nocontrast = build_distiller("mv_nocontrast", CHANNELS, CHANNELS, {})
@@ -178,7 +200,9 @@ def test_defaults_are_the_papers():
     cfg = parse_distill_config({})
     assert (cfg.alpha, cfg.beta, cfg.fr_weights, cfg.mv_weights) == (1.0, 16.0, (1.0, 2.0, 0.25), (0.5, 2.5, 2.0))
     assert (cfg.gamma_fr, cfg.gamma_mv, cfg.eta_mv, cfg.margin, cfg.directions) == (1.0, 100.0, 50.0, 0.012, 12)
-    assert cfg.groups is None and cfg.coords == "unit" and cfg.fr_max_exponent == FLOAT32_MAX_EXPONENT
+    assert cfg.groups is None and cfg.fr_max_exponent == FLOAT32_MAX_EXPONENT
+    # the authors' multi-view form (src/distiller_zoo/MV.py), not the earlier cdf/count/unit/student form
+    assert (cfg.mv_vectors, cfg.mv_bins, cfg.mv_coords, cfg.mv_contrast) == ("mass", "width", "index", "both")
     assert (cfg.fitnet_variant, cfg.fitnet_stage, cfg.fitnet_weight) == ("hint", 1, 100.0)
     cosine = parse_distill_config({"fitnet_variant": "cosine"})
     assert (cosine.fitnet_stage, cosine.fitnet_weight) == (2, 16.0)
@@ -198,7 +222,11 @@ def test_defaults_are_the_papers():
     ({"directions": 0}, "distill.directions' must be >= 1"),
     ({"directions": 2.5}, "distill.directions' must be an integer"),
     ({"groups": 0}, "distill.groups' must be >= 1"),
-    ({"coords": "pixel"}, "distill.coords' must be one of"),
+    ({"mv_coords": "pixel"}, "distill.mv_coords' must be one of"),
+    ({"mv_vectors": "pdf"}, "distill.mv_vectors' must be one of"),
+    ({"mv_bins": "quantile"}, "distill.mv_bins' must be one of"),
+    ({"mv_contrast": "teacher"}, "distill.mv_contrast' must be one of"),
+    ({"coords": "unit"}, "did you mean 'distill.mv_coords'"),  # the key's earlier name
     ({"fitnet_variant": "l1"}, "distill.fitnet_variant' must be one of"),
     ({"fitnet_stage": 3}, "distill.fitnet_stage' must be <= 2"),
     ({"kd_temperature": 0}, "distill.kd_temperature' must be > 0"),

@@ -1,4 +1,5 @@
-"""Metric functions against sklearn on known inputs, R@1 on hand-made cases, one-class and bad inputs."""
+"""Metric functions against sklearn on known inputs, R@1 against brute force and hand-made cases, one-class and bad
+inputs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from scipy.interpolate import interp1d
+from scipy.optimize import brentq
 from sklearn import metrics as sk
 
 from add import metrics
@@ -41,6 +44,26 @@ def test_against_sklearn(labels, scores):
     np.testing.assert_allclose(tpr, sk_tpr)
     np.testing.assert_allclose(thresholds[1:], sk_thresholds[1:])
     assert math.isinf(thresholds[0])
+    assert metrics.average_precision(labels, scores) == pytest.approx(
+        sk.average_precision_score(labels, scores), abs=1e-12)
+    assert metrics.equal_error_rate(labels, scores) == pytest.approx(sklearn_eer(labels, scores), abs=1e-9)
+
+
+def sklearn_eer(labels, scores):
+    """The usual EER recipe: sklearn's (thinned) ROC curve, interpolated, and the root of FNR − FPR."""
+    fpr, tpr, _ = sk.roc_curve(labels, scores)
+    return brentq(lambda x: 1.0 - x - interp1d(fpr, tpr)(x), 0.0, 1.0, xtol=1e-13)
+
+
+def test_eer_and_ap_known_values():
+    assert metrics.equal_error_rate([0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]) == 0.0
+    assert metrics.equal_error_rate([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert metrics.equal_error_rate([0, 1, 0, 1], [0.3, 0.3, 0.3, 0.3]) == pytest.approx(0.5)
+    # one real above one fake of four each: FPR 1/4 at TPR 3/4 is a corner of the curve where FPR = FNR
+    assert metrics.equal_error_rate([0] * 4 + [1] * 4, [0.1, 0.2, 0.3, 0.8, 0.4, 0.7, 0.9, 0.95]) == 0.25
+    assert metrics.average_precision([0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]) == 1.0
+    assert metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.1]) == pytest.approx(1 / 2 + 1 / 2 * 2 / 3)
+    assert metrics.average_precision([1, 1], [0.2, 0.7]) == 1.0  # no real: every precision is 1
 
 
 def test_known_values():
@@ -52,6 +75,10 @@ def test_known_values():
 def test_one_class_auc_is_nan_with_warning():
     with pytest.warns(metrics.MetricWarning, match="undefined"):
         assert math.isnan(metrics.roc_auc([1, 1, 1], [0.2, 0.9, 0.6]))
+    with pytest.warns(metrics.MetricWarning, match="EER is undefined"):
+        assert math.isnan(metrics.equal_error_rate([1, 1, 1], [0.2, 0.9, 0.6]))
+    with pytest.warns(metrics.MetricWarning, match="AP is undefined"):
+        assert math.isnan(metrics.average_precision([0, 0], [0.2, 0.9]))
     with pytest.warns(metrics.MetricWarning):
         fpr, tpr, _ = metrics.roc_curve([0, 0], [0.2, 0.4])
     assert np.isnan(tpr).all() and fpr[-1] == 1.0
@@ -74,33 +101,52 @@ def test_recall_at_1_hand_made():
     # queries 0..3; references: two clusters on the x and y axes, labels 0 and 1
     references = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     reference_labels = [0, 0, 1, 1]
-    queries = torch.tensor([[2.0, 0.1],    # nearest: reference 0 (label 0), query label 0 -> hit
-                            [0.1, 5.0],    # nearest: reference 2 (label 1), query label 1 -> hit
+    queries = torch.tensor([[1.2, 0.1],    # nearest: reference 0 (label 0), query label 0 -> hit
+                            [0.1, 1.3],    # nearest: reference 2 (label 1), query label 1 -> hit
                             [1.0, 0.05],   # nearest: reference 0 (label 0), query label 1 -> miss
-                            [0.3, 1.0]])   # nearest: reference 3 (label 1), query label 1 -> hit
-    assert metrics.recall_at_1(queries, [0, 1, 1, 1], references, reference_labels) == pytest.approx(0.75)
-    # cosine, not L2: a far-away point on the x axis is still "nearest" to the x cluster
-    assert metrics.recall_at_1(torch.tensor([[100.0, 1.0]]), [0], references, reference_labels) == 1.0
+                            [0.2, 0.9]])   # nearest: reference 3 (label 1), query label 1 -> hit
+    for metric in ("euclidean", "cosine"):
+        assert metrics.recall_at_1(queries, [0, 1, 1, 1], references, reference_labels,
+                                   metric=metric) == pytest.approx(0.75)
+    # Euclidean (the default, the authors' R@1) vs cosine: a point far out along the x axis is nearest, by
+    # distance, to the reference that is furthest out, whatever its direction
+    far = torch.tensor([[10.0, 1.0]])
+    references = torch.tensor([[1.0, 0.1], [5.0, 5.0]])
+    assert metrics.recall_at_1(far, [1], references, [0, 1]) == 1.0
+    assert metrics.recall_at_1(far, [1], references, [0, 1], metric="cosine") == 0.0
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("chunk_size", [1, 3, 1000])
-def test_recall_at_1_streaming_matches_brute_force(chunk_size):
+def test_recall_at_1_streaming_matches_brute_force(chunk_size, metric):
     generator = torch.Generator().manual_seed(0)
-    queries, references = torch.randn(50, 8, generator=generator), torch.randn(77, 8, generator=generator)
+    queries = torch.randn(50, 8, generator=generator) * 3 + 1
+    references = torch.randn(77, 8, generator=generator) * torch.rand(77, 1, generator=generator) * 4
     query_labels = torch.randint(0, 2, (50,), generator=generator)
     reference_labels = torch.randint(0, 2, (77,), generator=generator)
-    similarity = torch.nn.functional.normalize(queries, dim=1) @ torch.nn.functional.normalize(references, dim=1).T
-    expected = (reference_labels[similarity.argmax(dim=1)] == query_labels).double().mean().item()
-    neighbours = metrics.NearestNeighbor(queries, query_labels, chunk_size=chunk_size)
+    q, r = queries.double(), references.double()
+    if metric == "euclidean":  # brute force: every distance, in float64, the nearest reference
+        nearest = torch.tensor([min(range(77), key=lambda j: ((q[i] - r[j]) ** 2).sum().item()) for i in range(50)])
+    else:
+        nearest = (torch.nn.functional.normalize(q, dim=1) @ torch.nn.functional.normalize(r, dim=1).T).argmax(1)
+    expected = (reference_labels[nearest] == query_labels).double().mean().item()
+    neighbours = metrics.NearestNeighbor(queries, query_labels, chunk_size=chunk_size, metric=metric)
     for start in range(0, 77, 10):  # references arriving batch by batch
         neighbours.update(references[start:start + 10], reference_labels[start:start + 10])
     assert neighbours.recall_at_1() == pytest.approx(expected)
     assert neighbours.references == 77
+    cosine = (torch.nn.functional.normalize(q, dim=1) @ torch.nn.functional.normalize(r, dim=1).T).argmax(1)
+    assert (torch.cdist(q, r).argmin(1) != cosine).sum() > 10  # the data tell the two metrics apart
 
 
 def test_recall_at_1_ties_go_to_first_reference():
     references = torch.tensor([[1.0, 0.0], [2.0, 0.0]])  # the same direction: equal cosine
-    assert metrics.recall_at_1(torch.tensor([[1.0, 0.0]]), [1], references, [1, 0], chunk_size=1) == 1.0
+    assert metrics.recall_at_1(torch.tensor([[1.0, 0.0]]), [1], references, [1, 0], chunk_size=1,
+                               metric="cosine") == 1.0
+    references = torch.tensor([[0.0, 1.0], [0.0, -1.0]])  # equally far
+    assert metrics.recall_at_1(torch.tensor([[0.0, 0.0]]), [1], references, [1, 0], chunk_size=1) == 1.0
+    with pytest.raises(ValueError, match="metric"):
+        metrics.NearestNeighbor(references, [0, 1], metric="manhattan")
 
 
 def test_video_level():

@@ -20,6 +20,7 @@ from add.trainer import (
     Trainer,
     TrainingError,
     load_checkpoint,
+    one_cycle,
     setup_runtime,
     validation_points,
 )
@@ -185,6 +186,76 @@ def test_head_only_warmup(tmp_path):
         assert torch.equal(value, before[name]) != (name in head), name
 
 
+class WarmupScriptedTrainer(ScriptedTrainer):
+    """Validation ACCs that never improve after the first: patience 1 stops at the second validation."""
+
+    script = [0.6, 0.5, 0.5, 0.5, 0.5, 0.5]
+
+
+def test_the_head_only_warmup_is_not_validated(tmp_path):
+    """As the authors' train.py: validation, best checkpoint and early stopping start with the first full epoch."""
+    cfg = TrainConfig(seed=0, epochs=3, batch_size=BATCH, lr=1e-2, val_per_epoch=2, patience=1, warmup_epochs=1)
+    trainer = make_trainer(tmp_path / "full", cfg=cfg, distill=None, trainer_cls=WarmupScriptedTrainer,
+                           live_dir=tmp_path / "live")
+    before = {k: v.clone() for k, v in trainer.model.named_parameters()}
+    result = trainer.fit()
+    # points after steps 2 and 4 are in the warm-up (epoch 1): not validated, so patience 1 cannot stop the run
+    # there; validations after steps 6 (0.6, best) and 8 (0.5: one bad validation = patience 1) -> stop at 8
+    assert result.best_step == 6 and result.steps == 8 and result.stop_reason.startswith("early stop")
+    assert [h["step"] for h in result.history] == [2, 4, 6, 8]
+    assert ["val/acc" in h for h in result.history] == [False, False, True, True]
+    assert all("train/ce" in h for h in result.history)  # the warm-up's training means are still logged
+    assert not torch.equal(trainer.model.state_dict()["backbone.conv1.weight"], before["backbone.conv1.weight"])
+    assert load_checkpoint(tmp_path / "full" / BEST)["meta"]["step"] == 6
+    rows = (tmp_path / "live" / "plots" / "metrics" / "val" / "acc.tsv").read_text().strip().splitlines()
+    assert [row.split("\t")[0] for row in rows] == ["step", "6", "8"]
+    ce_rows = (tmp_path / "live" / "plots" / "metrics" / "train" / "ce.tsv").read_text().strip().splitlines()
+    assert [row.split("\t")[0] for row in ce_rows] == ["step", "2", "4", "6", "8"]
+    # the lr at each point is the one-cycle schedule's with pct_start 0.05 (peak after the first step)
+    reference = one_cycle(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr), cfg, 3 * 4)
+    expected = []
+    for _ in range(8):
+        reference.optimizer.step()
+        reference.step()
+        expected.append(reference.get_last_lr()[0])
+    assert [h["lr"] for h in result.history] == pytest.approx([expected[s - 1] for s in (2, 4, 6, 8)], rel=1e-12)
+
+    # a run killed inside the warm-up resumes from the warm-up's last.pt and ends where the uninterrupted one did
+    killed = make_trainer(tmp_path / "resumed", cfg=cfg, distill=None, trainer_cls=WarmupScriptedTrainer,
+                          kill_at=(0, 3))
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()
+    last = load_checkpoint(tmp_path / "resumed" / LAST)
+    assert last["state"]["step"] == 2 and last["state"]["validations"] == 0 and last["best"] is None
+    assert not (tmp_path / "resumed" / BEST).exists()
+    Batches.iterated = []
+    resumed = make_trainer(tmp_path / "resumed", cfg=cfg, distill=None, trainer_cls=WarmupScriptedTrainer)
+    assert resumed.fit().steps == 8 and Batches.iterated == [0, 1]
+    state_equal(trainer.model.state_dict(), resumed.model.state_dict())
+
+
+def test_one_cycle_schedule_follows_pct_start():
+    def lrs(pct_start, total=100):
+        cfg = TrainConfig(lr=1e-3, pct_start=pct_start)
+        scheduler = one_cycle(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr), cfg, total)
+        out = [scheduler.get_last_lr()[0]]
+        for _ in range(total - 1):
+            scheduler.optimizer.step()
+            scheduler.step()
+            out.append(scheduler.get_last_lr()[0])
+        return out
+
+    authors = lrs(0.05)  # the default, the authors' train.py
+    assert TrainConfig().pct_start == 0.05 and TrainConfig.from_params({}).pct_start == 0.05
+    assert max(range(100), key=authors.__getitem__) == 4 and max(authors) == pytest.approx(1e-3)
+    assert authors[0] == pytest.approx(1e-3 / 25) and authors[-1] < 1e-6  # torch's div_factor, final_div_factor
+    assert all(a > b for a, b in zip(authors[4:-1], authors[5:], strict=True))  # then only down
+    assert max(range(100), key=lrs(0.3).__getitem__) == 29
+    short = lrs(0.05, total=20)  # a rising phase of one step (torch alone divides by zero there)
+    assert short[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(short[:-1], short[1:], strict=True))
+    assert TrainConfig.from_params({"train": {"pct_start": 0.3}}).pct_start == 0.3
+
+
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
     cfg = TrainConfig(seed=0, epochs=1, batch_size=BATCH, lr=1e-3, val_per_epoch=2)
     trainer = make_trainer(tmp_path, cfg=cfg, distill=None, bad_batch=2)
@@ -200,6 +271,8 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
     ({"train": {"batch_size": 1.5}}, "train.batch_size' must be an integer"),
     ({"train": {"epochs": 3, "warmup_epochs": 3}}, "train.warmup_epochs' \\(3\\) must be < train.epochs"),
     ({"train": {"max_steps": -1}}, "train.max_steps' must be >= 1"),
+    ({"train": {"pct_start": 0}}, "train.pct_start' \\(the rising share of the one-cycle schedule\\) must be in"),
+    ({"train": {"pct_start": 1.5}}, "train.pct_start' must be <= 1"),
     ({"train": ["epochs"]}, "'train' must be a mapping"),
     ({"seed": -1}, "'seed' must be an integer >= 0"),
 ])

@@ -10,12 +10,19 @@ from add.losses.fitnet import FitNetLoss, fitnet_cosine_loss
 from add.losses.frequency import FLOAT32_MAX_EXPONENT, frequency_attention_loss
 from add.losses.kd import hinton_kd_loss
 from add.losses.multi_view import (
+    BINS,
+    CONTRASTS,
+    COORDS,
+    VECTORS,
+    MultiViewTerms,
     attention_density,
     contrastive_partners,
     default_groups,
     element_coordinates,
     multi_view_attention_loss,
+    multi_view_terms,
     multi_view_vectors,
+    projections,
     random_directions,
     sliced_wasserstein,
 )
@@ -23,12 +30,17 @@ from add.losses.non_local import NonLocalBlock, NonLocalLoss
 from add.losses.registry import DISTILLERS, Distiller, build_distiller
 
 __all__ = [
+    "BINS",
     "CONFIG_KEYS",
+    "CONTRASTS",
+    "COORDS",
     "DISTILLERS",
     "FLOAT32_MAX_EXPONENT",
+    "VECTORS",
     "DistillConfig",
     "Distiller",
     "FitNetLoss",
+    "MultiViewTerms",
     "NonLocalBlock",
     "NonLocalLoss",
     "attention_density",
@@ -42,8 +54,10 @@ __all__ = [
     "frequency_attention_loss",
     "hinton_kd_loss",
     "multi_view_attention_loss",
+    "multi_view_terms",
     "multi_view_vectors",
     "parse_distill_config",
+    "projections",
     "random_directions",
     "sliced_wasserstein",
 ]

@@ -16,8 +16,18 @@ ADD (Eq. 10: L = CE + α·L_FR + β·L_MV, summed over stages with the per-stage
   ``eta_mv``           50      η_MV, weight of the contrastive terms (≥ 0; ignored by ``mv_nocontrast``)
   ``margin``           0.012   Δ, margin of the negative pair (≥ 0)
   ``directions``       12      K, random projection directions per stage and step (≥ 1)
-  ``groups``           null    g, CDF bins; null: half the stage's channels (≥ 1)
-  ``coords``           unit    element coordinates: ``unit`` (c/(C−1), h/(H−1), w/(W−1)) or ``index`` (c, h, w)
+  ``groups``           null    g, bins per direction; null: half the stage's channels (≥ 1)
+  ``mv_vectors``       mass    multi-view vectors: ``mass`` (probability mass per bin, the authors') or ``cdf``
+                               (the cumulative distribution at the bin ends, ~g/6 times larger: not what γ_MV,
+                               η_MV, Δ and β were tuned for)
+  ``mv_bins``          width   ``width`` (g equal-width bins over [min, max] of the projections, the authors') or
+                               ``count`` (g groups of equal element counts in projection order)
+  ``mv_coords``        index   element coordinates: ``index`` (c, h, w), the authors', or ``unit`` (c/(C−1),
+                               h/(H−1), w/(W−1))
+  ``mv_contrast``      both    contrastive terms C(S; T) + C(T; S) (``both``, the authors' code) or C(S; T) only
+                               (``student``, Eq. 9)
+  The earlier form of this project is ``mv_vectors: cdf, mv_bins: count, mv_coords: unit, mv_contrast: student``;
+  the equations of both are in :mod:`add.losses.multi_view`.
 Baselines (Table 1)
   ``fitnet_variant``   hint    ``hint`` (Romero et al., 1×1-conv regressor, MSE) or ``cosine`` (authors' code:
                                2 − 2·cos of pooled features)
@@ -44,7 +54,7 @@ from typing import Any
 
 from add.losses.fitnet import FITNET_VARIANTS
 from add.losses.frequency import FLOAT32_MAX_EXPONENT
-from add.losses.multi_view import COORDS
+from add.losses.multi_view import BINS, CONTRASTS, COORDS, VECTORS
 from add.params import ParamsError, get_choice, get_float, get_int
 
 FITNET_DEFAULT_WEIGHTS = {"hint": 100.0, "cosine": 16.0}
@@ -63,7 +73,10 @@ class DistillConfig:
     margin: float = 0.012
     directions: int = 12
     groups: int | None = None
-    coords: str = "unit"
+    mv_vectors: str = "mass"
+    mv_bins: str = "width"
+    mv_coords: str = "index"
+    mv_contrast: str = "both"
     fitnet_variant: str = "hint"
     fitnet_stage: int | None = None
     fitnet_weight: float | None = None
@@ -144,7 +157,10 @@ def parse_distill_config(cfg: dict[str, Any] | None, stages: int = 3, where: str
         margin=number("margin", min=0.0),
         directions=get_int(cfg, "directions", d.directions, where=where, min=1),
         groups=get_int(cfg, "groups", d.groups, where=where, min=1, allow_none=True),
-        coords=get_choice(cfg, "coords", d.coords, COORDS, where=where),
+        mv_vectors=get_choice(cfg, "mv_vectors", d.mv_vectors, VECTORS, where=where),
+        mv_bins=get_choice(cfg, "mv_bins", d.mv_bins, BINS, where=where),
+        mv_coords=get_choice(cfg, "mv_coords", d.mv_coords, COORDS, where=where),
+        mv_contrast=get_choice(cfg, "mv_contrast", d.mv_contrast, CONTRASTS, where=where),
         fitnet_variant=variant,
         fitnet_stage=(stages // 2 if variant == "hint" else stages - 1) if stage is None else stage % stages,
         fitnet_weight=FITNET_DEFAULT_WEIGHTS[variant] if fitnet_weight is None else fitnet_weight,

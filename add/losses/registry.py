@@ -131,13 +131,14 @@ class ADDDistiller(Distiller):
                                                                           cfg.fr_max_exponent)
             out["fr"] = cfg.alpha * total
         if self.multi_view:
-            total = _zero(student_feats[0])
+            total = _zero(student_feats[0], torch.float64)
             if cfg.beta > 0:
                 for weight, student, teacher in zip(cfg.mv_weights, student_feats, teacher_feats, strict=True):
                     if weight > 0:
                         total = total + weight * multi_view_attention_loss(
                             student, teacher, labels, num_directions=cfg.directions, groups=cfg.groups,
-                            coords=cfg.coords, gamma=cfg.gamma_mv, eta=cfg.eta_mv, margin=cfg.margin,
+                            coords=cfg.mv_coords, vectors=cfg.mv_vectors, bins=cfg.mv_bins,
+                            contrast=cfg.mv_contrast, gamma=cfg.gamma_mv, eta=cfg.eta_mv, margin=cfg.margin,
                             contrastive=self.contrastive, generator=generator)
             out["mv"] = cfg.beta * total
         return out
