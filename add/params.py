@@ -36,7 +36,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "demo": ("pairs", "frames", "width", "height", "fps", "jobs", "strength"),
     "shards": ("max_samples_per_shard",),
     "model": ("name", "pretrained", "weights"),
-    "train": ("epochs", "batch_size", "lr", "val_per_epoch", "patience", "warmup_epochs", "num_workers", "max_steps"),
+    "train": ("epochs", "batch_size", "lr", "val_per_epoch", "patience", "warmup_epochs", "num_workers", "max_steps",
+              "pct_start"),
     "distill": ("method", "quality", "init_from_teacher"),  # + the loss keys of add.losses.config (below)
     "students": ("qualities", "distill"),
     "evaluate": ("teacher_qualities",),
