@@ -1,7 +1,7 @@
 """ADD distillation losses and the Table 1 baselines, one loss per module, behind one registry.
 
 Equations refer to the paper (``shared/paper/ADD-AAAI2022.md``); each module's docstring states its equation.
-The params keys are documented in :mod:`add.losses.config`, the registry in :mod:`add.losses.registry`.
+The params keys are documented in :mod:`add.losses.config`, the registry in :mod:`add.losses.distillers`.
 """
 
 from add.losses.attention_transfer import attention_map, attention_transfer_loss
@@ -27,7 +27,7 @@ from add.losses.multi_view import (
     sliced_wasserstein,
 )
 from add.losses.non_local import NonLocalBlock, NonLocalLoss
-from add.losses.registry import DISTILLERS, Distiller, build_distiller
+from add.losses.distillers import DISTILLERS, Distiller, build_distiller
 
 __all__ = [
     "BINS",
