@@ -16,6 +16,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from add.card import build_card
 from add.losses import DISTILLERS, build_distiller
 from add.params import ParamsError, get_bool, get_choice, get_str, load_params, section
 from add.train import (
@@ -105,6 +106,7 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     distiller = build_distiller(distill, model.feature_channels, teacher_channels, distill_cfg)
     qualities = [quality] if teacher_model is None else ["raw", quality]
     train_batches, val_batches = batch_factories(shards, method, qualities, train_cfg)
+    trained_on = {"kind": "student", "method": method, "quality": quality, "distill": distill}
     config = {"stage": "student", "method": method, "quality": quality, "distill": distill,
               "distill_cfg": distill_cfg, "model": asdict(model_cfg), "train": asdict(train_cfg),
               "teacher": teacher_info, "data": data_digest(shards), "world_size": runtime.world_size}
@@ -112,7 +114,7 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
                       input_key=quality, teacher=teacher_model, teacher_key="raw", distiller=distiller,
                       out_dir=student_dir(models, method, quality, distill),
                       live_dir=None if live is None else student_dir(live, method, quality, distill),
-                      meta={"kind": "student", "method": method, "quality": quality, "distill": distill},
+                      meta={**trained_on, "card": build_card(params, shards, model.name, trained_on)},
                       config=config, resume=resume, name=f"student {method}/{quality}/{distill}")
     return trainer.fit()
 
