@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from add.data.extract import ExtractConfig, face_settings
 from add.data.faces import FaceSettings
 from add.data.loader import load_index
 from add.errors import AddError
@@ -84,7 +83,7 @@ def build_card(params: Mapping[str, Any], shards: str | os.PathLike, model: str,
     image_size = index.get("image_size")
     if not isinstance(image_size, int) or image_size < 1:
         raise CardError(f"{Path(shards) / 'index.json'}: no valid image_size ({image_size!r}) for the model card")
-    faces = face_settings(ExtractConfig.from_params(dict(params)))
+    faces = FaceSettings.from_params(params)
     trained_on = {"seed": get_seed(dict(params)), **trained_on}
     return Card(model, image_size, PIXEL_MEAN, PIXEL_STD, faces, trained_on, THRESHOLD).to_json()
 

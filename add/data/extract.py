@@ -99,7 +99,7 @@ from add.data.faces import (
 from add.data.video import QUALITY_CRF, VideoError, VideoInfo, probe, read_frames
 from add.errors import AddError
 from add.io import atomic_path, atomic_write, atomic_write_json, safe_join
-from add.params import ParamsError, get_bool, get_choice, get_float, get_int, get_list, get_seed, load_params, section
+from add.params import get_bool, get_choice, get_int, get_list, get_seed, load_params, section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,9 +150,7 @@ class ExtractConfig:
         w = "data"
         d = cls()
         seed = get_seed(params)
-        max_side = get_int(data, "detect_max_side", d.detect_max_side, where=w, min=0)
-        if 0 < max_side < 64:
-            raise ParamsError(f"params 'data.detect_max_side' must be 0 (full resolution) or >= 64, got {max_side}")
+        faces = FaceSettings.from_params(params)
         return cls(
             qualities=tuple(get_list(data, "qualities", list(d.qualities), where=w, choices=list(QUALITY_CRF))),
             frames_per_video=get_int(data, "frames_per_video", d.frames_per_video, where=w, min=1, max=100_000),
@@ -160,12 +158,11 @@ class ExtractConfig:
             seed=seed,
             image_size=get_int(data, "image_size", d.image_size, where=w, min=16, max=4096),
             jobs=get_int(data, "jobs", d.jobs, where=w, min=0, max=1024),
-            detect_threshold=get_float(data, "detect_threshold", d.detect_threshold, where=w, min=-3.0, max=5.0),
-            detect_upsample=get_int(data, "detect_upsample", d.detect_upsample, where=w, min=0, max=3),
-            detect_max_side=max_side,
-            detect_size_tolerance=get_float(data, "detect_size_tolerance", d.detect_size_tolerance, where=w,
-                                            min=1.0, max=100.0),
-            box_scale=get_float(data, "box_scale", d.box_scale, where=w, min=1.0, max=4.0),
+            detect_threshold=faces.threshold,
+            detect_upsample=faces.upsample,
+            detect_max_side=faces.max_side,
+            detect_size_tolerance=faces.size_tolerance,
+            box_scale=faces.box_scale,
             reuse_boxes=get_bool(data, "reuse_boxes", d.reuse_boxes, where=w),
         )
 

@@ -38,6 +38,8 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
+from add.params import ParamsError, get_float, get_int, section
+
 Box = tuple[int, int, int, int]
 Item = TypeVar("Item")  # what a frame stream yields per frame: a frame, or the frames of several qualities
 Crop = TypeVar("Crop")  # what the caller makes of a box in a frame: a crop, the PNG futures of its qualities
@@ -265,6 +267,21 @@ class FaceSettings:
     max_side: int = 640
     size_tolerance: float = 2.0
     box_scale: float = 1.3
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> FaceSettings:
+        """``data.detect_threshold``, ``data.detect_upsample``, ``data.detect_max_side``,
+        ``data.detect_size_tolerance`` and ``data.box_scale``, validated."""
+        data, w, d = section(dict(params), "data"), "data", cls()
+        max_side = get_int(data, "detect_max_side", d.max_side, where=w, min=0)
+        if 0 < max_side < 64:
+            raise ParamsError(f"params 'data.detect_max_side' must be 0 (full resolution) or >= 64, got {max_side}")
+        return cls(threshold=get_float(data, "detect_threshold", d.threshold, where=w, min=-3.0, max=5.0),
+                   upsample=get_int(data, "detect_upsample", d.upsample, where=w, min=0, max=3),
+                   max_side=max_side,
+                   size_tolerance=get_float(data, "detect_size_tolerance", d.size_tolerance, where=w, min=1.0,
+                                            max=100.0),
+                   box_scale=get_float(data, "box_scale", d.box_scale, where=w, min=1.0, max=4.0))
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """The frame's detections, largest first. A frame where nothing is found at ``max_side`` is searched again
