@@ -228,6 +228,20 @@ def run(inputs: Sequence[Path], scorer: Scorer, frames: int = DEFAULT_FRAMES, ca
     return {"model": {**scorer.card.to_json(), "checkpoint": str(checkpoint)}, "results": results}
 
 
+def to_json(obj: Any, indent: int = 0, width: int = 100) -> str:
+    """JSON that reads like a table: a value whose one-line form fits in ``width`` stays on one line (a frame, a
+    box), larger containers put one member per line."""
+    flat = json.dumps(obj)
+    if indent + len(flat) <= width or not isinstance(obj, dict | list) or not obj:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(obj, dict):
+        members = [f"{pad}{json.dumps(k)}: {to_json(v, indent + 2, width)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(members) + "\n" + " " * indent + "}"
+    members = [pad + to_json(v, indent + 2, width) for v in obj]
+    return "[\n" + ",\n".join(members) + "\n" + " " * indent + "]"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="add predict", description=__doc__.split("\n\n")[0],
                                      epilog="Exit status: 0 every input processed (no_face included), 1 an input "
@@ -261,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = run(inputs, scorer, args.frames, Path(args.cam) if args.cam else None, args.model,
                  progress=not args.quiet)
-    text = json.dumps(report, indent=2) + "\n"
+    text = to_json(report) + "\n"
     if args.out:
         atomic_write_text(args.out, text)
     else:
