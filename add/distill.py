@@ -11,10 +11,13 @@ top-level ``beta``) adds its weighted terms to the student's CE, and its own par
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import asdict
 from pathlib import Path
+
+import torch
 
 from add.card import build_card
 from add.losses import DISTILLERS, build_distiller
@@ -37,7 +40,6 @@ from add.trainer import (
     ModelConfig,
     TrainConfig,
     Trainer,
-    file_digest,
     load_detector,
     seed_everything,
     setup_runtime,
@@ -72,6 +74,16 @@ def needs_teacher(name: str) -> bool:
     return bool(getattr(DISTILLERS[name], "needs_teacher", True))
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """The teacher's identity in a student's resume config: its weights only, so that rewriting its checkpoint's
+    metadata (a model card added, :mod:`add.card`) does not restart its students."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def run_student(params: dict, method: str, quality: str, distill: str, *, shards: str | os.PathLike = SHARDS,
                 models: str | os.PathLike = MODELS, live: str | os.PathLike | None = DVCLIVE,
                 teacher: str | os.PathLike | None = None, resume: bool = True) -> FitResult:
@@ -88,7 +100,7 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     if needs_teacher(distill) or init_from_teacher:
         teacher_path = Path(teacher) if teacher is not None else teacher_dir(models, method) / BEST
         teacher_model, teacher_meta = load_detector(teacher_path)
-        teacher_info = {"path": str(teacher_path), "digest": file_digest(teacher_path),
+        teacher_info = {"path": str(teacher_path), "weights": weights_digest(teacher_model),
                         "model": teacher_meta.get("model")}
     seed_everything(train_cfg.seed)
     model = model_cfg.create()

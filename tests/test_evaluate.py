@@ -83,27 +83,36 @@ def test_outputs(run):
     assert card["faces"]["box_scale"] == 1.3 and card["faces"]["threshold"] == 0.2
 
 
-def test_rerunning_training_writes_the_card_into_an_old_checkpoint(run, tmp_path):
-    """A checkpoint from before model cards: rerunning its stage resumes the finished run and adds the card
-    without training again (the re-export path add predict's error message gives)."""
+def test_rerunning_training_writes_the_card_into_an_old_checkpoint(run, tmp_path, capsys):
+    """Checkpoints from before model cards: rerunning their stages resumes the finished runs and adds the cards
+    without training again (the re-export path add predict's error message gives); the students resume too, as
+    they know their teacher by its weights, not by its file."""
     root, shard_dir = run
     models = tmp_path / "models"
-    shutil.copytree(root / "models" / "teacher", models / "teacher")
-    folder = models / "teacher" / METHOD
-    for name in ("best.pt", "last.pt"):
-        payload = load_checkpoint(folder / name)
-        payload["meta"].pop("card")
-        if payload.get("best"):
-            payload["best"]["meta"].pop("card")
-        torch.save(payload, folder / name)
-    before = load_checkpoint(folder / "best.pt")
-    params = root / "params.yaml"
-    assert cli.main(["train", "--params", str(params), "--shards", str(shard_dir), "--models", str(models),
-                     "--dvclive", str(tmp_path / "live")]) == 0
-    after = load_checkpoint(folder / "best.pt")
-    assert after["meta"]["card"]["trained_on"] == {"kind": "teacher", "method": METHOD, "quality": "raw", "seed": 0}
-    assert after["meta"]["step"] == before["meta"]["step"]
-    assert all(torch.equal(after["model"][k], v) for k, v in before["model"].items())
+    shutil.copytree(root / "models", models)
+    folders = {"teacher": models / "teacher" / METHOD, "none": models / "student" / METHOD / "c40" / "none"}
+    before = {}
+    for kind, folder in folders.items():
+        for name in ("best.pt", "last.pt"):
+            payload = load_checkpoint(folder / name)
+            payload["meta"].pop("card")
+            if payload.get("best"):
+                payload["best"]["meta"].pop("card")
+            torch.save(payload, folder / name)
+        before[kind] = load_checkpoint(folder / "best.pt")
+    common = ["--params", str(root / "params.yaml"), "--shards", str(shard_dir), "--models", str(models),
+              "--dvclive", str(tmp_path / "live")]
+    capsys.readouterr()
+    assert cli.main(["train", *common]) == 0
+    assert cli.main(["distill", *common, "--quality", "c40", "--distill", "none"]) == 0
+    log = capsys.readouterr().err
+    assert "teacher Deepfakes: resuming from" in log and "student Deepfakes/c40/none: resuming from" in log
+    for kind, folder in folders.items():
+        after = load_checkpoint(folder / "best.pt")
+        assert after["meta"]["card"]["trained_on"]["kind"] == ("teacher" if kind == "teacher" else "student")
+        assert after["meta"]["card"]["image_size"] == SIZE
+        assert after["meta"]["step"] == before[kind]["meta"]["step"]
+        assert all(torch.equal(after["model"][k], v) for k, v in before[kind]["model"].items())
 
 
 @pytest.mark.parametrize("name", ["teacher/Deepfakes/raw", "student/Deepfakes/c40/none", "student/Deepfakes/c40/add"])
