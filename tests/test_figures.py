@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -14,12 +16,13 @@ from add.data.loader import make_loader
 from add.gallery import GalleryError, faces_per_class, pick_faces, to_uint8
 from add.gradcam import grad_cam, overlay
 from add.models import create_detector
-from add.params import ParamsError
+from add.params import ParamsError, load_params
 from add.spectrum import SpectrumError, log_spectra, mean_spectra
 from add.trainer import CHECKPOINT_FORMAT
 
 SIZE = 32
 METHOD = "Deepfakes"
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -73,6 +76,11 @@ def test_gallery_picks_one_frame_per_video_real_then_fake(shard_dir):
         assert np.array_equal(crops["c40"][i], face_image(*v.split("/"), frame, "c40", SIZE))
     with pytest.raises(GalleryError, match="2 real video"):
         pick_faces(shard_dir, METHOD, "c40", 3)
+
+
+@pytest.mark.parametrize("path", ["params.yaml", "presets/ffpp-paper.yaml"])
+def test_shipped_params_configure_the_gallery(path):
+    assert faces_per_class(load_params(ROOT / path)) == 4
 
 
 def test_gallery_params():
