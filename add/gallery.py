@@ -6,8 +6,9 @@ Columns: the raw crop, the raw-trained teacher's Grad-CAM on it, the ``quality``
 Grad-CAM of the plain student (``none``) and of the ADD student (``add``) on that compressed crop (checkpoints
 ``models/teacher/{method}/best.pt`` and ``models/student/{method}/{quality}/{none,add}/best.pt``). Each panel gives
 the model's P(fake), green when its decision is right, red when wrong; maps are for the class the model predicts
-(:mod:`add.gradcam`). Rows: ``gallery.faces_per_class`` real then as many fake faces from the test split, one frame
-per video: the first frame met of each of the first videos met in the shards' order (a fixed, seeded shuffle).
+(:mod:`add.gradcam`). Rows: ``gallery.faces_per_class`` real then as many fake faces from the test split (fewer
+when it has fewer videos), one frame per video: the first frame met of each of the first videos met in the shards'
+order (a fixed, seeded shuffle).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from add.gradcam import grad_cam, overlay
 from add.io import atomic_path
 from add.params import DEFAULT_PARAMS, get_int, load_params, section
 from add.train import MODELS, SHARDS, check_method, default_method, student_dir, teacher_dir
-from add.trainer import BEST, load_detector
+from add.trainer import BEST, load_detector, log
 
 PLOTS = "plots"
 DEFAULT_FACES = 4
@@ -35,7 +36,7 @@ CLASS_NAMES = ("real", "fake")
 
 
 class GalleryError(AddError):
-    """The test split has too few videos of a class for the gallery."""
+    """The test split has no video of a class."""
 
 
 def faces_per_class(params: dict) -> int:
@@ -49,8 +50,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: int
                ) -> tuple[dict[str, torch.Tensor], list[int], list[str]]:
-    """``per_class`` real then ``per_class`` fake test samples, one per video: ``({"raw": x, quality: x}, labels,
-    videos)``."""
+    """Up to ``per_class`` real then up to ``per_class`` fake test samples, one per video: ``({"raw": x, quality: x},
+    labels, videos)``."""
     chosen: dict[int, dict[str, tuple]] = {0: {}, 1: {}}
     for batch in make_loader(shards, method, "test", ["raw", quality], BATCH, train=False, seed=0):  # no shuffle
         for i, (label, video) in enumerate(zip(batch["label"].tolist(), batch["video"], strict=True)):
@@ -59,9 +60,11 @@ def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: 
         if all(len(c) == per_class for c in chosen.values()):
             break
     for label, got in chosen.items():
+        if not got:
+            raise GalleryError(f"{shards}: the {method} test split has no {CLASS_NAMES[label]} video")
         if len(got) < per_class:
-            raise GalleryError(f"{shards}: the {method} test split has {len(got)} {CLASS_NAMES[label]} video(s); "
-                               f"gallery.faces_per_class asks for {per_class}")
+            log(f"gallery: the {method} test split has {len(got)} {CLASS_NAMES[label]} video(s), fewer than "
+                f"gallery.faces_per_class ({per_class}): showing {len(got)}")
     picks = [(label, video, pair) for label in (0, 1) for video, pair in chosen[label].items()]
     faces = {"raw": torch.stack([p[0] for _, _, p in picks]), quality: torch.stack([p[1] for _, _, p in picks])}
     return faces, [label for label, _, _ in picks], [video for _, video, _ in picks]

@@ -57,10 +57,10 @@ def test_gallery_stage_writes_the_figure(shard_dir, models, tmp_path):
                      "--out", str(out)]) == 0
     image = cv2.imread(str(out))
     assert image.shape == (790, 875, 3)  # 4 rows (2 real, 2 fake) of 5 panels, 1.85 x 1.75 in each at 100 dpi
-    params.write_text("gallery: {faces_per_class: 3}\n")
+    params.write_text("gallery: {faces_per_class: 3}\n")  # 2 videos per class in the test split: 4 rows again
     assert cli.main(["gallery", "--params", str(params), "--shards", str(shard_dir), "--models", str(models),
-                     "--out", str(tmp_path / "other.png")]) == 1  # 2 videos per class in the test split
-    assert not (tmp_path / "other.png").exists()
+                     "--out", str(tmp_path / "other.png")]) == 0
+    assert cv2.imread(str(tmp_path / "other.png")).shape == (790, 875, 3)
 
 
 def test_gallery_picks_one_frame_per_video_real_then_fake(shard_dir):
@@ -74,8 +74,15 @@ def test_gallery_picks_one_frame_per_video_real_then_fake(shard_dir):
     assert all(len(f) == 1 for f in frames)  # each crop is exactly one raw frame of its video...
     for i, (v, [frame]) in enumerate(zip(videos, frames, strict=True)):  # ...and its c40 crop is of the same frame
         assert np.array_equal(crops["c40"][i], face_image(*v.split("/"), frame, "c40", SIZE))
-    with pytest.raises(GalleryError, match="2 real video"):
-        pick_faces(shard_dir, METHOD, "c40", 3)
+    assert pick_faces(shard_dir, METHOD, "c40", 3)[1] == [0, 0, 1, 1]  # all there is
+
+
+def test_gallery_needs_both_classes(tmp_path):
+    faces, manifest = write_faces(tmp_path, frames=2, size=SIZE, dropped_videos=(
+        ("original", "006"), ("original", "007")))
+    shards.run({"seed": 0, "shards": {"max_samples_per_shard": 1000}}, faces, manifest, tmp_path / "shards")
+    with pytest.raises(GalleryError, match="no real video"):
+        pick_faces(tmp_path / "shards", METHOD, "c40", 2)
 
 
 @pytest.mark.parametrize("path", ["params.yaml", "presets/ffpp-paper.yaml"])
