@@ -19,6 +19,10 @@ COMMANDS = {
     "train": ("add.train", "train the teacher on raw crops"),
     "distill": ("add.distill", "train a student on compressed crops, distilled from the teacher"),
     "evaluate": ("add.evaluate", "evaluate a checkpoint on the test split"),
+    "gallery": ("add.gallery", "Grad-CAM gallery: the same test faces through teacher, plain and ADD students"),
+    "spectrum": ("add.spectrum", "the paper's Fig. 1: mean spectra of raw and compressed test crops"),
+    "predict": ("add.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),
+    "export": ("add.card", "write the model card into a checkpoint trained before cards existed"),
 }
 
 

@@ -11,11 +11,15 @@ top-level ``beta``) adds its weighted terms to the student's CE, and its own par
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
+from add.card import build_card
 from add.losses import DISTILLERS, build_distiller
 from add.params import ParamsError, get_bool, get_choice, get_str, load_params, section
 from add.train import (
@@ -36,7 +40,6 @@ from add.trainer import (
     ModelConfig,
     TrainConfig,
     Trainer,
-    file_digest,
     load_detector,
     seed_everything,
     setup_runtime,
@@ -71,6 +74,16 @@ def needs_teacher(name: str) -> bool:
     return bool(getattr(DISTILLERS[name], "needs_teacher", True))
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """The teacher's identity in a student's resume config: its weights only, so that rewriting its checkpoint's
+    metadata (a model card added, :mod:`add.card`) does not restart its students."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def run_student(params: dict, method: str, quality: str, distill: str, *, shards: str | os.PathLike = SHARDS,
                 models: str | os.PathLike = MODELS, live: str | os.PathLike | None = DVCLIVE,
                 teacher: str | os.PathLike | None = None, resume: bool = True) -> FitResult:
@@ -87,7 +100,7 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     if needs_teacher(distill) or init_from_teacher:
         teacher_path = Path(teacher) if teacher is not None else teacher_dir(models, method) / BEST
         teacher_model, teacher_meta = load_detector(teacher_path)
-        teacher_info = {"path": str(teacher_path), "digest": file_digest(teacher_path),
+        teacher_info = {"path": str(teacher_path), "weights": weights_digest(teacher_model),
                         "model": teacher_meta.get("model")}
     seed_everything(train_cfg.seed)
     model = model_cfg.create()
@@ -105,6 +118,7 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     distiller = build_distiller(distill, model.feature_channels, teacher_channels, distill_cfg)
     qualities = [quality] if teacher_model is None else ["raw", quality]
     train_batches, val_batches = batch_factories(shards, method, qualities, train_cfg)
+    trained_on = {"kind": "student", "method": method, "quality": quality, "distill": distill}
     config = {"stage": "student", "method": method, "quality": quality, "distill": distill,
               "distill_cfg": distill_cfg, "model": asdict(model_cfg), "train": asdict(train_cfg),
               "teacher": teacher_info, "data": data_digest(shards), "world_size": runtime.world_size}
@@ -112,7 +126,7 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
                       input_key=quality, teacher=teacher_model, teacher_key="raw", distiller=distiller,
                       out_dir=student_dir(models, method, quality, distill),
                       live_dir=None if live is None else student_dir(live, method, quality, distill),
-                      meta={"kind": "student", "method": method, "quality": quality, "distill": distill},
+                      meta={**trained_on, "card": build_card(params, shards, model.name, trained_on)},
                       config=config, resume=resume, name=f"student {method}/{quality}/{distill}")
     return trainer.fit()
 

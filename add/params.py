@@ -41,6 +41,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "distill": ("method", "quality", "init_from_teacher"),  # + the loss keys of add.losses.config (below)
     "students": ("qualities", "distill"),
     "evaluate": ("teacher_qualities",),
+    "gallery": ("faces_per_class",),
 }
 # Keys a section takes from the config class of another module, (module, attribute): the distiller's keys are the
 # fields of add.losses.config.DistillConfig. Importing add.losses costs torch, which the data stages never load, so

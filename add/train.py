@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from add.card import build_card
 from add.data.ffpp import METHODS
 from add.data.loader import INDEX, make_loader
 from add.params import DEFAULT_PARAMS, ParamsError, get_list, load_params, section
@@ -70,13 +71,14 @@ def run_teacher(params: dict, method: str, *, shards: str | os.PathLike = SHARDS
     seed_everything(train_cfg.seed)
     model = model_cfg.create()
     train_batches, val_batches = batch_factories(shards, method, ["raw"], train_cfg)
+    trained_on = {"kind": "teacher", "method": method, "quality": "raw"}
     config = {"stage": "teacher", "method": method, "model": asdict(model_cfg), "train": asdict(train_cfg),
               "data": data_digest(shards), "world_size": runtime.world_size}
     trainer = Trainer(model, train_cfg, runtime, train_batches=train_batches, val_batches=val_batches,
                       input_key="raw", out_dir=teacher_dir(models, method),
                       live_dir=None if live is None else teacher_dir(live, method),
-                      meta={"kind": "teacher", "method": method, "quality": "raw"}, config=config, resume=resume,
-                      name=f"teacher {method}")
+                      meta={**trained_on, "card": build_card(params, shards, model.name, trained_on)},
+                      config=config, resume=resume, name=f"teacher {method}")
     return trainer.fit()
 
 

@@ -502,6 +502,8 @@ class Trainer:
             return False
         self.state = TrainState(**payload["state"])
         self.best = payload.get("best")
+        if self.best is not None:  # this run's meta (e.g. a model card added since, add.card) describes it too
+            self.best["meta"] = {**self.best["meta"], **self.meta}
         if self.best is not None and self.runtime.is_main:  # DVC may have removed best.pt before the rerun
             save_checkpoint(self.out_dir / BEST, self.best)
         self.set_phase(self.state.epoch)

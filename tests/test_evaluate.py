@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -76,9 +77,45 @@ def test_outputs(run):
     assert last["state"]["step"] == 8 and last["state"]["finished"]  # 32 samples / 8 per batch x 2 epochs
     assert last["distiller"] == {}  # the add distiller has no parameters of its own
     best = load_checkpoint(root / "models/student/Deepfakes/c40/add/best.pt")
-    assert best["meta"] | {"val_acc": 0, "val_auc": 0, "step": 0, "epoch": 0, "config": ""} == {
+    card = best["meta"]["card"]
+    assert best["meta"] | {"val_acc": 0, "val_auc": 0, "step": 0, "epoch": 0, "config": "", "card": None} == {
         "kind": "student", "method": METHOD, "quality": "c40", "distill": "add", "model": "resnet18",
-        "val_acc": 0, "val_auc": 0, "step": 0, "epoch": 0, "config": ""}
+        "val_acc": 0, "val_auc": 0, "step": 0, "epoch": 0, "config": "", "card": None}
+    assert (card["model"], card["image_size"], card["threshold"]) == ("resnet18", SIZE, 0.5)
+    assert card["trained_on"] == {"kind": "student", "method": METHOD, "quality": "c40", "distill": "add", "seed": 0}
+    assert card["faces"]["box_scale"] == 1.3 and card["faces"]["threshold"] == 0.2
+
+
+def test_rerunning_training_writes_the_card_into_an_old_checkpoint(run, tmp_path, capsys):
+    """Checkpoints from before model cards: rerunning their stages resumes the finished runs and adds the cards
+    without training again (the re-export path add predict's error message gives); the students resume too, as
+    they know their teacher by its weights, not by its file."""
+    root, shard_dir = run
+    models = tmp_path / "models"
+    shutil.copytree(root / "models", models)
+    folders = {"teacher": models / "teacher" / METHOD, "none": models / "student" / METHOD / "c40" / "none"}
+    before = {}
+    for kind, folder in folders.items():
+        for name in ("best.pt", "last.pt"):
+            payload = load_checkpoint(folder / name)
+            payload["meta"].pop("card")
+            if payload.get("best"):
+                payload["best"]["meta"].pop("card")
+            torch.save(payload, folder / name)
+        before[kind] = load_checkpoint(folder / "best.pt")
+    common = ["--params", str(root / "params.yaml"), "--shards", str(shard_dir), "--models", str(models),
+              "--dvclive", str(tmp_path / "live")]
+    capsys.readouterr()
+    assert cli.main(["train", *common]) == 0
+    assert cli.main(["distill", *common, "--quality", "c40", "--distill", "none"]) == 0
+    log = capsys.readouterr().err
+    assert "teacher Deepfakes: resuming from" in log and "student Deepfakes/c40/none: resuming from" in log
+    for kind, folder in folders.items():
+        after = load_checkpoint(folder / "best.pt")
+        assert after["meta"]["card"]["trained_on"]["kind"] == ("teacher" if kind == "teacher" else "student")
+        assert after["meta"]["card"]["image_size"] == SIZE
+        assert after["meta"]["step"] == before[kind]["meta"]["step"]
+        assert all(torch.equal(after["model"][k], v) for k, v in before[kind]["model"].items())
 
 
 @pytest.mark.parametrize("name", ["teacher/Deepfakes/raw", "student/Deepfakes/c40/none", "student/Deepfakes/c40/add"])

@@ -7,15 +7,17 @@ import functools
 import numpy as np
 import pytest
 from skimage import data
-from video_factory import background, face_patch
+from video_factory import background, face_patch, synth_frames
 
 from add.data.faces import (
     Choice,
     Detection,
     FaceDetector,
+    FaceSettings,
     assign_boxes,
     choose_faces,
     crop,
+    face_crops,
     largest_first,
     outside_difference,
     square_box,
@@ -164,6 +166,36 @@ def test_detector_finds_factory_faces_and_nothing_in_backgrounds(face):
     found = detector(0.2)(frame)
     assert len(found) == 1 and iou(found[0], det(100, 60, 220, 180)) > 0.3
     assert detector(0.2, upsample=1)(background(320, 240, seed=3)) == []
+
+
+# ----------------------------------------------------------------------------------------------------- pipeline
+def test_face_crops_streams_once_and_rereads_only_borrowed_frames():
+    frames = list(synth_frames(8, face="astronaut", no_face={2, 4}))
+    reads, seen = [], []
+
+    def read(wanted):
+        reads.append(list(wanted))
+        for i in wanted:
+            yield i, frames[i]
+
+    settings = FaceSettings()
+    boxes, crops = face_crops(read, [0, 2, 4, 7], 320, 240, settings, lambda f, b: crop(f, b, 32),
+                              seen=lambda i, f: seen.append(i))
+    assert reads == [[0, 2, 4, 7], [2, 4]] and seen == [0, 2, 4, 7]
+    assert [(b.frame, b.status, b.source) for b in boxes] == [(0, "ok", 0), (2, "fallback", 0), (4, "fallback", 7),
+                                                              (7, "ok", 7)]
+    for b in boxes:  # each frame cut with its own box, fallback frames with their source's box
+        assert np.array_equal(crops[b.frame], crop(frames[b.frame], b.box, 32))
+        assert b.box == square_box(settings.detect(frames[b.source])[0], 320, 240, 1.3)
+    assert face_crops(read, [2, 4], 320, 240, settings, lambda f, b: 0) is None
+
+
+def test_face_settings_from_params():
+    assert FaceSettings.from_params({}) == FaceSettings(0.2, 0, 640, 2.0, 1.3)
+    assert FaceSettings.from_params({"data": {"box_scale": 1.5, "detect_max_side": 0}}).box_scale == 1.5
+    for bad in ({"detect_max_side": 10}, {"box_scale": 0.5}, {"detect_upsample": 9}):
+        with pytest.raises(ValueError, match=f"data.{next(iter(bad))}"):
+            FaceSettings.from_params({"data": bad})
 
 
 # ---------------------------------------------------------------------------------------------------- alignment

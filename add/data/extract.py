@@ -94,19 +94,18 @@ import numpy as np
 from tqdm import tqdm
 
 from add.data.faces import (
-    FaceDetector,
+    Box,
+    FaceSettings,
     FrameBox,
-    assign_boxes,
-    choose_faces,
     crop,
+    face_crops,
     outside_difference,
-    square_box,
     thumbnail,
 )
 from add.data.video import QUALITY_CRF, VideoError, VideoInfo, probe, read_frames
 from add.errors import AddError
 from add.io import HashingWriter, atomic_path, atomic_write, atomic_write_json, file_record, safe_join
-from add.params import ParamsError, get_bool, get_choice, get_float, get_int, get_list, get_seed, load_params, section
+from add.params import get_bool, get_choice, get_int, get_list, get_seed, load_params, section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,9 +156,7 @@ class ExtractConfig:
         w = "data"
         d = cls()
         seed = get_seed(params)
-        max_side = get_int(data, "detect_max_side", d.detect_max_side, where=w, min=0)
-        if 0 < max_side < 64:
-            raise ParamsError(f"params 'data.detect_max_side' must be 0 (full resolution) or >= 64, got {max_side}")
+        faces = FaceSettings.from_params(params)
         return cls(
             qualities=tuple(get_list(data, "qualities", list(d.qualities), where=w, choices=list(QUALITY_CRF))),
             frames_per_video=get_int(data, "frames_per_video", d.frames_per_video, where=w, min=1, max=100_000),
@@ -167,12 +164,11 @@ class ExtractConfig:
             seed=seed,
             image_size=get_int(data, "image_size", d.image_size, where=w, min=16, max=4096),
             jobs=get_int(data, "jobs", d.jobs, where=w, min=0, max=1024),
-            detect_threshold=get_float(data, "detect_threshold", d.detect_threshold, where=w, min=-3.0, max=5.0),
-            detect_upsample=get_int(data, "detect_upsample", d.detect_upsample, where=w, min=0, max=3),
-            detect_max_side=max_side,
-            detect_size_tolerance=get_float(data, "detect_size_tolerance", d.detect_size_tolerance, where=w,
-                                            min=1.0, max=100.0),
-            box_scale=get_float(data, "box_scale", d.box_scale, where=w, min=1.0, max=4.0),
+            detect_threshold=faces.threshold,
+            detect_upsample=faces.upsample,
+            detect_max_side=faces.max_side,
+            detect_size_tolerance=faces.size_tolerance,
+            box_scale=faces.box_scale,
             reuse_boxes=get_bool(data, "reuse_boxes", d.reuse_boxes, where=w),
         )
 
@@ -304,19 +300,10 @@ def _kept(decisions: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [d for d in decisions if d["status"] in ("ok", "fallback")]
 
 
-_DETECTOR: dict[tuple, FaceDetector] = {}
-
-
-def _detector(cfg: ExtractConfig, retry: bool = False) -> FaceDetector:
-    """The detector of this process; ``retry``: the more sensitive one for frames where it found nothing
-    (full resolution, one more upsampling: faces down to ~40 px instead of ~80 px)."""
-    if retry:
-        key = (cfg.detect_threshold, cfg.detect_upsample + 1, 0)
-    else:
-        key = (cfg.detect_threshold, cfg.detect_upsample, cfg.detect_max_side)
-    if key not in _DETECTOR:
-        _DETECTOR[key] = FaceDetector(*key)
-    return _DETECTOR[key]
+def face_settings(cfg: ExtractConfig) -> FaceSettings:
+    """The face pipeline's settings in ``cfg`` (what a checkpoint's model card records for ``add predict``)."""
+    return FaceSettings(cfg.detect_threshold, cfg.detect_upsample, cfg.detect_max_side, cfg.detect_size_tolerance,
+                        cfg.box_scale)
 
 
 def _file_sha256(path: str) -> str:
@@ -486,44 +473,27 @@ Pngs = dict[str, dict[int, Future]]  # quality -> frame -> the PNG bytes of its 
 
 def _detect(job: VideoJob, cfg: ExtractConfig, infos: Mapping[str, VideoInfo], indices: Sequence[int],
             encoder: ThreadPoolExecutor) -> tuple[list[FrameBox] | None, Pngs, Alignment | None]:
-    """Detect on the detection quality's frames; crop every candidate box from every quality as the frames stream
-    by and have ``encoder`` make its PNGs meanwhile. Returns the boxes (None: no face at all), the PNGs of their
-    crops and, for an original, its alignment."""
+    """Detect on the detection quality's frames (:func:`add.data.faces.face_crops`, the pipeline ``add predict``
+    runs too); crop every candidate box from every quality as the frames stream by and have ``encoder`` make its
+    PNGs meanwhile. Returns the boxes (None: no face at all), the PNGs of their crops and, for an original, its
+    alignment."""
     dq = cfg.detect_quality
     info = infos[dq]
-    detector = _detector(cfg)
     keep_thumbs = cfg.reuse_boxes and job.method == ORIGINAL
-    candidates, candidate_crops, thumbs = {}, {}, []
-    with contextlib.closing(_lockstep(job, cfg.qualities, indices, infos)) as stream:
-        for idx, frames in stream:
-            frame = frames[dq]
-            dets = detector(frame) or _detector(cfg, retry=True)(frame)
-            candidates[idx] = dets
-            if keep_thumbs:
-                thumbs.append(thumbnail(frame))
-            for det in dets:
-                box = square_box(det, info.width, info.height, cfg.box_scale)
-                if (idx, box) not in candidate_crops:  # a few KB per quality, never the frame
-                    candidate_crops[(idx, box)] = {q: encoder.submit(_png, crop(frames[q], box, cfg.image_size))
-                                                   for q in cfg.qualities}
-    boxes = assign_boxes(choose_faces(candidates, cfg.detect_size_tolerance), info.width, info.height,
-                         cfg.box_scale)
-    if boxes is None:
+    thumbs = []
+
+    def read(wanted: list[int]) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        return _lockstep(job, cfg.qualities, wanted, infos)
+
+    def cut(frames: Mapping[str, np.ndarray], box: Box) -> dict[str, Future]:  # a few KB per quality
+        return {q: encoder.submit(_png, crop(frames[q], box, cfg.image_size)) for q in cfg.qualities}
+
+    found = face_crops(read, indices, info.width, info.height, face_settings(cfg), cut, image=lambda f: f[dq],
+                       seen=(lambda _, f: thumbs.append(thumbnail(f[dq]))) if keep_thumbs else None)
+    if found is None:
         return None, {}, None
-    pngs: Pngs = {q: {} for q in cfg.qualities}
-    borrowed = {}
-    for b in boxes:
-        if (b.frame, b.box) in candidate_crops:
-            for q in cfg.qualities:
-                pngs[q][b.frame] = candidate_crops[(b.frame, b.box)][q]
-        else:
-            borrowed[b.frame] = b.box  # a fallback frame: its box comes from another frame
-    del candidate_crops
-    if borrowed:
-        with contextlib.closing(_lockstep(job, cfg.qualities, sorted(borrowed), infos)) as stream:
-            for idx, frames in stream:
-                for q in cfg.qualities:
-                    pngs[q][idx] = encoder.submit(_png, crop(frames[q], borrowed[idx], cfg.image_size))
+    boxes, crops = found
+    pngs: Pngs = {q: {frame: crops[frame][q] for frame in sorted(crops)} for q in cfg.qualities}
     alignment = Alignment(info.frames, info.width, info.height, tuple(indices), np.stack(thumbs)) if keep_thumbs \
         else None
     return boxes, pngs, alignment

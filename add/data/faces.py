@@ -19,6 +19,9 @@ Rules (docs/architecture.md, issue 3), all pure functions here so that they can 
   The result is always square and inside the frame.
 * **Frames without a face** borrow the box of the nearest frame (by index; the earlier one on a tie) that has
   one (:func:`assign_boxes`); a video with no face at all has no boxes and is dropped by the caller.
+* **The pipeline** that applies these rules to a stream of sampled frames is :func:`face_crops`, with the settings
+  of :class:`FaceSettings`: extraction (``add extract``) and inference (``add predict``) both call it, so a model
+  sees at inference exactly the crops it was trained on.
 * **Alignment** of two videos of the same footage (a fake and its original): :func:`thumbnail` keeps a small grey
   image of a frame (each value the mean of a cell); :func:`outside_difference` compares two thumbnails only in the
   cells that lie wholly outside a box grown by one cell, where a face manipulation leaves the footage untouched.
@@ -26,14 +29,20 @@ Rules (docs/architecture.md, issue 3), all pure functions here so that they can 
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
+from add.params import ParamsError, get_float, get_int, section
+
 Box = tuple[int, int, int, int]
+Item = TypeVar("Item")  # what a frame stream yields per frame: a frame, or the frames of several qualities
+Crop = TypeVar("Crop")  # what the caller makes of a box in a frame: a crop, the PNG futures of its qualities
 
 
 @dataclass(frozen=True)
@@ -245,3 +254,104 @@ def outside_difference(a: np.ndarray, b: np.ndarray, box: Box, frame_width: int,
         return math.nan, math.nan, 0.0
     diff = np.abs(a.astype(np.int16) - b.astype(np.int16))[outside]
     return float(diff.mean()), float(diff.max()), float(outside.mean())
+
+
+# ---------------------------------------------------------------------------------------------------- pipeline
+@dataclass(frozen=True)
+class FaceSettings:
+    """How faces are found and framed (the extraction's ``data.detect_*`` and ``data.box_scale``; a checkpoint's
+    model card carries them so that inference frames faces as training did)."""
+
+    threshold: float = 0.2
+    upsample: int = 0
+    max_side: int = 640
+    size_tolerance: float = 2.0
+    box_scale: float = 1.3
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> FaceSettings:
+        """``data.detect_threshold``, ``data.detect_upsample``, ``data.detect_max_side``,
+        ``data.detect_size_tolerance`` and ``data.box_scale``, validated."""
+        data, w, d = section(dict(params), "data"), "data", cls()
+        max_side = get_int(data, "detect_max_side", d.max_side, where=w, min=0)
+        if 0 < max_side < 64:
+            raise ParamsError(f"params 'data.detect_max_side' must be 0 (full resolution) or >= 64, got {max_side}")
+        return cls(threshold=get_float(data, "detect_threshold", d.threshold, where=w, min=-3.0, max=5.0),
+                   upsample=get_int(data, "detect_upsample", d.upsample, where=w, min=0, max=3),
+                   max_side=max_side,
+                   size_tolerance=get_float(data, "detect_size_tolerance", d.size_tolerance, where=w, min=1.0,
+                                            max=100.0),
+                   box_scale=get_float(data, "box_scale", d.box_scale, where=w, min=1.0, max=4.0))
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """The frame's detections, largest first. A frame where nothing is found at ``max_side`` is searched again
+        at full resolution with one more level of upsampling (faces down to ~40 px instead of ~80 px)."""
+        return (detector(self.threshold, self.upsample, self.max_side)(rgb)
+                or detector(self.threshold, self.upsample + 1, 0)(rgb))
+
+
+_DETECTORS: dict[tuple[float, int, int], FaceDetector] = {}
+
+
+def detector(threshold: float, upsample: int, max_side: int) -> FaceDetector:
+    """This process's detector with these settings (building one loads dlib's model: ~0.4 s)."""
+    key = (float(threshold), int(upsample), int(max_side))
+    if key not in _DETECTORS:
+        _DETECTORS[key] = FaceDetector(*key)
+    return _DETECTORS[key]
+
+
+def face_crops(read: Callable[[list[int]], Iterator[tuple[int, Item]]], indices: Sequence[int], width: int,
+               height: int, settings: FaceSettings, cut: Callable[[Item, Box], Crop], *,
+               image: Callable[[Item], np.ndarray] | None = None,
+               seen: Callable[[int, Item], Any] | None = None) -> tuple[list[FrameBox], dict[int, Crop]] | None:
+    """The face of every sampled frame of one video: its :class:`FrameBox` and what ``cut`` made of it.
+
+    ``read(indices)`` streams ``(index, item)`` for the sorted ``indices`` (one decoding pass); ``image(item)`` is
+    the RGB frame detection runs on (default: the item itself); ``seen(index, item)`` is called on each item as it
+    streams by. Every frame is detected as it streams by and ``cut(item, box)`` is called at once for the square box
+    of each of its detections (frames are never held), then the rules of this module choose each frame's face
+    (:func:`choose_faces`, :func:`assign_boxes`). Frames that borrow another frame's box are read a second time (only
+    those) and cut there. Returns ``(boxes sorted by frame, {frame: crop})``, or None when no frame has a face.
+    """
+    image = image or (lambda item: item)
+    candidates: dict[int, list[Detection]] = {}
+    cuts: dict[tuple[int, Box], Crop] = {}
+    with _closing(read(list(indices))) as stream:
+        for index, item in stream:
+            frame = image(item)
+            detections = settings.detect(frame)
+            candidates[index] = detections
+            if seen is not None:
+                seen(index, item)
+            for det in detections:
+                box = square_box(det, width, height, settings.box_scale)
+                if (index, box) not in cuts:  # a crop per candidate, never the frame
+                    cuts[(index, box)] = cut(item, box)
+    boxes = assign_boxes(choose_faces(candidates, settings.size_tolerance), width, height, settings.box_scale)
+    if boxes is None:
+        return None
+    crops: dict[int, Crop] = {}
+    borrowed: dict[int, Box] = {}
+    for b in boxes:
+        if (b.frame, b.box) in cuts:
+            crops[b.frame] = cuts[(b.frame, b.box)]
+        else:
+            borrowed[b.frame] = b.box  # a fallback frame: its box comes from another frame
+    del cuts
+    if borrowed:
+        with _closing(read(sorted(borrowed))) as stream:
+            for index, item in stream:
+                crops[index] = cut(item, borrowed[index])
+    return boxes, crops
+
+
+@contextlib.contextmanager
+def _closing(stream: Iterator[Any]) -> Iterator[Iterator[Any]]:
+    """Close a generator when the loop over it ends early (stops its decoder); plain iterators need nothing."""
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()

@@ -6,6 +6,7 @@ The params keys are documented in :mod:`add.losses.config`, the registry in :mod
 
 from add.losses.attention_transfer import attention_map, attention_transfer_loss
 from add.losses.config import CONFIG_KEYS, DistillConfig, parse_distill_config
+from add.losses.distillers import DISTILLERS, Distiller, build_distiller
 from add.losses.fitnet import FitNetLoss, fitnet_cosine_loss
 from add.losses.frequency import FLOAT32_MAX_EXPONENT, frequency_attention_loss
 from add.losses.kd import hinton_kd_loss
@@ -27,7 +28,6 @@ from add.losses.multi_view import (
     sliced_wasserstein,
 )
 from add.losses.non_local import NonLocalBlock, NonLocalLoss
-from add.losses.distillers import DISTILLERS, Distiller, build_distiller
 
 __all__ = [
     "BINS",

@@ -1,0 +1,244 @@
+"""`add predict` end to end on a tiny model: real-face video and image, no-face video, truncated mp4, non-media file;
+the model card (add.card) and `add export`."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skimage import data
+from video_factory import make_video, truncate, write_videos_parquet
+
+from add import cli
+from add.card import PIXEL_MEAN, PIXEL_STD, Card, CardError, build_card, read_card
+from add.data import extract
+from add.data.faces import FaceSettings, crop, square_box
+from add.data.loader import to_tensor
+from add.models import create_detector
+from add.predict import list_inputs
+from add.trainer import CHECKPOINT_FORMAT, load_checkpoint, load_detector
+
+SIZE = 48
+N_FRAMES = 12
+FRAMES = 6  # even sampling of 12 frames: 1, 3, 5, 7, 9, 11
+PARAMS = {"seed": 0, "data": {"qualities": ["raw"], "frames_per_video": FRAMES, "image_size": SIZE, "jobs": 1}}
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def save_model(path: Path, card: dict | None) -> Path:
+    torch.manual_seed(0)
+    model = create_detector("resnet18")
+    meta = {"kind": "teacher", "method": "Deepfakes", "quality": "raw", "model": "resnet18"}
+    if card is not None:
+        meta["card"] = card
+    torch.save({"format": CHECKPOINT_FORMAT, "meta": meta, "model": model.state_dict()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    (root / "shards").mkdir()
+    (root / "shards" / "index.json").write_text(json.dumps({"image_size": SIZE, "datasets": {}}))
+    card = build_card(PARAMS, root / "shards", "resnet18", {"kind": "teacher", "method": "Deepfakes"})
+    model = save_model(root / "model.pt", card)
+    # frame 1 (sampled) shows no face: it takes the box of frame 3, as in extraction
+    face = make_video(root / "videos", "face", N_FRAMES, qualities=("raw",), no_face={1}, seed=1)["raw"]
+    no_face = make_video(root / "videos", "empty", N_FRAMES, qualities=("raw",), face=None, seed=2)["raw"]
+    cut = make_video(root / "videos", "cut", N_FRAMES, qualities=("raw",), seed=3)["raw"]
+    truncate(cut, 0.5)
+    image = root / "astronaut.png"
+    cv2.imwrite(str(image), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    text = root / "notes.txt"
+    text.write_text("not a video\n")
+    return {"root": root, "model": model, "card": card, "face": face, "no_face": no_face, "cut": cut,
+            "image": image, "text": text}
+
+
+def predict(inputs: dict, *args: str) -> tuple[int, dict]:
+    out = inputs["root"] / "out" / f"{abs(hash(args))}.json"
+    code = cli.main(["predict", *args, "--model", str(inputs["model"]), "--frames", str(FRAMES), "--out", str(out),
+                     "--quiet"])
+    return code, json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def batch(inputs):
+    """One run over every kind of input."""
+    paths = [inputs[k] for k in ("face", "image", "no_face", "cut", "text")]
+    return predict(inputs, *map(str, paths), "--cam", str(inputs["root"] / "cam"))
+
+
+def probabilities(model_path: Path, x: torch.Tensor) -> np.ndarray:
+    model, _ = load_detector(model_path)
+    with torch.no_grad():
+        return torch.softmax(model(x), dim=1)[:, 1].double().numpy()
+
+
+# ---------------------------------------------------------------------------------------------------- the batch
+def test_statuses_and_exit_code(batch, inputs):
+    code, report = batch
+    assert code == 1  # the truncated mp4 and the text file are errors
+    statuses = [(r["input"], r["status"]) for r in report["results"]]
+    assert statuses == [(str(inputs["face"]), "ok"), (str(inputs["image"]), "ok"), (str(inputs["no_face"]), "no_face"),
+                        (str(inputs["cut"]), "error"), (str(inputs["text"]), "error")]
+    for r in report["results"]:
+        assert set(r) == {"input", "status", "error", "score", "label", "frames"}
+        if r["status"] == "ok":
+            assert r["error"] is None and r["frames"] and r["label"] in ("fake", "real")
+            assert r["score"] == pytest.approx(np.mean([f["score"] for f in r["frames"]]))
+            assert r["label"] == ("fake" if r["score"] > 0.5 else "real")
+        else:
+            assert r["input"] in r["error"] and r["score"] is None and r["label"] is None and r["frames"] == []
+    errors = {r["input"]: r["error"] for r in report["results"]}
+    assert "truncated" in errors[str(inputs["cut"])] or "decod" in errors[str(inputs["cut"])]
+    assert "no face" in errors[str(inputs["no_face"])]
+    assert report["model"] == {**inputs["card"], "checkpoint": str(inputs["model"])}
+
+
+def test_video_frames_are_the_extraction_crops_scored_by_the_model(batch, inputs, tmp_path):
+    """Run the extract stage on the same video: predict must score its frames, boxes and crops exactly."""
+    videos = write_videos_parquet(tmp_path / "videos.parquet", [
+        {"split": "test", "method": "original", "video": "000", "label": 0, "raw": inputs["face"]}])
+    extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "manifest.parquet", tmp_path / "m.json",
+                progress=False)
+    manifest = pd.read_parquet(tmp_path / "manifest.parquet")
+    assert list(manifest["status"]) == ["fallback"] + ["ok"] * (FRAMES - 1)
+    with tarfile.open(tmp_path / "faces" / "original" / "000.tar") as tar:
+        pngs = [tar.extractfile(f"{f:04d}.raw.png").read() for f in manifest["frame"]]
+    crops = np.stack([cv2.cvtColor(cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+                      for b in pngs])
+    expected = probabilities(inputs["model"], to_tensor(crops.transpose(0, 3, 1, 2)))  # as training sees them
+
+    frames = batch[1]["results"][0]["frames"]
+    assert [f["index"] for f in frames] == manifest["frame"].tolist() == [1, 3, 5, 7, 9, 11]
+    assert [f["box"] for f in frames] == manifest[["x0", "y0", "x1", "y1"]].astype(int).values.tolist()
+    assert [f["time"] for f in frames] == pytest.approx([i / 25 for i in (1, 3, 5, 7, 9, 11)])
+    np.testing.assert_allclose([f["score"] for f in frames], expected, rtol=0, atol=1e-6)
+    assert np.ptp(expected) > 0  # the crops differ, so equal scores mean equal crops
+
+
+def test_an_image_is_a_one_frame_input(batch, inputs):
+    image = data.astronaut()
+    detection = FaceSettings().detect(image)[0]
+    box = square_box(detection, image.shape[1], image.shape[0], 1.3)
+    expected = probabilities(inputs["model"], to_tensor(crop(image, box, SIZE)[None].transpose(0, 3, 1, 2)))
+    result = batch[1]["results"][1]
+    assert result["frames"] == [{"index": 0, "time": 0.0, "box": list(box), "score": pytest.approx(expected[0])}]
+    assert result["score"] == pytest.approx(expected[0])
+
+
+def test_cam_overlays_one_per_scored_face(batch, inputs):
+    cam = inputs["root"] / "cam"
+    assert sorted(p.name for p in cam.iterdir()) == ["000-face.mp4", "001-astronaut.png"]
+    files = sorted((cam / "000-face.mp4").iterdir())
+    assert [p.name for p in files] == [f"{i:06d}.png" for i in (1, 3, 5, 7, 9, 11)]
+    pair = cv2.imread(str(files[0]))
+    assert pair.shape == (192, 384, 3)
+    face, overlay = pair[:, :192].astype(int), pair[:, 192:].astype(int)
+    assert np.abs(face - overlay).mean() > 5  # a heat map is drawn over the face
+
+
+def test_all_inputs_processed_exits_0_and_stdout_without_out(inputs, capsys):
+    code = cli.main(["predict", str(inputs["no_face"]), str(inputs["image"]), "--model", str(inputs["model"]),
+                     "--quiet"])
+    assert code == 0  # no_face is processed, not an error
+    report = json.loads(capsys.readouterr().out)
+    assert [r["status"] for r in report["results"]] == ["no_face", "ok"]
+
+
+def test_folders_are_walked_recursively_in_order(tmp_path):
+    for name in ("b/clip.MP4", "a/z.png", "a/y/x.webp", "a/.hidden.png", ".git/x.png", "a/notes.txt", "c.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    found, warnings = list_inputs([tmp_path, tmp_path / "a" / "notes.txt", tmp_path / "missing.mp4",
+                                   tmp_path / "empty"])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "a/y/x.webp", "a/z.png", "b/clip.MP4", "c.jpg", "a/notes.txt", "missing.mp4"]
+    assert len(warnings) == 1 and "empty" in warnings[0]
+
+
+def test_empty_files_and_missing_paths_are_errors(inputs, tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    paths = [tmp_path / n for n in ("empty.mp4", "empty.jpg", "broken.png", "missing.webm")]
+    code, report = predict(inputs, *map(str, paths), str(inputs["image"]))
+    assert code == 1
+    assert [r["status"] for r in report["results"]] == ["error"] * 4 + ["ok"]
+    assert all(str(p) in r["error"] for p, r in zip(paths, report["results"], strict=False))
+
+
+# ------------------------------------------------------------------------------------------------- usage errors
+def test_usage_errors_exit_2(inputs, tmp_path, capsys):
+    model = ["--model", str(inputs["model"])]
+    for bad in (["--frames", "0"], ["--batch-size", "0"], ["--device", "gpu"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["predict", str(inputs["image"]), *model, *bad])
+        assert e.value.code == 2
+    (tmp_path / "nothing").mkdir()
+    assert cli.main(["predict", str(tmp_path / "nothing"), *model]) == 2
+    assert "no inputs" in capsys.readouterr().err
+    assert cli.main(["predict", str(inputs["image"]), "--model", str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+
+
+def test_old_checkpoint_is_refused_with_how_to_reexport(inputs, tmp_path, capsys):
+    old = save_model(tmp_path / "old.pt", card=None)
+    assert cli.main(["predict", str(inputs["image"]), "--model", str(old), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(old) in err and "no model card" in err and "add export" in err and "dvc repro" in err
+    params = tmp_path / "params.yaml"
+    params.write_text(json.dumps(PARAMS))  # JSON is YAML
+    exported = tmp_path / "exported.pt"
+    assert cli.main(["export", str(old), "--params", str(params), "--shards", str(inputs["root"] / "shards"),
+                     "--out", str(exported)]) == 0
+    card = load_checkpoint(exported)["meta"]["card"]
+    assert card["image_size"] == SIZE and card["trained_on"] == {"seed": 0, "kind": "teacher", "method": "Deepfakes",
+                                                                 "quality": "raw"}
+    assert torch.equal(load_checkpoint(exported)["model"]["backbone.fc.weight"],
+                       load_checkpoint(old)["model"]["backbone.fc.weight"])
+    assert cli.main(["predict", str(inputs["image"]), "--model", str(exported), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: c.update(format="add.card/99"), "format"),
+    (lambda c: c.update(model="vgg"), "unknown model"),
+    (lambda c: c.update(image_size=0), "image_size"),
+    (lambda c: c["normalization"].update(std=[1, 0, 1]), "std"),
+    (lambda c: c["faces"].pop("box_scale"), "box_scale"),
+    (lambda c: c["faces"].update(detector="mtcnn"), "detector"),
+])
+def test_malformed_cards_are_refused(inputs, change, match):
+    card = json.loads(json.dumps(inputs["card"]))
+    change(card)
+    with pytest.raises(CardError, match=match):
+        read_card({"card": card}, "x.pt")
+
+
+def test_card_normalisation_is_the_loaders():
+    card = Card("resnet18", 4, PIXEL_MEAN, PIXEL_STD, FaceSettings(), {}, 0.5)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 4, 4, 3), dtype=np.uint8)
+    crops[0, 0, 0] = [0, 128, 255]
+    assert torch.equal(card.to_input(crops), to_tensor(crops.transpose(0, 3, 1, 2)))
+
+
+def test_card_reads_back(inputs):
+    card = read_card({"card": inputs["card"]}, "x.pt")
+    assert card.to_json() == inputs["card"]
+    assert card.faces == FaceSettings(0.2, 0, 640, 2.0, 1.3) and card.image_size == SIZE and card.threshold == 0.5
+
+
+def test_stdout_is_valid_json_with_an_error_only(inputs, capsys):
+    assert cli.main(["predict", str(inputs["text"]), "--model", str(inputs["model"]), "--quiet"]) == 1
+    report = json.load(io.StringIO(capsys.readouterr().out))
+    assert report["results"][0]["status"] == "error"
