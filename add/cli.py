@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from add.determinism import pin_for_command
 from add.errors import AddError
 
 COMMANDS = {
@@ -42,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"add: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
     try:
+        pin_for_command(name, rest)  # before torch loads its kernels (train.deterministic)
+        module = importlib.import_module(COMMANDS[name][0])
         return int(module.main(rest) or 0)
     except AddError as e:
         print(f"add {name}: error: {e}", file=sys.stderr)

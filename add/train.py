@@ -10,6 +10,7 @@ Writes ``models/teacher/{method}/best.pt`` (best validation ACC; what ``add dist
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -45,9 +46,15 @@ def student_dir(root: str | os.PathLike, method: str, quality: str, distill: str
 
 
 def data_digest(shards: str | os.PathLike) -> str:
-    """Identifies the training data for resuming: the shard index (paths and counts of every shard)."""
+    """Identifies the training data for resuming: the shard index and the content of every shard it lists (new
+    shards with the same paths and counts, e.g. from a recalibrated demo, must not resume a finished run)."""
     path = Path(shards) / INDEX
-    return file_digest(path) if path.is_file() else ""
+    if not path.is_file():
+        return ""
+    digest = hashlib.sha256(file_digest(path).encode())
+    for tar in sorted(Path(shards).rglob("*.tar")):
+        digest.update(f"{tar.relative_to(shards).as_posix()}:{file_digest(tar)}".encode())
+    return digest.hexdigest()
 
 
 def batch_factories(shards: str | os.PathLike, method: str, qualities: list[str], cfg: TrainConfig
