@@ -37,7 +37,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "shards": ("max_samples_per_shard",),
     "model": ("name", "pretrained", "weights"),
     "train": ("epochs", "batch_size", "lr", "val_per_epoch", "patience", "warmup_epochs", "num_workers", "max_steps",
-              "pct_start"),
+              "pct_start", "deterministic", "threads"),
     "distill": ("method", "quality", "init_from_teacher"),  # + the loss keys of add.losses.config (below)
     "students": ("qualities", "distill"),
     "evaluate": ("teacher_qualities",),

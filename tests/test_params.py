@@ -149,6 +149,7 @@ def test_the_schema_lists_every_field_of_every_config():
     import dataclasses
 
     from add.data.shards import ShardsConfig
+    from add.determinism import DeterminismConfig
     from add.losses import CONFIG_KEYS
     from add.params import SCHEMA, allowed_keys
 
@@ -159,7 +160,7 @@ def test_the_schema_lists_every_field_of_every_config():
     assert fields(DemoConfig) == set(SCHEMA["demo"])
     assert fields(ShardsConfig) == set(SCHEMA["shards"])
     assert fields(ModelConfig) == set(SCHEMA["model"])
-    assert fields(TrainConfig) == set(SCHEMA["train"])
+    assert fields(TrainConfig) | fields(DeterminismConfig) == set(SCHEMA["train"])
     assert set(CONFIG_KEYS) < set(allowed_keys("distill"))
     for path in ("params.yaml", "presets/ffpp-paper.yaml"):
         params = load_params(ROOT / path)
