@@ -15,7 +15,7 @@ from video_factory import make_video, write_videos_parquet
 
 from add.data import extract
 
-VIDEOS = 8
+VIDEOS = 32  # enough that the stage is still running when the signal arrives on a loaded machine
 FRAMES = 16
 
 
