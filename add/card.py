@@ -19,7 +19,6 @@ which writes the card from a params file into a copy of the checkpoint.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -34,8 +33,9 @@ from add.data.loader import load_index
 from add.errors import AddError
 from add.io import atomic_path
 from add.metrics import THRESHOLD
-from add.models import MODEL_NAMES
-from add.params import DEFAULT_PARAMS, get_seed, load_params
+from add.models import check_model_name
+from add.params import get_seed, load_params
+from add.stage_args import add_shards, stage_parser
 
 CARD_FORMAT = "add.card/1"
 DETECTOR = "dlib-hog-frontal"
@@ -106,8 +106,7 @@ def read_card(meta: Any, path: str | os.PathLike) -> Card:
         if card.get("format") != CARD_FORMAT:
             raise ValueError(f"format {card.get('format')!r}, this version reads {CARD_FORMAT!r}")
         model = card["model"]
-        if model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {model!r}")
+        check_model_name(model)
         size = card["image_size"]
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"image_size {size!r}")
@@ -134,7 +133,7 @@ def read_card(meta: Any, path: str | os.PathLike) -> Card:
 def export(checkpoint: str | os.PathLike, params: Mapping[str, Any], shards: str | os.PathLike,
            out: str | os.PathLike) -> dict[str, Any]:
     """Write ``checkpoint`` with the card of ``params`` + ``shards`` to ``out`` (atomically); return the card."""
-    from add.trainer import load_checkpoint
+    from add.trainer.checkpoints import load_checkpoint
 
     payload = load_checkpoint(checkpoint)
     meta = dict(payload.get("meta") or {})
@@ -151,12 +150,10 @@ def export(checkpoint: str | os.PathLike, params: Mapping[str, Any], shards: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="add export", description="Write the model card (what add predict needs) into a checkpoint trained "
-        "before cards existed, from the params and shards it was trained with.")
+    parser = stage_parser("add export", "Write the model card (what add predict needs) into a checkpoint trained "
+                          "before cards existed, from the params (--params) and shards it was trained with.")
     parser.add_argument("checkpoint", help="best.pt or last.pt written by add train / add distill")
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params it was trained with (default: %(default)s)")
-    parser.add_argument("--shards", default="data/shards", help="shards it was trained on (default: %(default)s)")
+    add_shards(parser)
     parser.add_argument("--out", default=None, help="output checkpoint (default: overwrite CHECKPOINT)")
     args = parser.parse_args(argv)
     card = export(args.checkpoint, load_params(args.params), args.shards, args.out or args.checkpoint)

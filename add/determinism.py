@@ -52,6 +52,14 @@ DEFAULT_THREADS = 1  # every machine has one core; no OpenMP scheduling or spin-
 TORCH_COMMANDS = ("train", "distill", "evaluate")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask on Linux, else every core)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class DeterminismWarning(UserWarning):
     """Pinning could not take full effect (a CPU without AVX2, or torch already did work before pinning)."""
 

@@ -20,32 +20,26 @@ from pathlib import Path
 import torch
 
 from add.card import build_card
-from add.losses import DISTILLERS, build_distiller
-from add.params import ParamsError, get_bool, get_choice, get_str, load_params, section
-from add.train import (
+from add.data.loader import batch_factories
+from add.layout import (
+    BEST,
     DVCLIVE,
     MODELS,
     SHARDS,
-    batch_factories,
+    STUDENT_QUALITIES,
     check_method,
     data_digest,
-    default_method,
     student_dir,
     teacher_dir,
-    training_parser,
 )
-from add.trainer import (
-    BEST,
-    FitResult,
-    ModelConfig,
-    TrainConfig,
-    Trainer,
-    load_detector,
-    seed_everything,
-    setup_runtime,
-)
+from add.losses import DISTILLERS, build_distiller, check_distiller, needs_teacher
+from add.params import ParamsError, get_bool, get_choice, get_str, load_params, section
+from add.stage_args import add_student_quality, default_method, training_parser
+from add.trainer.checkpoints import load_detector
+from add.trainer.config import ModelConfig, TrainConfig
+from add.trainer.loop import FitResult, Trainer
+from add.trainer.runtime import seed_everything, setup_runtime
 
-STUDENT_QUALITIES = ("c23", "c40")
 DEFAULT_DISTILL = "add"
 DEFAULT_QUALITY = "c40"
 
@@ -53,9 +47,7 @@ DEFAULT_QUALITY = "c40"
 def distill_defaults(params: dict) -> tuple[str, str]:
     """``(distill.method, distill.quality)`` with their defaults, validated."""
     cfg = section(params, "distill")
-    name = get_str(cfg, "method", DEFAULT_DISTILL, where="distill")
-    if name not in DISTILLERS:
-        raise ParamsError(f"params 'distill.method' must be one of {list(DISTILLERS)}, got {name!r}")
+    name = check_distiller(get_str(cfg, "method", DEFAULT_DISTILL, where="distill"), key="distill.method")
     return name, get_choice(cfg, "quality", DEFAULT_QUALITY, STUDENT_QUALITIES, where="distill")
 
 
@@ -68,10 +60,6 @@ def distiller_config(params: dict) -> dict:
             raise ParamsError(f"params 'beta' must be a finite number >= 0, got {beta!r}")
         cfg["beta"] = float(beta)
     return cfg
-
-
-def needs_teacher(name: str) -> bool:
-    return bool(getattr(DISTILLERS[name], "needs_teacher", True))
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -90,8 +78,7 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     method = check_method(method)
     if quality not in STUDENT_QUALITIES:
         raise ParamsError(f"--quality must be one of {list(STUDENT_QUALITIES)}, got {quality!r}")
-    if distill not in DISTILLERS:
-        raise ParamsError(f"--distill must be one of {list(DISTILLERS)}, got {distill!r}")
+    check_distiller(distill)
     model_cfg, train_cfg = ModelConfig.from_params(params), TrainConfig.from_params(params)
     distill_cfg = distiller_config(params)
     runtime = setup_runtime()
@@ -133,8 +120,8 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
 
 def main(argv: list[str] | None = None) -> int:
     parser = training_parser("add distill", __doc__)
-    parser.add_argument("--quality", default=None, help="student input c23|c40 (default: distill.quality, c40)")
-    parser.add_argument("--distill", default=None, help=f"distiller {list(DISTILLERS)} (default: distill.method)")
+    add_student_quality(parser, None, "student input (default: distill.quality, c40)")
+    parser.add_argument("--distill", default=None, choices=list(DISTILLERS), help="distiller (default: distill.method)")
     parser.add_argument("--teacher", default=None, help="teacher checkpoint (default: models/teacher/{method}/best.pt)")
     args = parser.parse_args(argv)
     params = load_params(args.params)

@@ -21,7 +21,6 @@ DVC plot templates (``simple``/``linear`` with x=fpr y=tpr; ``confusion`` with x
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
@@ -31,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from add.data.ffpp import QUALITIES
 from add.data.loader import make_loader
 from add.errors import AddError
 from add.io import atomic_path, atomic_write_json, atomic_write_text
+from add.layout import KINDS, METRICS, PLOTS, QUALITIES, SHARDS, evaluation_paths
 from add.metrics import (
     MetricWarning,
     NearestNeighbor,
@@ -46,12 +45,13 @@ from add.metrics import (
     roc_curve,
     video_level,
 )
-from add.params import DEFAULT_PARAMS, ParamsError, load_params
-from add.train import MODELS, SHARDS, check_method, default_method, student_dir, teacher_dir
-from add.trainer import BEST, TrainConfig, iter_outputs, load_detector, log, predict, setup_runtime
+from add.params import ParamsError, load_params
+from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
+from add.trainer.checkpoints import load_detector
+from add.trainer.config import TrainConfig
+from add.trainer.predictions import iter_outputs, predict
+from add.trainer.runtime import log, setup_runtime
 
-METRICS = "metrics"
-PLOTS = "plots"
 CLASS_NAMES = ("real", "fake")
 
 
@@ -171,40 +171,23 @@ def write_figures(plots: Path, curves: dict) -> None:
     plt.close(fig)
 
 
-def default_paths(kind: str, method: str, quality: str | None, distill: str | None, test_quality: str | None,
-                  models: str | os.PathLike, metrics: str | os.PathLike, plots: str | os.PathLike
-                  ) -> tuple[Path, Path, Path]:
-    """``(checkpoint, metrics json, plots dir)`` of a teacher or a student."""
-    if kind == "teacher":
-        tested = test_quality or "raw"
-        return (teacher_dir(models, method) / BEST, Path(metrics) / "teacher" / method / f"{tested}.json",
-                Path(plots) / "teacher" / method / tested)
-    if quality is None or distill is None:
-        raise ParamsError("--kind student needs --quality and --distill")
-    name = distill if test_quality in (None, quality) else f"{distill}_on_{test_quality}"
-    return (student_dir(models, method, quality, distill) / BEST,
-            Path(metrics) / "student" / method / quality / f"{name}.json",
-            Path(plots) / "student" / method / quality / name)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
-    parser.add_argument("--kind", choices=["teacher", "student"], default="teacher")
-    parser.add_argument("--method", default=None, help="manipulation method (default: the first of data.methods)")
-    parser.add_argument("--quality", default=None, help="student: the quality it was trained on (c23|c40)")
+    parser = stage_parser("add evaluate", __doc__)
+    parser.add_argument("--kind", choices=KINDS, default="teacher")
+    add_method(parser)
+    add_student_quality(parser, None, "student: the quality it was trained on")
     parser.add_argument("--distill", default=None, help="student: its distiller name")
-    parser.add_argument("--test-quality", default=None, help="test crops (default: the model's training quality)")
+    parser.add_argument("--test-quality", default=None, choices=QUALITIES,
+                        help="test crops (default: the model's training quality)")
     parser.add_argument("--checkpoint", default=None, help="override the checkpoint path")
-    parser.add_argument("--shards", default=SHARDS, help="shard folder with index.json (default: %(default)s)")
-    parser.add_argument("--models", default=MODELS, help="checkpoint root (default: %(default)s)")
+    add_shards(parser)
+    add_models(parser)
     parser.add_argument("--metrics", default=METRICS, help="metrics root (default: %(default)s)")
     parser.add_argument("--plots", default=PLOTS, help="plots root (default: %(default)s)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    method = check_method(args.method or default_method(params))
-    checkpoint, metrics_path, plots_dir = default_paths(args.kind, method, args.quality, args.distill,
+    method = args.method or default_method(params)
+    checkpoint, metrics_path, plots_dir = evaluation_paths(args.kind, method, args.quality, args.distill,
                                                         args.test_quality, args.models, args.metrics, args.plots)
     checkpoint = Path(args.checkpoint) if args.checkpoint else checkpoint
     metrics, curves = evaluate_checkpoint(params, checkpoint, quality=args.test_quality, shards=args.shards)

@@ -13,7 +13,6 @@ order (a fixed, seeded shuffle).
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -24,11 +23,12 @@ from add.data.loader import make_loader
 from add.errors import AddError
 from add.gradcam import grad_cam, overlay
 from add.io import atomic_path
-from add.params import DEFAULT_PARAMS, get_int, load_params, section
-from add.train import MODELS, SHARDS, check_method, default_method, student_dir, teacher_dir
-from add.trainer import BEST, load_detector, log
+from add.layout import BEST, PLOTS, gallery_png, student_dir, teacher_dir
+from add.params import get_int, load_params, section
+from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
+from add.trainer.checkpoints import load_detector
+from add.trainer.runtime import log
 
-PLOTS = "plots"
 DEFAULT_FACES = 4
 BATCH = 32
 PLAIN, DISTILLED = "none", "add"
@@ -129,20 +129,17 @@ def draw(crops: dict[str, np.ndarray], columns: list, labels: list[int], videos:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add gallery", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
-    parser.add_argument("--method", default=None, help="manipulation method (default: the first of data.methods)")
-    parser.add_argument("--quality", default="c40", choices=["c23", "c40"],
-                        help="the students' quality (default: %(default)s)")
-    parser.add_argument("--shards", default=SHARDS, help="shard folder with index.json (default: %(default)s)")
-    parser.add_argument("--models", default=MODELS, help="checkpoint root (default: %(default)s)")
+    parser = stage_parser("add gallery", __doc__)
+    add_method(parser)
+    add_student_quality(parser, "c40", "the students' quality (default: %(default)s)")
+    add_shards(parser)
+    add_models(parser)
     parser.add_argument("--out", default=None, help="PNG (default: plots/gradcam/{method}/{quality}.png)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    method = check_method(args.method or default_method(params))
+    method = args.method or default_method(params)
     quality = args.quality
-    out = Path(args.out) if args.out else Path(PLOTS) / "gradcam" / method / f"{quality}.png"
+    out = Path(args.out) if args.out else gallery_png(PLOTS, method, quality)
     gallery(args.shards, args.models, method, quality, faces_per_class(params), out)
     print(f"gallery: {out}")
     return 0

@@ -129,6 +129,12 @@ class HashingWriter:
         return {"size": self.size, "sha256": self.sha256}
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 (hex) of a file's content."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def file_record(path: str | os.PathLike) -> dict[str, Any]:
     """``{"size": bytes, "sha256": hex}`` of a file on disk, to compare with a :meth:`HashingWriter.record`."""
     with open(path, "rb") as f:

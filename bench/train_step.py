@@ -2,10 +2,10 @@
 
     uv run python bench/train_step.py --models resnet18 resnet50 --sizes 64 96 128 --batch 32 --steps 5
 
-Per (model, size): a teacher step (forward + backward + Adam on one batch), a student step with a frozen teacher
-(teacher forward under no_grad, student forward/backward through ``forward(x, features=True)`` plus the given
-distiller when ``add.losses`` is available) and inference (forward only, no grad). Prints one row per setting with
-wall and CPU seconds per step; ``--json PATH`` also writes them.
+Per (model, size): a teacher step (forward + backward + Adam on one batch), a student step as the trainer takes it
+(``add.trainer.loop``: the frozen teacher's forward under no_grad when the distiller reads it, then ``TrainStep``:
+the student's forward, CE plus the given distiller's terms, backward) and inference (forward only, no grad).
+Prints one row per setting with wall and CPU seconds per step; ``--json PATH`` also writes them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from add.models import create_detector
+from add.trainer.loop import TrainStep, teacher_outputs
+from add.trainer.runtime import Runtime
 
 
 def _time(fn, steps: int, warmup: int) -> tuple[float, float]:
@@ -55,15 +57,14 @@ def bench(name: str, size: int, batch: int, steps: int, warmup: int, distill: st
         distiller = build_distiller(distill, model.feature_channels, teacher.feature_channels, {}).to(device)
         optimizer.add_param_group({"params": list(distiller.parameters())})
 
+    runtime = Runtime(device)
+    step_module = TrainStep(model, distiller, runtime)
+    reads_teacher = distiller is not None and getattr(distiller, "needs_teacher", True)
+
     def student_step():
         optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            t_logits, t_feats, _ = teacher(x, features=True)
-        s_logits, s_feats, _ = model(x, features=True)
-        loss = F.cross_entropy(s_logits, y)
-        if distiller is not None:
-            loss = loss + sum(distiller(s_feats, t_feats, s_logits, t_logits, y).values())
-        loss.backward()
+        t_logits, t_feats = teacher_outputs(teacher, x, runtime) if reads_teacher else (None, None)
+        sum(step_module(x, y, t_feats, t_logits).values()).backward()
         optimizer.step()
 
     t_student, c_student = _time(student_step, steps, warmup)

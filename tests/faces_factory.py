@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from add.layout import MANIFEST_COLUMNS
+
 QUALITIES = ("raw", "c23", "c40")
-MANIFEST_COLUMNS = ["split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status", "reason"]
 DEFAULT_PAIRS = {"train": [("000", "001"), ("002", "003")], "val": [("004", "005")], "test": [("006", "007")]}
 
 

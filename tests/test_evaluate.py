@@ -19,7 +19,9 @@ from add import cli
 from add.data import shards
 from add.data.loader import make_loader
 from add.metrics import accuracy, recall_at_1, video_level
-from add.trainer import iter_outputs, load_checkpoint, load_detector, predict, setup_runtime
+from add.trainer.checkpoints import load_checkpoint, load_detector
+from add.trainer.predictions import iter_outputs, predict
+from add.trainer.runtime import setup_runtime
 
 SIZE = 64
 METHOD = "Deepfakes"

@@ -18,7 +18,7 @@ from add.gradcam import grad_cam, overlay
 from add.models import create_detector
 from add.params import ParamsError, load_params
 from add.spectrum import SpectrumError, log_spectra, mean_spectra
-from add.trainer import CHECKPOINT_FORMAT
+from add.trainer.checkpoints import CHECKPOINT_FORMAT
 
 SIZE = 32
 METHOD = "Deepfakes"

@@ -10,7 +10,7 @@ from add.data.extract import ExtractConfig
 from add.data.ffpp import FFPPConfig
 from add.losses import DISTILLERS, parse_distill_config
 from add.params import ParamsError, get_float, get_list, load_params
-from add.trainer import ModelConfig, TrainConfig
+from add.trainer.config import ModelConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(path.name for path in (ROOT / "presets").glob("*.yaml"))

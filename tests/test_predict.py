@@ -23,7 +23,7 @@ from add.data.faces import FaceSettings, crop, square_box
 from add.data.loader import to_tensor
 from add.models import create_detector
 from add.predict import list_inputs
-from add.trainer import CHECKPOINT_FORMAT, load_checkpoint, load_detector
+from add.trainer.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, load_detector
 
 SIZE = 48
 N_FRAMES = 12

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from ffpp_server import make_splits, write_tree
 
+from add import layout
 from add.data import sources
 from add.data.ffpp import SplitsError
 from add.errors import AddError
@@ -128,11 +129,11 @@ def test_the_demo_index_does_not_depend_on_where_the_clone_is(tmp_path, monkeypa
         (tmp_path / clone).mkdir(parents=True)
         monkeypatch.chdir(tmp_path / clone)
         sources.run(params)
-        indexes.append(Path(sources.VIDEOS).read_bytes())
-        table = pd.read_parquet(sources.VIDEOS)
+        indexes.append(Path(layout.VIDEOS).read_bytes())
+        table = pd.read_parquet(layout.VIDEOS)
         assert table["c40"].str.startswith("data/demo/").all()
         assert table["c40_stamp"].str.fullmatch(r"sha256:[0-9a-f]{64}").all()
         # read back, paths resolve against the working directory
-        resolved = extract.read_videos(sources.VIDEOS, ["c40"])
+        resolved = extract.read_videos(layout.VIDEOS, ["c40"])
         assert all(Path(p).is_file() and p.startswith(str(tmp_path / clone)) for p in resolved["c40"])
     assert indexes[0] == indexes[1]

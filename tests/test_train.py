@@ -9,21 +9,14 @@ import pytest
 import torch
 
 from add.distill import distill_defaults, distiller_config
+from add.layout import BEST, LAST
 from add.losses import build_distiller
 from add.models import create_detector
 from add.params import ParamsError
-from add.trainer import (
-    BEST,
-    LAST,
-    ModelConfig,
-    TrainConfig,
-    Trainer,
-    TrainingError,
-    load_checkpoint,
-    one_cycle,
-    setup_runtime,
-    validation_points,
-)
+from add.trainer.checkpoints import TrainingError, load_checkpoint
+from add.trainer.config import ModelConfig, TrainConfig
+from add.trainer.loop import Trainer, one_cycle, validation_points
+from add.trainer.runtime import setup_runtime
 
 SIZE = 32
 
@@ -306,7 +299,7 @@ def test_distill_params():
 def _ddp_worker(rank: int, world_size: int, port: int, shard_dir: str, out: str) -> None:
     import os
 
-    from add.train import batch_factories
+    from add.data.loader import batch_factories
 
     os.environ.update({"WORLD_SIZE": str(world_size), "RANK": str(rank), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})

@@ -20,7 +20,6 @@ Behaviour:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -40,7 +39,8 @@ from add.data import ffpp
 from add.data.ffpp import ORIGINAL, SERVERS, SPLITS, FFPPConfig
 from add.errors import AddError
 from add.io import atomic_write_bytes, safe_join
-from add.params import DEFAULT_PARAMS, load_params
+from add.params import load_params
+from add.stage_args import stage_parser
 
 log = logging.getLogger(__name__)
 
@@ -369,8 +369,7 @@ def download(cfg: FFPPConfig, base_url: str | None = None, *, retry: RetryPolicy
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add download", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
+    parser = stage_parser("add download", __doc__)
     parser.add_argument("--base-url", default=None,
                         help="download from this URL instead of {server}v3/ (a mirror of FF++'s v3/ tree)")
     args = parser.parse_args(argv)

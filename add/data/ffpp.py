@@ -1,4 +1,4 @@
-"""The FaceForensics++ layout: methods, qualities, splits and the index of the videos of a tree.
+"""The FaceForensics++ tree and the index of its videos (its methods, qualities and splits: :mod:`add.layout`).
 
 A tree is ``{root}/{dataset_path}/{quality}/videos/{name}.mp4`` with dataset_path ``original_sequences/youtube`` for
 the originals and ``manipulated_sequences/{method}`` for the fakes; splits are ``{root}/splits/{train,val,test}.json``,
@@ -8,7 +8,6 @@ JSON lists of ``[target, source]`` id pairs. A pair ``[a, b]`` puts originals ``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,12 +19,10 @@ from typing import Any
 import pandas as pd
 
 from add.errors import AddError
+from add.io import file_sha256
+from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method
 from add.params import ParamsError, get_bool, get_choice, get_int, get_list, get_str, section
 
-METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
-QUALITIES = ("raw", "c23", "c40")
-ORIGINAL = "original"
-SPLITS = ("train", "val", "test")
 SOURCES = ("demo", "ffpp")
 
 # FF++'s download servers; the videos live under ``{server}v3/``.
@@ -63,12 +60,6 @@ def is_id(value: Any) -> bool:
     return isinstance(value, str) and ID_RE.fullmatch(value) is not None
 
 
-def check_method(method: str) -> str:
-    if method != ORIGINAL and method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {[ORIGINAL, *METHODS]}")
-    return method
-
-
 def check_quality(quality: str) -> str:
     if quality not in QUALITIES:
         raise ValueError(f"unknown quality {quality!r}; choose from {list(QUALITIES)}")
@@ -77,7 +68,7 @@ def check_quality(quality: str) -> str:
 
 def dataset_path(method: str) -> str:
     """``original_sequences/youtube`` for ORIGINAL, ``manipulated_sequences/{method}`` for a method."""
-    check_method(method)
+    check_method(method, original=True)
     return "original_sequences/youtube" if method == ORIGINAL else f"manipulated_sequences/{method}"
 
 
@@ -174,7 +165,7 @@ def select_videos(pairs: Sequence[tuple[str, str]], max_videos: int | None = Non
 def wanted_videos(splits: dict[str, list[tuple[str, str]]], methods: Iterable[str],
                   max_videos: int | None = None) -> dict[str, dict[str, list[str]]]:
     """``{split: {method: [video names]}}`` for ORIGINAL and each method, in file order."""
-    methods = [check_method(m) for m in methods]
+    methods = [check_method(m, original=True) for m in methods]
     result = {}
     for split in SPLITS:
         originals, fakes = select_videos(splits[split], max_videos)
@@ -222,11 +213,6 @@ def index_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -
     base = Path(os.path.abspath(base or os.getcwd()))
     path = Path(os.path.abspath(path))
     return path.relative_to(base).as_posix() if base in path.parents else str(path)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def stamp_videos(table: pd.DataFrame, qualities: Iterable[str], *, content: bool,

@@ -35,8 +35,9 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -46,8 +47,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from add.errors import AddError
 from add.io import file_record, safe_join
+from add.layout import INDEX
 
-INDEX = "index.json"
 DEFAULT_SHUFFLE_BUFFER = 1000
 
 # (shard path, samples to skip, samples to take)
@@ -354,3 +355,18 @@ def make_loader(shard_dir: str | os.PathLike, method: str, split: str, qualities
         raise LoaderError(f"{where}: {method}/{split} has {stream.count} samples, {stream.rank_samples} per rank "
                           f"for {world_size} rank(s): not one full batch of {batch_size}")
     return ShardLoader(stream, num_workers, pin_memory)
+
+
+def batch_factories(shards: str | os.PathLike, method: str, qualities: list[str], cfg: Any
+                    ) -> tuple[Callable[[int], ShardLoader], Callable[[], ShardLoader]]:
+    """``(train_batches(epoch), val_batches())``: the training and validation loaders a trainer asks for, with the
+    batch size, seed and worker count of ``cfg`` (an ``add.trainer.config.TrainConfig``)."""
+    def train_batches(epoch: int):
+        return make_loader(shards, method, "train", qualities, cfg.batch_size, train=True, seed=cfg.seed,
+                           epoch=epoch, num_workers=cfg.num_workers)
+
+    def val_batches():
+        return make_loader(shards, method, "val", qualities, cfg.batch_size, train=False, seed=cfg.seed,
+                           num_workers=cfg.num_workers)
+
+    return train_batches, val_batches

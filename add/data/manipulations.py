@@ -24,11 +24,12 @@ artifacts), per quality, measures this (``add.data.demo.artifact_energy``).
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from add.seeds import rng_for
 
 KINDS = ("swap", "gan", "swap_gan")
 
@@ -41,12 +42,6 @@ METHOD_MIX: dict[str, dict[str, int]] = {
     "FaceShifter": {"swap_gan": 1},
 }
 DEFAULT_MIX = {kind: 1 for kind in KINDS}
-
-
-def rng_for(seed: int, *tags: str | int) -> np.random.Generator:
-    """A generator keyed by the seed and string/int tags, stable across processes and runs (no ``hash()``)."""
-    words = [seed] + [zlib.crc32(t.encode()) if isinstance(t, str) else int(t) for t in tags]
-    return np.random.default_rng(np.random.SeedSequence(words))
 
 
 def assign_kinds(method: str, videos: list[str], seed: int) -> dict[str, str]:

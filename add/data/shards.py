@@ -23,7 +23,6 @@ paths) when the face folder, the manifest or, for FF++, ``data.root`` lies insid
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -32,7 +31,6 @@ import shutil
 import struct
 import sys
 import tarfile
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,17 +40,15 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from add.data.ffpp import METHODS, ORIGINAL, QUALITIES, SPLITS, VIDEO_RE, FFPPConfig, video_target
+from add.data.ffpp import VIDEO_RE, FFPPConfig, video_target
 from add.errors import AddError
 from add.io import HashingWriter, atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
-from add.params import DEFAULT_PARAMS, get_int, get_seed, load_params, section
+from add.layout import FACES, INDEX, MANIFEST, MANIFEST_COLUMNS, METHODS, ORIGINAL, QUALITIES, SHARDS, SPLITS
+from add.params import get_int, get_seed, load_params, section
+from add.seeds import rng_for
+from add.stage_args import stage_parser
 
-FACES = "data/faces"
-MANIFEST = "data/manifest.parquet"
-SHARDS = "data/shards"
-INDEX = "index.json"
-
-MANIFEST_COLUMNS = ("split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status")
+REQUIRED_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c != "reason")  # "reason" only explains a dropped frame
 KEPT_STATUSES = ("ok", "fallback")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # How to repair a damaged face tar: extraction redoes a video whose tar differs from what its sidecar recorded.
@@ -88,7 +84,7 @@ def read_manifest(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
         table = pd.read_parquet(path)
     except Exception as e:  # pyarrow raises several types for a corrupt file
         raise ShardsError(f"{path}: cannot read the manifest: {e}") from None
-    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ShardsError(f"{path}: manifest lacks column(s) {missing}")
     kept = table[table["status"].isin(KEPT_STATUSES)].copy()
@@ -139,11 +135,6 @@ def dataset_rows(kept: pd.DataFrame, videos: pd.DataFrame, method: str, split: s
     mask = (kept["split"] == split) & ((kept["method"] == method) |
                                        ((kept["method"] == ORIGINAL) & kept["video"].isin(targets)))
     return np.flatnonzero(mask.to_numpy())
-
-
-def dataset_seed(seed: int, method: str, split: str) -> list[int]:
-    """Independent, stable shuffles per dataset (``hash()`` of a str is salted per process, crc32 is not)."""
-    return [seed, zlib.crc32(f"{method}/{split}".encode())]
 
 
 # ------------------------------------------------------------------------------------------- per-video tars
@@ -298,7 +289,7 @@ def run(params: dict, faces: str | os.PathLike = FACES, manifest: str | os.PathL
     for method in methods:
         for split in SPLITS:
             rows = dataset_rows(kept, videos, method, split, manifest)
-            rng = np.random.default_rng(dataset_seed(cfg.seed, method, split))
+            rng = rng_for(cfg.seed, f"{method}/{split}")  # an independent, stable shuffle per dataset
             plans[(method, split)] = rows[rng.permutation(len(rows))]
 
     staging = make_temp_dir(out_dir)
@@ -335,8 +326,7 @@ def summary(index: dict) -> Iterable[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add shards", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
+    parser = stage_parser("add shards", __doc__)
     parser.add_argument("--faces", default=FACES, help="folder of per-video face tars")
     parser.add_argument("--manifest", default=MANIFEST)
     parser.add_argument("--out", default=SHARDS, help="output folder (shards + index.json)")

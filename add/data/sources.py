@@ -12,7 +12,6 @@ deletes a non-empty folder there that is not a demo tree.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 from pathlib import Path
@@ -20,10 +19,9 @@ from pathlib import Path
 from add.data import ffpp
 from add.errors import AddError
 from add.io import atomic_path, refuse_overlap
-from add.params import DEFAULT_PARAMS, load_params, section
-
-DEMO_ROOT = "data/demo"
-VIDEOS = "data/videos.parquet"
+from add.layout import DEMO_ROOT, VIDEOS
+from add.params import load_params, section
+from add.stage_args import stage_parser
 
 
 def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT) -> Path:
@@ -72,8 +70,7 @@ def _check_replaceable(demo_root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="add videos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
+    parser = stage_parser("add videos", __doc__)
     parser.add_argument("--out", default=VIDEOS, help="video index to write (parquet)")
     parser.add_argument("--demo-root", default=DEMO_ROOT)
     args = parser.parse_args(argv)

@@ -215,6 +215,21 @@ DISTILLERS = {
 }
 
 
+def check_distiller(name: str, *, key: str | None = None) -> str:
+    """The one check of a distiller name, for ``build_distiller`` and for params (``key``: the params key it came
+    from, named in the ``ParamsError``)."""
+    if name in DISTILLERS:
+        return name
+    if key is not None:
+        raise ParamsError(f"params '{key}' must be one of {list(DISTILLERS)}, got {name!r}")
+    raise ParamsError(f"unknown distiller {name!r}; choose from {list(DISTILLERS)}")
+
+
+def needs_teacher(name: str) -> bool:
+    """Whether the distiller ``name`` reads the teacher (``none`` does not)."""
+    return bool(getattr(DISTILLERS[check_distiller(name)], "needs_teacher", True))
+
+
 def _channels(value: Sequence[int], who: str) -> tuple[int, ...]:
     if isinstance(value, int | str) or not isinstance(value, Sequence) or not value or any(
             isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in value):
@@ -226,8 +241,7 @@ def _channels(value: Sequence[int], who: str) -> tuple[int, ...]:
 def build_distiller(name: str, student_channels: Sequence[int], teacher_channels: Sequence[int],
                     cfg: dict | None = None, *, where: str = "distill") -> Distiller:
     """The distiller ``name`` for the given per-stage channel counts, configured by the params dict ``cfg``."""
-    if name not in DISTILLERS:
-        raise ParamsError(f"params '{where}': unknown distiller {name!r}; choose from {list(DISTILLERS)}")
+    check_distiller(name)
     student_channels = _channels(student_channels, "student")
     teacher_channels = _channels(teacher_channels, "teacher")
     if len(student_channels) != len(teacher_channels):

@@ -29,272 +29,30 @@ decides; only rank 0 writes files and logs.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import os
-import random
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from add.errors import AddError
-from add.io import atomic_path
+from add.layout import BEST, LAST
 from add.metrics import MetricWarning, accuracy, roc_auc
-from add.models import DEFAULT_MODEL, MODEL_NAMES, Detector, create_detector
-from add.params import ParamsError, get_bool, get_float, get_int, get_seed, get_str, section
+from add.models import Detector
+from add.trainer.checkpoints import CHECKPOINT_FORMAT, TrainingError, cpu_state, load_checkpoint, save_checkpoint
+from add.trainer.config import TrainConfig, fingerprint
+from add.trainer.predictions import predict
+from add.trainer.runtime import Runtime, log
 
-CHECKPOINT_FORMAT = 1
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
-LAST = "last.pt"
-BEST = "best.pt"
-
-
-class TrainingError(AddError):
-    """Training cannot go on (non-finite loss, a loader that breaks its length, an unreadable checkpoint)."""
-
-
-# ------------------------------------------------------------------------------------------------------- config
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str = DEFAULT_MODEL
-    pretrained: bool = False
-    weights: str | None = None
-
-    @classmethod
-    def from_params(cls, params: dict) -> ModelConfig:
-        cfg = section(params, "model")
-        name = get_str(cfg, "name", DEFAULT_MODEL, where="model")
-        if name not in MODEL_NAMES:
-            raise ParamsError(f"params 'model.name' must be one of {list(MODEL_NAMES)}, got {name!r}")
-        return cls(name=name, pretrained=get_bool(cfg, "pretrained", False, where="model"),
-                   weights=get_str(cfg, "weights", None, where="model", allow_none=True))
-
-    def create(self) -> Detector:
-        return create_detector(self.name, pretrained=self.pretrained, weights=self.weights)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 144
-    lr: float = 2e-4
-    val_per_epoch: int = 10
-    patience: int = 10
-    warmup_epochs: int = 0
-    num_workers: int = 0
-    max_steps: int | None = None
-    pct_start: float = 0.05
-
-    @classmethod
-    def from_params(cls, params: dict) -> TrainConfig:
-        seed = get_seed(params)
-        cfg = section(params, "train")
-        d = cls()
-        epochs = get_int(cfg, "epochs", d.epochs, where="train", min=1)
-        lr = get_float(cfg, "lr", d.lr, where="train", min=0.0)
-        if lr == 0:
-            raise ParamsError("params 'train.lr' must be > 0, got 0")
-        warmup = get_int(cfg, "warmup_epochs", d.warmup_epochs, where="train", min=0)
-        if warmup >= epochs:
-            raise ParamsError(f"params 'train.warmup_epochs' ({warmup}) must be < train.epochs ({epochs}): "
-                              f"the warm-up trains the head only")
-        pct_start = get_float(cfg, "pct_start", d.pct_start, where="train", min=0.0, max=1.0)
-        if not 0 < pct_start < 1:
-            raise ParamsError(f"params 'train.pct_start' (the rising share of the one-cycle schedule) must be in "
-                              f"(0, 1), got {pct_start}")
-        return cls(seed=seed, epochs=epochs, lr=lr, warmup_epochs=warmup, pct_start=pct_start,
-                   batch_size=get_int(cfg, "batch_size", d.batch_size, where="train", min=1),
-                   val_per_epoch=get_int(cfg, "val_per_epoch", d.val_per_epoch, where="train", min=1),
-                   patience=get_int(cfg, "patience", d.patience, where="train", min=1),
-                   num_workers=get_int(cfg, "num_workers", d.num_workers, where="train", min=0),
-                   max_steps=get_int(cfg, "max_steps", d.max_steps, where="train", min=1, allow_none=True))
-
-
-def fingerprint(obj: Any) -> str:
-    """A stable digest of a JSON-able config (decides whether ``last.pt`` may be resumed)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-# ------------------------------------------------------------------------------------------------------ runtime
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def cuda(self) -> bool:
-        return self.device.type == "cuda"
-
-    def autocast(self):
-        if self.cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def to_input(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.cuda else x
-
-    def prepare(self, module: nn.Module) -> nn.Module:
-        module = module.to(self.device)
-        return module.to(memory_format=torch.channels_last) if self.cuda else module
-
-    def barrier(self) -> None:
-        if self.distributed:
-            torch.distributed.barrier()
-
-
-def setup_runtime(device: str | None = None) -> Runtime:
-    """CUDA when available (else CPU); torch.distributed from torchrun's environment when ``WORLD_SIZE`` > 1."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    if world_size > 1 and not torch.distributed.is_initialized():
-        if cuda:
-            torch.cuda.set_device(local_rank)
-        torch.distributed.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        return Runtime(torch.device("cuda", local_rank), rank, world_size)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    return Runtime(torch.device("cpu"), rank, world_size)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def log(message: str) -> None:
-    tqdm.write(message, file=sys.stderr)
-
-
-# -------------------------------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"{path}: checkpoint not found (run the stage that trains it first)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise TrainingError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to retrain") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
-        raise TrainingError(f"{path}: not an add checkpoint (format {CHECKPOINT_FORMAT})")
-    return payload
-
-
-def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
-
-
-def load_detector(path: str | os.PathLike, runtime: Runtime | None = None) -> tuple[Detector, dict]:
-    """The detector of a ``best.pt``/``last.pt`` checkpoint (in eval mode) and its metadata."""
-    payload = load_checkpoint(path)
-    meta = payload.get("meta", {})
-    model = create_detector(meta.get("model", DEFAULT_MODEL))
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as e:
-        raise TrainingError(f"{path}: weights do not fit model {meta.get('model')!r}: {e}") from None
-    if runtime is not None:
-        model = runtime.prepare(model)
-    return model.eval(), meta
-
-
-# ------------------------------------------------------------------------------------------------- predictions
-
-
-@torch.no_grad()
-def iter_outputs(model: Detector, batches: Iterable[dict], key: str, runtime: Runtime,
-                 desc: str | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, dict]]:
-    """``(logits, embedding, batch)`` per batch, float32 on the CPU, the model in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        total = len(batches) if hasattr(batches, "__len__") else None
-        for batch in tqdm(batches, total=total, desc=desc, leave=False, disable=desc is None or not runtime.is_main):
-            with runtime.autocast():
-                logits, _, embedding = model(runtime.to_input(batch[key]), features=True)
-            yield logits.float().cpu(), embedding.float().cpu(), batch
-    finally:
-        model.train(was_training)
-
-
-@dataclass
-class Predictions:
-    probs: np.ndarray  # P(fake)
-    labels: np.ndarray
-    videos: list[str]
-    keys: list[str]
-    loss: float
-    embeddings: torch.Tensor | None = None
-
-
-def predict(model: Detector, batches: Iterable[dict], key: str, runtime: Runtime, *, embeddings: bool = False,
-            desc: str | None = None) -> Predictions:
-    probs, labels, videos, keys, embeds, loss_sum = [], [], [], [], [], 0.0
-    for logits, embedding, batch in iter_outputs(model, batches, key, runtime, desc):
-        label = batch["label"].to(torch.int64).cpu()
-        loss_sum += F.cross_entropy(logits, label, reduction="sum").item()
-        probs.append(torch.softmax(logits, dim=1)[:, 1].double().numpy())
-        labels.append(label.numpy())
-        videos += list(batch["video"])
-        keys += list(batch["key"])
-        if embeddings:
-            embeds.append(embedding)
-    n = sum(len(p) for p in probs)
-    return Predictions(
-        probs=np.concatenate(probs) if probs else np.zeros(0), labels=np.concatenate(labels) if labels else
-        np.zeros(0, np.int64), videos=videos, keys=keys, loss=loss_sum / n if n else math.nan,
-        embeddings=torch.cat(embeds) if embeds else None)
-
-
-# ------------------------------------------------------------------------------------------------------ training
 
 
 class TrainStep(nn.Module):
@@ -320,6 +78,14 @@ class TrainStep(nn.Module):
             feats = None if feats is None else [f.float() for f in feats]
             terms.update(self.distiller(feats, teacher_feats, logits, teacher_logits, labels, generator=generator))
         return terms
+
+
+def teacher_outputs(teacher: Detector, x: torch.Tensor, runtime: Runtime
+                    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The frozen teacher's ``(logits, features)`` on ``x`` (no grad), float32: what a student step distils from."""
+    with torch.no_grad(), runtime.autocast():
+        logits, feats, _ = teacher(x, features=True)
+    return logits.float(), [f.float() for f in feats]
 
 
 @dataclass
@@ -427,12 +193,10 @@ class Trainer:
         runtime = self.runtime
         x = runtime.to_input(batch[self.input_key])
         labels = batch["label"].to(runtime.device)
-        teacher_feats = teacher_logits = None
+        teacher_logits, teacher_feats = None, None
         if self.teacher is not None:
-            with torch.no_grad(), runtime.autocast():
-                teacher_logits, teacher_feats, _ = self.teacher(runtime.to_input(batch[self.teacher_key]),
-                                                                features=True)
-            teacher_logits, teacher_feats = teacher_logits.float(), [f.float() for f in teacher_feats]
+            teacher_logits, teacher_feats = teacher_outputs(self.teacher, runtime.to_input(batch[self.teacher_key]),
+                                                            runtime)
         self.optimizer.zero_grad(set_to_none=True)
         terms = self.wrapped(x, labels, teacher_feats, teacher_logits, self.generator)
         loss = sum(terms.values())

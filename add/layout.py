@@ -1,0 +1,114 @@
+"""Where the pipeline's files live: every path a stage reads or writes, and the names those paths are made of.
+
+The one place that knows the layout (docs/architecture.md draws it). Stage modules take their default paths from
+here and never from each other; ``dvc.yaml`` lists the same paths as the stages' deps and outs.
+
+    data/demo/                                  videos      the built-in demo tree (FF++ layout, add.data.ffpp)
+    data/videos.parquet                         videos      the video index
+    data/faces/{method}/{video}.tar             extract     face crops per video (+ .decisions.json sidecars)
+    data/manifest.parquet                       extract     every frame decision (MANIFEST_COLUMNS)
+    metrics/extract.json                        extract     totals
+    data/shards/{method}/{split}/*.tar, index.json   shards  WebDataset shards and their index (INDEX)
+    models/teacher/{method}/{best,last}.pt      train       (dvclive/teacher/{method}/: its logs)
+    models/student/{method}/{quality}/{distill}/{best,last}.pt   distill   (dvclive/student/...: its logs)
+    metrics/{teacher,student}/..., plots/{teacher,student}/...   evaluate  (evaluation_paths)
+    plots/gradcam/{method}/{quality}.png        gallery
+    plots/spectrum/{method}/{quality}.png       spectrum
+
+This module imports nothing heavy (no pandas, no torch): extraction workers and every stage load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from add.io import file_sha256
+from add.params import ParamsError
+
+# ---------------------------------------------------------------------------- the names paths are made of (FF++)
+
+METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
+QUALITIES = ("raw", "c23", "c40")
+STUDENT_QUALITIES = ("c23", "c40")  # what a student sees (the teacher sees raw)
+ORIGINAL = "original"  # the method folder of the real videos
+SPLITS = ("train", "val", "test")
+KINDS = ("teacher", "student")
+
+# --------------------------------------------------------------------------------------------------- data
+
+DEMO_ROOT = "data/demo"
+VIDEOS = "data/videos.parquet"
+FACES = "data/faces"
+MANIFEST = "data/manifest.parquet"
+EXTRACT_METRICS = "metrics/extract.json"
+SHARDS = "data/shards"
+INDEX = "index.json"  # the shard index, in SHARDS
+
+# Columns of data/manifest.parquet, one row per frame decision (extract writes it, shards reads it).
+MANIFEST_COLUMNS = ("split", "method", "video", "frame", "label", "x0", "y0", "x1", "y1", "score", "status", "reason")
+
+# ------------------------------------------------------------------------------------------------- models
+
+MODELS = "models"
+DVCLIVE = "dvclive"
+METRICS = "metrics"
+PLOTS = "plots"
+BEST = "best.pt"  # the best validation checkpoint: what evaluation, distillation and prediction read
+LAST = "last.pt"  # the resumable state
+
+
+def check_method(method: str, *, original: bool = False) -> str:
+    """``method`` when it is a manipulation method (or, with ``original``, the originals' folder name)."""
+    allowed = (ORIGINAL, *METHODS) if original else METHODS
+    if method not in allowed:
+        raise ParamsError(f"unknown method {method!r}; choose from {list(allowed)}")
+    return method
+
+
+def teacher_dir(root: str | os.PathLike, method: str) -> Path:
+    """The teacher's folder under ``root`` (MODELS for checkpoints, DVCLIVE for logs)."""
+    return Path(root) / "teacher" / method
+
+
+def student_dir(root: str | os.PathLike, method: str, quality: str, distill: str) -> Path:
+    """A student's folder under ``root`` (MODELS for checkpoints, DVCLIVE for logs)."""
+    return Path(root) / "student" / method / quality / distill
+
+
+def evaluation_paths(kind: str, method: str, quality: str | None, distill: str | None, test_quality: str | None,
+                     models: str | os.PathLike = MODELS, metrics: str | os.PathLike = METRICS,
+                     plots: str | os.PathLike = PLOTS) -> tuple[Path, Path, Path]:
+    """``(checkpoint, metrics JSON, plots folder)`` of evaluating a teacher or a student on ``test_quality``
+    (default: the quality it was trained on); a student tested on another quality is ``{distill}_on_{quality}``."""
+    if kind == "teacher":
+        tested = test_quality or "raw"
+        return (teacher_dir(models, method) / BEST, Path(metrics) / "teacher" / method / f"{tested}.json",
+                Path(plots) / "teacher" / method / tested)
+    if quality is None or distill is None:
+        raise ParamsError("--kind student needs --quality and --distill")
+    name = distill if test_quality in (None, quality) else f"{distill}_on_{test_quality}"
+    return (student_dir(models, method, quality, distill) / BEST,
+            Path(metrics) / "student" / method / quality / f"{name}.json",
+            Path(plots) / "student" / method / quality / name)
+
+
+def gallery_png(plots: str | os.PathLike, method: str, quality: str) -> Path:
+    return Path(plots) / "gradcam" / method / f"{quality}.png"
+
+
+def spectrum_png(plots: str | os.PathLike, method: str, quality: str) -> Path:
+    return Path(plots) / "spectrum" / method / f"{quality}.png"
+
+
+def data_digest(shards: str | os.PathLike) -> str:
+    """Identifies the training data for resuming: the shard index and the content of every shard it lists (new
+    shards with the same paths and counts, e.g. from a recalibrated demo, must not resume a finished run)."""
+    path = Path(shards) / INDEX
+    if not path.is_file():
+        return ""
+    digest = hashlib.sha256(file_sha256(path).encode())
+    for tar in sorted(Path(shards).rglob("*.tar")):
+        digest.update(f"{tar.relative_to(shards).as_posix()}:{file_sha256(tar)}".encode())
+    return digest.hexdigest()

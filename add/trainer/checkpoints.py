@@ -1,0 +1,58 @@
+"""Checkpoints: ``best.pt`` (the model of the best validation and its metadata) and ``last.pt`` (the resumable
+state, :mod:`add.trainer.loop`). Plain tensors and Python values, written atomically, read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from add.errors import AddError
+from add.io import atomic_path
+from add.models import DEFAULT_MODEL, Detector, create_detector
+from add.trainer.runtime import Runtime
+
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingError(AddError):
+    """Training cannot go on (non-finite loss, a loader that breaks its length, an unreadable checkpoint)."""
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: checkpoint not found (run the stage that trains it first)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TrainingError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to retrain") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
+        raise TrainingError(f"{path}: not an add checkpoint (format {CHECKPOINT_FORMAT})")
+    return payload
+
+
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+
+
+def load_detector(path: str | os.PathLike, runtime: Runtime | None = None) -> tuple[Detector, dict]:
+    """The detector of a ``best.pt``/``last.pt`` checkpoint (in eval mode) and its metadata."""
+    payload = load_checkpoint(path)
+    meta = payload.get("meta", {})
+    model = create_detector(meta.get("model", DEFAULT_MODEL))
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise TrainingError(f"{path}: weights do not fit model {meta.get('model')!r}: {e}") from None
+    if runtime is not None:
+        model = runtime.prepare(model)
+    return model.eval(), meta
