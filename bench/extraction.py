@@ -5,7 +5,7 @@
     git archive 9c721bc add | tar -x -C /tmp/before                     # an older stage, to measure beside ours:
     uv run python bench/extraction.py --workdir /tmp/extbench --baseline /tmp/before
 
-Inputs, built with the demo generator (``add.data.demo.build_demo``, one [target, source] pair, method Deepfakes:
+Inputs, built with the demo generator (``add.data.demo.build.build_demo``, one [target, source] pair, method Deepfakes:
 originals 000, 001 and fakes 000_001, 001_000) and cached in ``--workdir``:
 
 * ``480p``: the demo at its default frame size (854x480), ``--demo-frames`` frames (default 128) per video;
@@ -79,7 +79,7 @@ def _demo_set(workdir: Path, name: str, width: int, height: int, frames: int, me
               seed: int = 0) -> list[dict[str, Any]]:
     """Build (or reuse, when its ``demo.json`` says it was built with the same arguments) one demo tree."""
     from add.data import ffpp
-    from add.data.demo import build_demo
+    from add.data.demo.build import build_demo
     from add.data.video import probe
 
     root = workdir / name

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from add.data import demo, ffpp
-from add.data import manipulations as manip
+from add.data import ffpp
+from add.data.demo import build, planning, rendering
+from add.data.demo import manipulations as manip
 from add.data.video import probe, read_frames
 from add.errors import AddError
 from add.params import ParamsError
@@ -24,24 +25,24 @@ TINY = {"seed": 3, "pairs": (1, 1, 1), "frames": 8, "width": 320, "height": 240,
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
-    return demo.build_demo(tmp_path_factory.mktemp("demo") / "demo", **TINY)
+    return build.build_demo(tmp_path_factory.mktemp("demo") / "demo", **TINY)
 
 
 @pytest.fixture(scope="module")
 def clean_tree(tmp_path_factory) -> Path:
-    return demo.build_demo(tmp_path_factory.mktemp("demo") / "clean", **{**TINY, "strength": 0.0})
+    return build.build_demo(tmp_path_factory.mktemp("demo") / "clean", **{**TINY, "strength": 0.0})
 
 
 def meta(root: Path) -> dict:
-    return json.loads((root / demo.MARKER).read_text())
+    return json.loads((root / build.MARKER).read_text())
 
 
-def scene_of(root: Path, video: str) -> demo.Scene:
+def scene_of(root: Path, video: str) -> rendering.Scene:
     info = meta(root)
     cfg = info["config"]
-    names = {demo.identity_name(i): i for i in range(demo.N_IDENTITIES)}
+    names = {rendering.identity_name(i): i for i in range(rendering.N_IDENTITIES)}
     target = video.split("_")[0]
-    return demo.Scene(cfg["seed"], target, names[info["identities"][target]], cfg["width"], cfg["height"],
+    return rendering.Scene(cfg["seed"], target, names[info["identities"][target]], cfg["width"], cfg["height"],
                       cfg["fps"])
 
 
@@ -59,7 +60,7 @@ def test_layout_and_splits(tree):
     table = ffpp.list_videos(tree, TINY["methods"], ffpp.QUALITIES)  # raises if any file is missing
     assert len(table) == 6 + 2 * 6
     files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
-    expected = {f"splits/{s}.json" for s in ffpp.SPLITS} | {demo.MARKER}
+    expected = {f"splits/{s}.json" for s in ffpp.SPLITS} | {build.MARKER}
     for q in ffpp.QUALITIES:
         expected |= {f"original_sequences/youtube/{q}/videos/{i}.mp4" for i in ids}
         for method in TINY["methods"]:
@@ -78,20 +79,20 @@ def test_layout_and_splits(tree):
 
 def test_byte_identical_for_the_same_seed(tmp_path):
     small = {**TINY, "pairs": (1, 0, 0), "methods": ("Deepfakes",), "frames": 4}
-    a = demo.build_demo(tmp_path / "a", **{**small, "jobs": 1})
-    b = demo.build_demo(tmp_path / "b", **{**small, "jobs": 2})  # worker count must not matter
+    a = build.build_demo(tmp_path / "a", **{**small, "jobs": 1})
+    b = build.build_demo(tmp_path / "b", **{**small, "jobs": 2})  # worker count must not matter
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert len(files) == 2 * 3 * 2 + 3 + 1
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
-    demo.build_demo(a, **{**small, "seed": TINY["seed"] + 1})  # replaces the previous demo tree in place
+    build.build_demo(a, **{**small, "seed": TINY["seed"] + 1})  # replaces the previous demo tree in place
     changed = ffpp.video_path(a, ffpp.ORIGINAL, "raw", "000")
     assert changed.read_bytes() != ffpp.video_path(b, ffpp.ORIGINAL, "raw", "000").read_bytes()
 
 
 def test_only_the_requested_qualities_are_kept(tmp_path):
-    root = demo.build_demo(tmp_path / "demo", **{**TINY, "pairs": (1, 0, 0), "methods": ("FaceSwap",), "frames": 2,
+    root = build.build_demo(tmp_path / "demo", **{**TINY, "pairs": (1, 0, 0), "methods": ("FaceSwap",), "frames": 2,
                                                  "qualities": ("c40",)})
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     videos = [f for f in files if f.endswith(".mp4")]
@@ -139,7 +140,7 @@ def test_fakes_change_the_face_and_nothing_else(tree):
 def test_artifacts_strong_in_raw_weaker_at_c23_mostly_gone_at_c40(tree, clean_tree):
     per_method = {}
     for method, kinds in meta(tree)["fakes"].items():
-        energies = [demo.artifact_energy(tree, clean_tree, method, fake) for fake in kinds]
+        energies = [build.artifact_energy(tree, clean_tree, method, fake) for fake in kinds]
         per_method[method] = {q: float(np.mean([e[q] for e in energies])) for q in ffpp.QUALITIES}
     for method, e in per_method.items():
         assert e["raw"] > 5.0, (method, e)  # levels² of high-pass luma: clearly there in raw
@@ -154,22 +155,22 @@ def test_clean_twin_is_the_same_swap_without_artifacts(tree, clean_tree):
     original = ffpp.video_path(tree, ffpp.ORIGINAL, "raw", "000")
     assert original.read_bytes() == ffpp.video_path(clean_tree, ffpp.ORIGINAL, "raw", "000").read_bytes()
     with pytest.raises(ValueError, match="strength-0 twin"):
-        demo.artifact_energy(tree, tree, "Deepfakes", "000_001")
+        build.artifact_energy(tree, tree, "Deepfakes", "000_001")
 
 
 def test_params_yaml_demo_section_is_valid():
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    config = demo.DemoConfig.from_params(params)
+    config = planning.DemoConfig.from_params(params)
     assert config.pairs == tuple(params["demo"]["pairs"]) and config.seed == params["seed"]
     kwargs = config.build_kwargs(methods=["Deepfakes"], qualities=["raw", "c40"])
-    accepted = set(inspect.signature(demo.build_demo).parameters) - {"root"}
+    accepted = set(inspect.signature(build.build_demo).parameters) - {"root"}
     assert set(kwargs) <= accepted
     assert kwargs["methods"] == ("Deepfakes",) and kwargs["qualities"] == ("raw", "c40")
 
 
 def test_jobs_defaults_to_data_jobs():
-    assert demo.DemoConfig.from_params({"data": {"jobs": 3}, "demo": {}}).jobs == 3
-    assert demo.DemoConfig.from_params({"data": {"jobs": 3}, "demo": {"jobs": 1}}).jobs == 1
+    assert planning.DemoConfig.from_params({"data": {"jobs": 3}, "demo": {}}).jobs == 3
+    assert planning.DemoConfig.from_params({"data": {"jobs": 3}, "demo": {"jobs": 1}}).jobs == 1
 
 
 @pytest.mark.parametrize("params, key", [
@@ -195,16 +196,16 @@ def test_jobs_defaults_to_data_jobs():
 ])
 def test_nonsense_params_are_rejected(params, key):
     with pytest.raises(ParamsError, match=f"'{key}"):
-        demo.DemoConfig.from_params(params)
+        planning.DemoConfig.from_params(params)
 
 
 def test_nonsense_build_arguments_are_rejected(tmp_path):
     with pytest.raises(ParamsError, match="methods"):
-        demo.build_demo(tmp_path / "x", seed=0, methods=("../evil",))
+        build.build_demo(tmp_path / "x", seed=0, methods=("../evil",))
     with pytest.raises(ParamsError, match="qualities"):
-        demo.build_demo(tmp_path / "x", seed=0, qualities=("c99",))
+        build.build_demo(tmp_path / "x", seed=0, qualities=("c99",))
     with pytest.raises(ParamsError, match="demo.width"):
-        demo.build_demo(tmp_path / "x", seed=0, width=321)
+        build.build_demo(tmp_path / "x", seed=0, width=321)
     assert not (tmp_path / "x").exists()
 
 
@@ -214,13 +215,13 @@ def test_never_replaces_a_tree_that_is_not_a_demo(tmp_path):
     keep.parent.mkdir(parents=True)
     keep.write_bytes(b"precious")
     with pytest.raises(AddError, match="not a demo tree"):
-        demo.build_demo(root, **{**TINY, "pairs": (1, 0, 0)})
+        build.build_demo(root, **{**TINY, "pairs": (1, 0, 0)})
     assert keep.read_bytes() == b"precious"
 
 
 def test_interrupted_build_keeps_the_previous_tree(tmp_path, monkeypatch):
     small = {**TINY, "pairs": (1, 0, 0), "methods": ("Deepfakes",), "frames": 2, "jobs": 1}
-    root = demo.build_demo(tmp_path / "demo", **small)
+    root = build.build_demo(tmp_path / "demo", **small)
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     calls = []
 
@@ -230,19 +231,19 @@ def test_interrupted_build_keeps_the_previous_tree(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return demo_write(task, tmp, config)
 
-    demo_write = demo._write_task
-    monkeypatch.setattr(demo, "_write_task", failing)
+    demo_write = build._write_task
+    monkeypatch.setattr(build, "_write_task", failing)
     with pytest.raises(KeyboardInterrupt):
-        demo.build_demo(root, **{**small, "seed": 99})
+        build.build_demo(root, **{**small, "seed": 99})
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 
 
 def test_identities_are_real_detectable_faces():
-    usable = demo.usable_identities()
-    assert demo.ASTRONAUT in usable
-    assert 80 <= len(usable) <= demo.N_IDENTITIES  # nearly all 100 LFW faces (x4+ upscaled) and the astronaut
-    assert all(0 <= i < demo.N_IDENTITIES for i in usable)
+    usable = rendering.usable_identities()
+    assert rendering.ASTRONAUT in usable
+    assert 80 <= len(usable) <= rendering.N_IDENTITIES  # nearly all 100 LFW faces (x4+ upscaled) and the astronaut
+    assert all(0 <= i < rendering.N_IDENTITIES for i in usable)
 
 
 @pytest.mark.parametrize("depth", [0.0, 0.05])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from add.data.demo import DemoConfig
+from add.data.demo.planning import DemoConfig
 from add.data.extract import ExtractConfig
 from add.data.ffpp import FFPPConfig
 from add.losses import DISTILLERS, parse_distill_config

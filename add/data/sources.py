@@ -28,7 +28,8 @@ def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.Pa
     cfg = ffpp.FFPPConfig.from_params(params)
     demo_root = Path(demo_root)
     if cfg.source == "demo":
-        from add.data.demo import DemoConfig, build_demo
+        from add.data.demo.build import build_demo
+        from add.data.demo.planning import DemoConfig
 
         demo = DemoConfig.from_params(params)
         build_demo(demo_root, **demo.build_kwargs(methods=cfg.methods, qualities=cfg.qualities))
@@ -60,7 +61,7 @@ def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.Pa
 
 def _check_replaceable(demo_root: Path) -> None:
     """The demo folder may be emptied: it is absent, an empty folder or a demo tree (holds the demo marker)."""
-    from add.data.demo import MARKER
+    from add.data.demo.build import MARKER
 
     if demo_root.exists() and (not demo_root.is_dir() or (any(demo_root.iterdir())
                                                           and not (demo_root / MARKER).is_file())):

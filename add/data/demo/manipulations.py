@@ -19,7 +19,7 @@ changes only pixels where its mask is non-zero, so a fake equals its original ou
 Most of what tells these fakes apart from the originals is high-frequency (checkerboard, periodic texture, lost
 skin texture, the thin seam), so H.264 at c23 weakens it and at c40 mostly removes it; the low-frequency colour
 mismatch survives, as in FF++. ``hf_excess`` of a fake over the same manipulation made with ``strength=0`` (no
-artifacts), per quality, measures this (``add.data.demo.artifact_energy``).
+artifacts), per quality, measures this (``add.data.demo.build.artifact_energy``).
 """
 
 from __future__ import annotations
