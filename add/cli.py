@@ -15,7 +15,7 @@ from add.errors import AddError
 COMMANDS = {
     "videos": ("add.data.sources", "build the demo or download/validate FF++, then index the videos"),
     "download": ("add.data.download", "download FaceForensics++ videos and splits (needs data.agree_tos: true)"),
-    "extract": ("add.data.extract", "detect faces and crop aligned raw/c23/c40 triplets"),
+    "extract": ("add.data.extract.stage", "detect faces and crop aligned raw/c23/c40 triplets"),
     "shards": ("add.data.shards", "pack face triplets into WebDataset shards"),
     "train": ("add.train", "train the teacher on raw crops"),
     "distill": ("add.distill", "train a student on compressed crops, distilled from the teacher"),

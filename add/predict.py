@@ -47,7 +47,7 @@ import torch
 from tqdm import tqdm
 
 from add.card import Card, read_card
-from add.data.extract import sample_indices
+from add.data.extract.config import sample_indices
 from add.data.faces import Box, crop, face_crops
 from add.data.video import probe, read_frames
 from add.errors import AddError

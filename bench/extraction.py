@@ -15,8 +15,8 @@ originals 000, 001 and fakes 000_001, 001_000) and cached in ``--workdir``:
 
 Per video, 64 frames (``data.frames_per_video``) x raw/c23/c40, single process:
 
-* ``ours``: the extract stage's own per-video code (:func:`add.data.extract.extract_videos`, which
-  ``add.data.extract.run`` calls, with the stage defaults): hash inputs, probe, decode, detect, crop, PNG, tar,
+* ``ours``: the extract stage's own per-video code (:func:`add.data.extract.scheduler.extract_videos`, which
+  ``add.data.extract.stage.run`` calls, with the stage defaults): hash inputs, probe, decode, detect, crop, PNG, tar,
   sidecar. Videos run in the stage's order: originals first, then the fakes, which reuse their original's boxes.
 * ``baseline`` (with ``--baseline DIR``): the same call into the ``add`` package found in DIR (an older revision).
 * ``floor``: the irreducible work: decode only the sampled frames of the three qualities (one ffmpeg ``select``
@@ -111,18 +111,32 @@ def build_inputs(workdir: Path, frames: dict[str, int]) -> tuple[dict[str, list[
 
 
 # ------------------------------------------------------------------------------------------------- approaches
-def _cfg():
-    from add.data.extract import ExtractConfig
+def _extract():
+    """The extraction API of the ``add`` being measured: the ``add.data.extract`` package, or the single module of a
+    --baseline from before it was split."""
+    import types
 
-    return ExtractConfig.from_params({"seed": 0, "data": {"frames_per_video": 64, "jobs": 1}})
+    from add.data import extract
+
+    if hasattr(extract, "ExtractConfig"):
+        return extract
+    from add.data.extract import config, jobs, per_video, scheduler
+
+    return types.SimpleNamespace(
+        ExtractConfig=config.ExtractConfig, sample_indices=config.sample_indices, SIDECAR_SUFFIX=config.SIDECAR_SUFFIX,
+        VideoJob=jobs.VideoJob, extract_video=per_video.extract_video, extract_videos=scheduler.extract_videos,
+        __file__=extract.__file__)
+
+
+def _cfg():
+    return _extract().ExtractConfig.from_params({"seed": 0, "data": {"frames_per_video": 64, "jobs": 1}})
 
 
 def _ours(videos: list[dict], out_dir: Path, record) -> None:
     """The stage's per-video code on these videos, in the stage's order; ``record(name)`` after each video."""
     import dataclasses
 
-    from add.data import extract
-
+    extract = _extract()
     cfg = _cfg()
     # the jobs extract._jobs makes from videos.parquet, without pandas (the stage's workers never import it)
     has_target = "target" in {f.name for f in dataclasses.fields(extract.VideoJob)}
@@ -141,8 +155,9 @@ def _ours(videos: list[dict], out_dir: Path, record) -> None:
 
 
 def _floor(video: dict, detector) -> None:
-    from add.data.extract import sample_indices
     from add.data.video import VideoInfo, read_frames
+
+    sample_indices = _extract().sample_indices
 
     info = VideoInfo(video["paths"]["raw"], video["width"], video["height"], video["fps"], video["frames"])
     indices = sample_indices(info.frames, 64)
@@ -156,8 +171,9 @@ def _floor(video: dict, detector) -> None:
 def _naive(video: dict, detector, out_dir: Path) -> None:
     import cv2
 
-    from add.data.extract import sample_indices
     from add.data.faces import crop, square_box
+
+    sample_indices = _extract().sample_indices
 
     for q in QUALITIES:
         cap = cv2.VideoCapture(video["paths"][q])
@@ -246,9 +262,9 @@ def _cpu() -> float:
 def worker(spec: dict) -> dict:
     """Run one approach over one input set in this (fresh) process: warm-up, then per-video wall and CPU seconds,
     and the process's peaks."""
-    from add.data import extract
     from add.data.faces import FaceDetector
 
+    extract = _extract()
     approach, videos = spec["approach"], spec["videos"]
     cfg = _cfg()
     if approach == "naive":
@@ -417,9 +433,9 @@ def _git_revision() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "add/data/extract.py", "add/data/faces.py"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "add/data/extract", "add/data/faces.py"],
                                cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        return out + (" + uncommitted add/data/extract.py or faces.py" if dirty else "")
+        return out + (" + uncommitted add/data/extract or faces.py" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -447,8 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--long-frames must be >= 300 (issue 6: a >= 300-frame 720p clip)")
     if args.repeats < 1 or args.naive_repeats < 0:
         parser.error("--repeats must be >= 1 and --naive-repeats >= 0")
-    if args.baseline is not None and not (args.baseline / "add" / "data" / "extract.py").is_file():
-        parser.error(f"--baseline {args.baseline}: no add/data/extract.py in it")
+    if args.baseline is not None and not any((args.baseline / "add" / "data" / name).is_file()
+                                             for name in ("extract.py", "extract/__init__.py")):
+        parser.error(f"--baseline {args.baseline}: no add/data/extract in it")
     approaches = APPROACHES + (("baseline",) if args.baseline else ())
 
     from add.io import atomic_write_json

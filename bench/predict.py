@@ -86,7 +86,7 @@ def _ours(path: Path, scorer, frames: int) -> int:
 
 
 def _floor(path: Path, scorer, frames: int, info) -> int:
-    from add.data.extract import sample_indices
+    from add.data.extract.config import sample_indices
     from add.data.faces import crop, detector, square_box
     from add.data.video import read_frames
 
@@ -110,7 +110,7 @@ def _ff(path: Path, scorer, frames: int, ourdet: bool) -> int:
     import cv2
     import dlib
 
-    from add.data.extract import sample_indices
+    from add.data.extract.config import sample_indices
     from add.data.faces import Detection, crop, detector, square_box
 
     faces = scorer.card.faces

@@ -130,7 +130,7 @@ def test_stage_deps_are_the_code_it_runs(name):
 
 def test_closure_follows_function_level_imports(tmp_path):
     # the CLI imports stage modules through importlib; the table, not an import statement, links them
-    assert "add.data.extract" in cli_commands().values()
+    assert "add.data.extract.stage" in cli_commands().values()
     files = closure({"add.cli"})
     assert ROOT / "add" / "errors.py" in files
-    assert ROOT / "add" / "data" / "extract.py" not in files
+    assert ROOT / "add" / "data" / "extract" / "stage.py" not in files

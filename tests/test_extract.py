@@ -1,4 +1,4 @@
-"""The extract stage (add.data.extract) on small synthetic videos with planted failures."""
+"""The extract stage (the add.data.extract package) on small synthetic videos with planted failures."""
 
 from __future__ import annotations
 
@@ -21,9 +21,13 @@ import pytest
 import yaml
 from video_factory import damage_inside, make_video, truncate, write_videos_parquet
 
-from add import cli
-from add.data import extract
-from add.data.extract import ExtractConfig, ExtractError, sample_indices, video_seed
+from add import cli, layout
+from add.data.extract import stage as extract_stage
+from add.data.extract.config import STATUSES, ExtractConfig, ExtractError, sample_indices, video_seed
+from add.data.extract.jobs import Alignment, Reference, VideoJob
+from add.data.extract.per_video import extract_video, write_tar
+from add.data.extract.scheduler import reference_map
+from add.data.extract.sidecar import fingerprint
 from add.data.faces import FaceDetector, crop
 from add.data.video import read_frames
 from add.params import ParamsError
@@ -61,7 +65,7 @@ def planted(tmp_path_factory):
     truncate(rows[5]["raw"], 0.0005)
     videos = write_videos_parquet(root / "videos.parquet", rows)
     out = root / "run1"
-    metrics = extract.run(PARAMS, videos, out / "faces", out / "manifest.parquet", out / "extract.json",
+    metrics = extract_stage.run(PARAMS, videos, out / "faces", out / "manifest.parquet", out / "extract.json",
                           progress=False)
     return {"root": root, "videos": videos, "rows": {r["video"]: r for r in rows}, "out": out, "metrics": metrics,
             "manifest": pd.read_parquet(out / "manifest.parquet")}
@@ -88,11 +92,11 @@ def rows_of(manifest: pd.DataFrame, video: str) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------------ manifest
 def test_manifest_schema_and_order(planted):
     m = planted["manifest"]
-    assert list(m.columns) == extract.MANIFEST_COLUMNS
+    assert list(m.columns) == list(layout.MANIFEST_COLUMNS)
     assert m["frame"].dtype == np.int64 and m["label"].dtype == np.int64 and m["x0"].dtype == np.float64
     key = m[["split", "method", "video", "frame"]].values.tolist()
     assert key == sorted(key)
-    assert set(m["status"]) <= set(extract.STATUSES)
+    assert set(m["status"]) <= set(STATUSES)
     assert (m.loc[m["status"] != "ok", "reason"] != "").all() and (m.loc[m["status"] == "ok", "reason"] == "").all()
 
 
@@ -145,7 +149,7 @@ def test_a_decoder_error_inside_a_readable_video_drops_it_with_the_reason(plante
         row[q] = str(tmp_path / f"{q}.mp4")
     damage_inside(row["raw"], 4096)  # 4 KB of noise inside a P frame: ffmpeg conceals it and exits 0
     videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
-    metrics = extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+    metrics = extract_stage.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
                           progress=False)
     manifest = pd.read_parquet(tmp_path / "m.parquet")
     assert manifest["status"].tolist() == ["dropped_video"] and metrics["videos_kept"] == 0
@@ -206,7 +210,7 @@ def test_compressed_crops_agree_with_raw_and_c40_is_further(planted):
 def test_forced_rerun_in_parallel_is_byte_identical(planted):
     out = planted["root"] / "run2"
     params = {**PARAMS, "data": {**PARAMS["data"], "jobs": 2}}
-    extract.run(params, planted["videos"], out / "faces", out / "manifest.parquet", out / "extract.json",
+    extract_stage.run(params, planted["videos"], out / "faces", out / "manifest.parquet", out / "extract.json",
                 force=True, progress=False)
     first, second = planted["out"] / "faces", out / "faces"
     names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
@@ -230,7 +234,7 @@ def test_rerun_resumes_only_what_is_missing_and_cleans_up(planted):
     (faces / "original" / ".001.tar.abc123.tmp").write_bytes(b"half a tar")  # a killed run's temp file
     (faces / "original" / "999.tar").write_bytes(b"a video no longer listed")
     (faces / "original" / "999.decisions.json").write_text("{}")
-    metrics = extract.run(PARAMS, planted["videos"], faces, out / "manifest.parquet", out / "extract.json",
+    metrics = extract_stage.run(PARAMS, planted["videos"], faces, out / "manifest.parquet", out / "extract.json",
                           progress=False)
     assert metrics["videos_resumed"] == 5
     assert (faces / "original" / "001.tar").read_bytes() == before
@@ -250,7 +254,7 @@ def test_a_damaged_tar_is_extracted_again_not_resumed(planted):
     (faces / "original" / "001.tar").write_bytes(bytes(flipped))
     side = json.loads((faces / "original" / "000.decisions.json").read_text())
     assert side["tar"] == {"size": len(good["000.tar"]), "sha256": hashlib.sha256(good["000.tar"]).hexdigest()}
-    metrics = extract.run(PARAMS, planted["videos"], faces, out / "manifest.parquet", out / "extract.json",
+    metrics = extract_stage.run(PARAMS, planted["videos"], faces, out / "manifest.parquet", out / "extract.json",
                           progress=False)
     assert metrics["videos_resumed"] == 4  # of 6: both damaged tars were extracted again
     for name, blob in good.items():
@@ -265,16 +269,16 @@ def test_changed_settings_or_inputs_are_not_resumed(planted, tmp_path):
         row[q] = str(tmp_path / f"{q}.mp4")
     videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
     paths = (tmp_path / "faces", tmp_path / "manifest.parquet", tmp_path / "extract.json")
-    first = extract.run(PARAMS, videos, *paths, progress=False)
+    first = extract_stage.run(PARAMS, videos, *paths, progress=False)
     assert first["videos_resumed"] == 0
-    again = extract.run(PARAMS, videos, *paths, progress=False)
+    again = extract_stage.run(PARAMS, videos, *paths, progress=False)
     assert again["videos_resumed"] == 1
     smaller = {**PARAMS, "data": {**PARAMS["data"], "image_size": 64}}
-    changed = extract.run(smaller, videos, *paths, progress=False)
+    changed = extract_stage.run(smaller, videos, *paths, progress=False)
     assert changed["videos_resumed"] == 0
     assert png(tar_members(tmp_path / "faces" / "original" / "000.tar")["0001.raw.png"]).shape == (64, 64, 3)
     shutil.copy(planted["rows"]["001"]["c40"], row["c40"])  # different content under the same name
-    replaced = extract.run(smaller, videos, *paths, progress=False)
+    replaced = extract_stage.run(smaller, videos, *paths, progress=False)
     assert replaced["videos_resumed"] == 0 and replaced["videos_dropped"] == 0
 
 
@@ -286,7 +290,7 @@ def test_relative_paths_in_the_index_resolve_against_the_working_directory(plant
         row[q] = f"videos/{q}.mp4"  # as the videos stage writes a path inside the repository
     videos = write_videos_parquet(tmp_path / "videos.parquet", [row])
     monkeypatch.chdir(tmp_path / "repo")
-    metrics = extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+    metrics = extract_stage.run(PARAMS, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
                           progress=False)
     assert metrics["videos_kept"] == 1
     assert (tmp_path / "faces" / "original" / "000.tar").read_bytes() == \
@@ -312,7 +316,7 @@ def test_random_sampling_is_seeded_per_video():
 
 
 def test_random_sampling_does_not_depend_on_the_process():
-    code = ("from add.data.extract import sample_indices, video_seed; "
+    code = ("from add.data.extract.config import sample_indices, video_seed; "
             "print(sample_indices(300, 16, 'random', video_seed(7, 'Deepfakes', '000_003')))")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
@@ -326,7 +330,7 @@ def test_random_sampling_in_the_stage(planted, tmp_path):
     def frames(seed: int, name: str) -> list[int]:
         params = {"seed": seed, "data": {**PARAMS["data"], "sampling": "random"}}
         out = tmp_path / name
-        extract.run(params, videos, out / "faces", out / "m.parquet", out / "x.json", progress=False)
+        extract_stage.run(params, videos, out / "faces", out / "m.parquet", out / "x.json", progress=False)
         return pd.read_parquet(out / "m.parquet")["frame"].tolist()
 
     first = frames(3, "a")
@@ -390,15 +394,15 @@ def test_bad_videos_table_is_refused_naming_the_file(tmp_path, table, match):
     if table != "missing":
         pd.DataFrame(table).to_parquet(path)
     with pytest.raises(ExtractError, match=match) as err:
-        extract.run(PARAMS, path, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json", progress=False)
+        extract_stage.run(PARAMS, path, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json", progress=False)
     assert str(path) in str(err.value)
     assert not (tmp_path / "m.parquet").exists()
 
 
 def test_write_tar_is_reproducible(tmp_path):
     members = {"b.txt": b"2", "a.txt": b"1"}
-    extract.write_tar(tmp_path / "x.tar", members)
-    extract.write_tar(tmp_path / "y.tar", dict(reversed(members.items())))
+    write_tar(tmp_path / "x.tar", members)
+    write_tar(tmp_path / "y.tar", dict(reversed(members.items())))
     assert (tmp_path / "x.tar").read_bytes() == (tmp_path / "y.tar").read_bytes()
     with tarfile.open(fileobj=io.BytesIO((tmp_path / "x.tar").read_bytes())) as tar:
         assert tar.getnames() == ["a.txt", "b.txt"]
@@ -423,7 +427,7 @@ def fakes(tmp_path_factory):
     ]
     videos = write_videos_parquet(root / "videos.parquet", rows)
     out = root / "run1"
-    metrics = extract.run(PARAMS, videos, out / "faces", out / "manifest.parquet", out / "extract.json",
+    metrics = extract_stage.run(PARAMS, videos, out / "faces", out / "manifest.parquet", out / "extract.json",
                           progress=False)
     return {"root": root, "videos": videos, "rows": {f"{r['method']}/{r['video']}": r for r in rows}, "out": out,
             "metrics": metrics, "manifest": pd.read_parquet(out / "manifest.parquet")}
@@ -470,7 +474,7 @@ def test_box_reuse_can_be_switched_off(fakes, tmp_path):
     videos = write_videos_parquet(tmp_path / "videos.parquet",
                                   [fakes["rows"]["original/000"], fakes["rows"]["Deepfakes/000_001"]])
     params = {**PARAMS, "data": {**PARAMS["data"], "reuse_boxes": False}}
-    metrics = extract.run(params, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+    metrics = extract_stage.run(params, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
                           progress=False)
     assert metrics["videos_boxes_reused"] == 0 and metrics["videos_kept"] == 2
     side = json.loads((tmp_path / "faces" / "Deepfakes" / "000_001.decisions.json").read_text())
@@ -482,7 +486,7 @@ def test_box_reuse_in_parallel_and_after_a_resume_is_byte_identical(fakes):
     first = fakes["out"] / "faces"
     out = fakes["root"] / "parallel"
     params = {**PARAMS, "data": {**PARAMS["data"], "jobs": 2}}
-    extract.run(params, fakes["videos"], out / "faces", out / "manifest.parquet", out / "extract.json",
+    extract_stage.run(params, fakes["videos"], out / "faces", out / "manifest.parquet", out / "extract.json",
                 progress=False)
     names = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert len(names) == 8
@@ -490,7 +494,7 @@ def test_box_reuse_in_parallel_and_after_a_resume_is_byte_identical(fakes):
         assert (first / name).read_bytes() == (out / "faces" / name).read_bytes(), name
     # the fake extracted again while its original is resumed: its boxes come from the original's sidecar
     (out / "faces" / "Deepfakes" / "000_001.tar").unlink()
-    metrics = extract.run(params, fakes["videos"], out / "faces", out / "manifest.parquet", out / "extract.json",
+    metrics = extract_stage.run(params, fakes["videos"], out / "faces", out / "manifest.parquet", out / "extract.json",
                           progress=False)
     assert metrics["videos_resumed"] == 3 and metrics["videos_boxes_reused"] == 1
     assert (out / "faces" / "Deepfakes" / "000_001.tar").read_bytes() == (
@@ -499,19 +503,19 @@ def test_box_reuse_in_parallel_and_after_a_resume_is_byte_identical(fakes):
 
 
 def test_a_changed_original_is_not_resumed_for_its_fakes(fakes):
-    job = extract._jobs(pd.read_parquet(fakes["videos"]), fakes["out"] / "faces", ("raw", "c23", "c40"))[0]
+    job = extract_stage._jobs(pd.read_parquet(fakes["videos"]), fakes["out"] / "faces", ("raw", "c23", "c40"))[0]
     cfg = ExtractConfig.from_params(PARAMS)
     assert job.key == "Deepfakes/000_001" and job.footage == "000"
-    assert extract.reference_map([job]) == {}
-    a, b = extract.fingerprint(job, cfg, ("original/000", "x")), extract.fingerprint(job, cfg, ("original/000", "y"))
-    assert a != b and a != extract.fingerprint(job, cfg)
+    assert reference_map([job]) == {}
+    a, b = fingerprint(job, cfg, ("original/000", "x")), fingerprint(job, cfg, ("original/000", "y"))
+    assert a != b and a != fingerprint(job, cfg)
 
 
 def test_fakes_sample_the_frames_of_their_target(fakes, tmp_path):
     videos = write_videos_parquet(tmp_path / "videos.parquet",
                                   [fakes["rows"]["original/000"], fakes["rows"]["Deepfakes/000_001"]])
     params = {"seed": 5, "data": {**PARAMS["data"], "sampling": "random"}}
-    metrics = extract.run(params, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
+    metrics = extract_stage.run(params, videos, tmp_path / "faces", tmp_path / "m.parquet", tmp_path / "x.json",
                           progress=False)
     m = pd.read_parquet(tmp_path / "m.parquet")
     drawn = sample_indices(N_FRAMES, PER_VIDEO, "random", video_seed(5, "original", "000"))
@@ -523,26 +527,26 @@ def test_fakes_sample_the_frames_of_their_target(fakes, tmp_path):
 
 def test_alignment_survives_the_sidecar_and_damage_is_refused():
     thumbs = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    a = extract.Alignment(10, 320, 240, (2, 7), thumbs)
-    b = extract.Alignment.from_json(json.loads(json.dumps(a.to_json())))
+    a = Alignment(10, 320, 240, (2, 7), thumbs)
+    b = Alignment.from_json(json.loads(json.dumps(a.to_json())))
     assert (b.frames, b.width, b.height, b.indices) == (10, 320, 240, (2, 7)) and np.array_equal(b.thumbs, thumbs)
-    assert extract.Alignment.from_json({**a.to_json(), "thumbs": "not base64!"}) is None
-    assert extract.Alignment.from_json({**a.to_json(), "indices": [2]}) is None
-    assert extract.Alignment.from_json(None) is None
+    assert Alignment.from_json({**a.to_json(), "thumbs": "not base64!"}) is None
+    assert Alignment.from_json({**a.to_json(), "indices": [2]}) is None
+    assert Alignment.from_json(None) is None
 
 
 def test_original_constant_matches_ffpp():
     from add.data import ffpp
 
-    assert extract.ORIGINAL == ffpp.ORIGINAL
+    assert layout.ORIGINAL == ffpp.ORIGINAL
 
 
 def test_a_fake_of_a_dropped_original_is_detected_on_its_own(fakes, tmp_path):
     row = fakes["rows"]["Deepfakes/000_001"]
-    job = extract.VideoJob(0, "train", "Deepfakes", "000_001", 1, {q: row[q] for q in ("raw", "c23", "c40")},
+    job = VideoJob(0, "train", "Deepfakes", "000_001", 1, {q: row[q] for q in ("raw", "c23", "c40")},
                            str(tmp_path / "f.tar"), str(tmp_path / "f.decisions.json"), "000")
-    result = extract.extract_video(job, ExtractConfig.from_params(PARAMS),
-                                   reference=extract.Reference("original/000", None, (), None))
+    result = extract_video(job, ExtractConfig.from_params(PARAMS),
+                                   reference=Reference("original/000", None, (), None))
     assert result.boxes_from == "detected" and "original/000 was dropped" in result.note
     assert [d["status"] for d in result.decisions] == ["ok"] * PER_VIDEO
     assert json.loads((tmp_path / "f.decisions.json").read_text())["note"] == result.note

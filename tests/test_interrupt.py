@@ -13,7 +13,7 @@ import pytest
 import yaml
 from video_factory import make_video, write_videos_parquet
 
-from add.data import extract
+from add.data.extract import stage as extract_stage
 
 VIDEOS = 32  # enough that the stage is still running when the signal arrives on a loaded machine
 FRAMES = 16
@@ -83,7 +83,7 @@ def test_ctrl_c_stops_extraction_at_once_and_a_rerun_resumes(tmp_path):
     finished = sorted(p.name for p in faces.glob("original/*.decisions.json"))
     assert 1 <= len(finished) < VIDEOS, finished
     params["data"]["jobs"] = 1  # not an output setting: resuming does not depend on it
-    metrics = extract.run(params, videos, faces, tmp_path / "manifest.parquet", tmp_path / "extract.json",
+    metrics = extract_stage.run(params, videos, faces, tmp_path / "manifest.parquet", tmp_path / "extract.json",
                           progress=False)
     assert metrics["videos_resumed"] == len(finished)
     assert metrics["videos_kept"] == VIDEOS

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from add.data.demo.planning import DemoConfig
-from add.data.extract import ExtractConfig
+from add.data.extract.config import ExtractConfig
 from add.data.ffpp import FFPPConfig
 from add.losses import DISTILLERS, parse_distill_config
 from add.params import ParamsError, get_float, get_list, load_params

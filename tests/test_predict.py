@@ -18,7 +18,7 @@ from video_factory import make_video, truncate, write_videos_parquet
 
 from add import cli
 from add.card import PIXEL_MEAN, PIXEL_STD, Card, CardError, build_card, read_card
-from add.data import extract
+from add.data.extract import stage as extract_stage
 from add.data.faces import FaceSettings, crop, square_box
 from add.data.loader import to_tensor
 from add.models import create_detector
@@ -108,7 +108,7 @@ def test_video_frames_are_the_extraction_crops_scored_by_the_model(batch, inputs
     """Run the extract stage on the same video: predict must score its frames, boxes and crops exactly."""
     videos = write_videos_parquet(tmp_path / "videos.parquet", [
         {"split": "test", "method": "original", "video": "000", "label": 0, "raw": inputs["face"]}])
-    extract.run(PARAMS, videos, tmp_path / "faces", tmp_path / "manifest.parquet", tmp_path / "m.json",
+    extract_stage.run(PARAMS, videos, tmp_path / "faces", tmp_path / "manifest.parquet", tmp_path / "m.json",
                 progress=False)
     manifest = pd.read_parquet(tmp_path / "manifest.parquet")
     assert list(manifest["status"]) == ["fallback"] + ["ok"] * (FRAMES - 1)

@@ -120,7 +120,7 @@ def test_the_index_changes_when_a_video_changes(tmp_path, monkeypatch):
 def test_the_demo_index_does_not_depend_on_where_the_clone_is(tmp_path, monkeypatch):
     import pandas as pd
 
-    from add.data import extract
+    from add.data.extract import stage as extract_stage
 
     params = {"seed": 3, "data": {"source": "demo", "methods": ["FaceSwap"], "qualities": ["c40"]},
               "demo": {"pairs": [1, 0, 0], "frames": 2, "width": 320, "height": 240, "jobs": 1}}
@@ -134,6 +134,6 @@ def test_the_demo_index_does_not_depend_on_where_the_clone_is(tmp_path, monkeypa
         assert table["c40"].str.startswith("data/demo/").all()
         assert table["c40_stamp"].str.fullmatch(r"sha256:[0-9a-f]{64}").all()
         # read back, paths resolve against the working directory
-        resolved = extract.read_videos(layout.VIDEOS, ["c40"])
+        resolved = extract_stage.read_videos(layout.VIDEOS, ["c40"])
         assert all(Path(p).is_file() and p.startswith(str(tmp_path / clone)) for p in resolved["c40"])
     assert indexes[0] == indexes[1]

@@ -1,0 +1,116 @@
+"""Extraction settings (``data.*`` and ``seed``), frame sampling and the constants the other modules share."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from add.data.faces import FaceSettings
+from add.data.video import QUALITY_CRF
+from add.determinism import usable_cpus
+from add.errors import AddError
+from add.params import get_bool, get_choice, get_int, get_list, get_seed, section
+
+STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
+SIDECAR_SUFFIX = ".decisions.json"
+SIDECAR_FORMAT = "add.extract/3"
+PNG_COMPRESSION = 3  # fixed, so that a rerun writes the same bytes
+# A fake may take its original's boxes when, at every sampled frame, the grey thumbnails of their raw frames differ
+# outside the face box by at most this much (mean, max; grey levels) over at least this fraction of the frame.
+ALIGN_MEAN_MAX = 1.0
+ALIGN_MAX = 12.0
+ALIGN_MIN_COMPARED = 0.2
+DETECTED = "detected"  # VideoResult.boxes_from of a video whose boxes come from its own frames
+
+
+class ExtractError(AddError):
+    """videos.parquet or the face folder is unusable; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """The ``data.*`` params that drive extraction (and the top-level ``seed``), validated."""
+
+    qualities: tuple[str, ...] = ("raw", "c23", "c40")
+    frames_per_video: int = 64
+    sampling: str = "even"
+    seed: int = 0
+    image_size: int = 128
+    jobs: int = 0
+    detect_threshold: float = 0.2
+    detect_upsample: int = 0
+    detect_max_side: int = 640
+    detect_size_tolerance: float = 2.0
+    box_scale: float = 1.3
+    reuse_boxes: bool = True
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ExtractConfig:
+        data = section(dict(params), "data")
+        w = "data"
+        d = cls()
+        seed = get_seed(params)
+        faces = FaceSettings.from_params(params)
+        return cls(
+            qualities=tuple(get_list(data, "qualities", list(d.qualities), where=w, choices=list(QUALITY_CRF))),
+            frames_per_video=get_int(data, "frames_per_video", d.frames_per_video, where=w, min=1, max=100_000),
+            sampling=get_choice(data, "sampling", d.sampling, ("even", "random"), where=w),
+            seed=seed,
+            image_size=get_int(data, "image_size", d.image_size, where=w, min=16, max=4096),
+            jobs=get_int(data, "jobs", d.jobs, where=w, min=0, max=1024),
+            detect_threshold=faces.threshold,
+            detect_upsample=faces.upsample,
+            detect_max_side=faces.max_side,
+            detect_size_tolerance=faces.size_tolerance,
+            box_scale=faces.box_scale,
+            reuse_boxes=get_bool(data, "reuse_boxes", d.reuse_boxes, where=w),
+        )
+
+    @property
+    def detect_quality(self) -> str:
+        """The quality faces are detected on: raw, or the best one listed when raw is not."""
+        return min(self.qualities, key=lambda q: QUALITY_CRF[q])
+
+    def workers(self, n_videos: int) -> int:
+        jobs = self.jobs or usable_cpus()
+        return max(1, min(jobs, n_videos))
+
+    def output_settings(self) -> dict[str, Any]:
+        """What shapes a video's tar and decisions (not ``jobs``); the resume fingerprint hashes it."""
+        out = asdict(self)
+        out.pop("jobs")
+        out["qualities"] = list(self.qualities)
+        if self.sampling == "even":
+            out.pop("seed")
+        return out
+
+
+def face_settings(cfg: ExtractConfig) -> FaceSettings:
+    """The face pipeline's settings in ``cfg`` (what a checkpoint's model card records for ``add predict``)."""
+    return FaceSettings(cfg.detect_threshold, cfg.detect_upsample, cfg.detect_max_side, cfg.detect_size_tolerance,
+                        cfg.box_scale)
+
+
+# ------------------------------------------------------------------------------------------------------- sampling
+def video_seed(seed: int, method: str, video: str) -> int:
+    """A per-video seed, stable across processes and Python versions (crc32, never ``hash()``)."""
+    return (seed * 0x9E3779B1 + zlib.crc32(f"{method}/{video}".encode())) % 2**63
+
+
+def sample_indices(n_frames: int, wanted: int, sampling: str = "even", seed: int = 0) -> list[int]:
+    """Sorted, unique frame indices: all frames when ``n_frames <= wanted``; else ``wanted`` of them, evenly spaced
+    (the centre of each of ``wanted`` equal segments) or drawn at random with ``seed``."""
+    if n_frames < 1 or wanted < 1:
+        raise ValueError(f"need n_frames >= 1 and wanted >= 1, got {n_frames}, {wanted}")
+    if n_frames <= wanted:
+        return list(range(n_frames))
+    if sampling == "even":
+        return [int((2 * i + 1) * n_frames // (2 * wanted)) for i in range(wanted)]
+    if sampling == "random":
+        rng = np.random.default_rng(seed)
+        return sorted(int(i) for i in rng.choice(n_frames, size=wanted, replace=False))
+    raise ValueError(f"unknown sampling {sampling!r}; choose even or random")
