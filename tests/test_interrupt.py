@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -14,6 +15,8 @@ import yaml
 from video_factory import make_video, write_videos_parquet
 
 from add.data.extract import stage as extract_stage
+from add.data.extract.config import ExtractConfig
+from add.data.extract.scheduler import extract_videos
 
 VIDEOS = 32  # enough that the stage is still running when the signal arrives on a loaded machine
 FRAMES = 16
@@ -34,7 +37,7 @@ def group_members(pgid: int) -> list[str]:
     return found
 
 
-# slow: on a loaded 2-core CI machine a SIGINT was once not acted on (exit 0 after all videos): under investigation
+# slow (a minute): the end-to-end check; the in-process test below covers the lost-Ctrl-C cause in every run
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="lists processes through /proc")
 def test_ctrl_c_stops_extraction_at_once_and_a_rerun_resumes(tmp_path):
@@ -88,3 +91,35 @@ def test_ctrl_c_stops_extraction_at_once_and_a_rerun_resumes(tmp_path):
     assert metrics["videos_resumed"] == len(finished)
     assert metrics["videos_kept"] == VIDEOS
     assert not [p for p in faces.rglob("*") if p.name.endswith(".tmp")]
+
+
+class _InterruptsFromAFinaliser:
+    """Ctrl-C landing while the main thread runs a finaliser: Python raises the KeyboardInterrupt inside ``__del__``,
+    prints "Exception ignored" and drops it (a pool drops pipes and futures all the time)."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100_000):  # bytecode to run, so the handler runs here and not after __del__
+            pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one, on purpose
+def test_a_ctrl_c_swallowed_by_a_finaliser_still_stops_extraction(tmp_path):
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as in `add extract`
+    paths = make_video(tmp_path / "src", "000", 8, face="astronaut", seed=1)
+    rows = [dict(split="train", method="original", video=f"{i:03d}", label=0, **paths) for i in range(12)]
+    table = extract_stage.read_videos(write_videos_parquet(tmp_path / "videos.parquet", rows), ("raw", "c23", "c40"))
+    jobs = extract_stage._jobs(table, tmp_path / "faces", ("raw", "c23", "c40"))
+    cfg = ExtractConfig.from_params({"seed": 0, "data": {"frames_per_video": 8, "image_size": 32}})
+    finished = []
+
+    def done(result):
+        finished.append(result.index)
+        if len(finished) == 1:
+            _InterruptsFromAFinaliser()  # dropped at once: its __del__ runs now
+
+    with pytest.raises(KeyboardInterrupt):
+        extract_videos(jobs, cfg, workers=2, done=done)
+    assert 1 <= len(finished) < len(jobs)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the stage's handler is gone again
+    assert not multiprocessing.active_children()  # the workers were killed, not left to finish their videos

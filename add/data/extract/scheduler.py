@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -114,21 +115,28 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
     # spawn, not fork: the parent holds pyarrow/tqdm threads; workers import only what extract_video needs.
     executor = _Inline() if workers <= 1 or len(todo) <= 1 else ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_started, initargs=(os.getpid(),))
-    limit = 1 if isinstance(executor, _Inline) else 2 * workers
+    inline = isinstance(executor, _Inline)
+    limit = 1 if inline else 2 * workers
     in_flight: dict[Future, VideoJob] = {}
     try:
-        while ready or ready_fakes or in_flight:
-            while (ready or ready_fakes) and len(in_flight) < limit:
-                job = (ready_fakes or ready).popleft()
-                with _sigint_blocked():  # a worker it starts inherits the blocked SIGINT
-                    future = executor.submit(extract_video, job, cfg, prints.get(job.index), reference_for(job))
-                in_flight[future] = job
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda f: in_flight[f].index):
-                job = in_flight.pop(future)
-                finish(future.result())
-                ready_fakes.extend(waiting.pop(job.index, []))
-                release(job.index)
+        with _sigint_remembered() as interrupted:
+            while ready or ready_fakes or in_flight:
+                while (ready or ready_fakes) and len(in_flight) < limit:
+                    job = (ready_fakes or ready).popleft()
+                    # a worker the pool starts meanwhile inherits the blocked SIGINT; inline, Ctrl-C stays live
+                    with contextlib.nullcontext() if inline else _sigint_blocked():
+                        future = executor.submit(extract_video, job, cfg, prints.get(job.index), reference_for(job))
+                    in_flight[future] = job
+                finished, _ = wait(in_flight, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                for future in sorted(finished, key=lambda f: in_flight[f].index):
+                    job = in_flight.pop(future)
+                    finish(future.result())
+                    ready_fakes.extend(waiting.pop(job.index, []))
+                    release(job.index)
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         _stop_now(executor)
         raise
@@ -148,6 +156,34 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
 # decoders) start with SIGINT blocked, so only this process sees it; it then kills the workers at once instead of
 # waiting for their videos: what they finished is on disk (tar, then sidecar, each written atomically) and a video
 # cut short leaves at most a temp file that the next run removes, so a rerun resumes exactly where this one stopped.
+
+
+_POLL_SECONDS = 0.2  # how often the scheduler looks at the Ctrl-C flag while it waits for a video
+
+
+@contextlib.contextmanager
+def _sigint_remembered() -> Iterator[threading.Event]:
+    """Meanwhile SIGINT raises KeyboardInterrupt as usual *and* sets the yielded flag, which the scheduler checks.
+
+    Python raises a signal handler's exception wherever the main thread happens to be; when that is a finaliser
+    (``__del__`` of a pipe or a future the pool drops, a weakref callback) the KeyboardInterrupt is printed as
+    "Exception ignored" and lost, and extraction ran on to the end. The flag cannot be lost. A handler someone else
+    installed (or SIGINT ignored) is left alone, and outside the main thread nothing changes."""
+    interrupted = threading.Event()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager
