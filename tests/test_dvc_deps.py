@@ -134,3 +134,13 @@ def test_closure_follows_function_level_imports(tmp_path):
     files = closure({"add.cli"})
     assert ROOT / "add" / "errors.py" in files
     assert ROOT / "add" / "data" / "extract" / "stage.py" not in files
+
+
+def test_stages_do_not_import_each_other():
+    # shared names live in add.layout / add.stage_args, so editing one stage never reruns another
+    modules = {cli_commands()[script_command(ROOT / " ".join(stage["cmd"].split()).split()[1])]
+               for stage in STAGES.values()}
+    assert len(modules) >= 8
+    for module in sorted(modules):
+        others = sorted(m for m in imported_modules(module_file(module)) if m in modules - {module})
+        assert not others, f"stage module {module} imports the stage module(s) {others}"
