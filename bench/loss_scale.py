@@ -2,8 +2,8 @@
 
 The paper's weights (γ_MV = 100, η_MV = 50, Δ = 0.012, β = 16) were tuned for the authors' multi-view vectors (group
 masses over equal-width bins); this shows what each form gives on the same features. For each start of the student
-(``teacher``: the teacher's weights, the demo's ``distill.init_from_teacher``; ``scratch``: seeded random weights)
-and each form (``authors``: the default; ``cdf``: ``mv_vectors: cdf, mv_bins: count, mv_coords: unit,
+(``teacher``: the teacher's weights, ``distill.init_from_teacher``; ``scratch``: seeded random weights; ``imagenet``:
+the backbone's ImageNet weights, the paper's and the demo's start) and each form (``authors``: the default; ``cdf``: ``mv_vectors: cdf, mv_bins: count, mv_coords: unit,
 mv_contrast: student``, the earlier default), the student is measured on fixed validation batches (eval mode, fixed
 MV directions and partners) at initialisation and after ``--steps`` training steps of Adam at ``train.lr`` with that
 form's full ADD loss:
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> dict:
         for form, form_cfg in FORMS.items():
             cfg = {**base, **form_cfg}
             torch.manual_seed(seed)
-            student = create_detector(meta.get("model", "resnet18"))
+            student = create_detector(meta.get("model", "resnet18"), pretrained=init == "imagenet")
             if init == "teacher":
                 student.load_state_dict(teacher.state_dict())
             student.train()
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20, help="training steps between the two measurements")
     parser.add_argument("--measure-batches", type=int, default=3, help="validation batches measured")
     parser.add_argument("--log-window", type=int, default=5, help="last training steps averaged for 'logged'")
-    parser.add_argument("--inits", nargs="+", default=["teacher", "scratch"], choices=["teacher", "scratch"])
+    parser.add_argument("--inits", nargs="+", default=["teacher", "scratch"], choices=["teacher", "scratch", "imagenet"])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)

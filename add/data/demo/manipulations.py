@@ -4,22 +4,26 @@ Every manipulation works on a region of interest (ROI) of a finished original fr
 changes only pixels where its mask is non-zero, so a fake equals its original outside the face. Three kinds:
 
 - ``swap`` (identity swap, as Deepfakes/FaceSwap): the source identity's face, warped to the target's pose, passed
-  through a half-resolution autoencoder bottleneck (area down-sampling, bilinear up-sampling) and then sharpened
-  (unsharp mask, as DeepFaceLab-style post-processing does: halos and boosted fine detail), only partly
-  colour-corrected and not relit (colour mismatch that flickers against the target's lighting), pasted with a
-  hard-edged mask whose transition band is darkened (a visible blending seam, the boundary that Face X-ray-like
-  detectors look for). Made with ``strength=0`` it is a clean swap: feathered mask, matched colour, no sharpening.
+  through a half-resolution autoencoder (area down-sampling; the decoder up-samples with a stride-2 transposed
+  convolution, as pixel-shuffle decoders do: a faint period-2 checkerboard, and the skin texture is lost) and then
+  sharpened (unsharp mask, as DeepFaceLab-style post-processing does: halos and boosted fine detail), slightly
+  colour-corrected short of a match and not relit (a faint colour mismatch that flickers against the target's
+  lighting), pasted with a mask a quarter of the way from feathered to hard-edged whose transition band is slightly
+  darkened (a thin blending seam, the boundary that Face X-ray-like detectors look for). Made with ``strength=0`` it
+  is a clean swap: feathered mask, matched colour, no sharpening, no checkerboard.
 - ``gan`` (reenactment / neural rendering, as Face2Face/NeuralTextures): the target's own face re-synthesised by a
   generator whose last layer is a stride-2 transposed convolution. Its kernel covers even and odd output pixels
   unevenly (Odena et al. 2016), which leaves a period-2 checkerboard whose amplitude follows the image; a
   periodic fine texture (period 3-4 px) is added. Pasted with a feathered mask: no seam, only high-frequency traces.
-- ``swap_gan`` (as FaceShifter): an identity swap whose decoder is that transposed convolution; seam and
-  checkerboard together.
+- ``swap_gan`` (as FaceShifter): an identity swap re-synthesised by that generator (its stronger checkerboard and the
+  periodic texture) and pasted as a swap: seam and checkerboard together, no sharpening.
 
 Most of what tells these fakes apart from the originals is high-frequency (checkerboard, periodic texture, lost
-skin texture, the thin seam), so H.264 at c23 weakens it and at c40 mostly removes it; the low-frequency colour
-mismatch survives, as in FF++. ``hf_excess`` of a fake over the same manipulation made with ``strength=0`` (no
-artifacts), per quality, measures this (``add.data.demo.build.artifact_energy``).
+skin texture, the thin seam), so H.264 at c23 weakens it and at c40 mostly removes it; the low-frequency cues (colour
+mismatch, the blend of two faces) are kept faint on purpose, so that a detector trained on c40 stays well below one
+trained on raw — the gap ADD distils across, as on FF++'s NeuralTextures (c23 86 % -> c40 60 %). ``hf_excess`` of a
+fake over the same manipulation made with ``strength=0`` (no artifacts), per quality, measures the high-frequency
+part (``add.data.demo.build.artifact_energy``).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class Manipulation:
     """Per-video artifact parameters; ``strength`` 0 gives a clean manipulation (identity swapped, no artifacts)."""
 
     kind: str
-    checker_depth: float  # relative gain difference between even and odd pixels of the transposed convolution
+    checker_depth: float  # relative gain difference between even and odd pixels of the decoder's transposed conv
     texture_amp: float  # amplitude of the periodic generator texture (fraction of full scale)
     texture_period: int
     texture_phase: tuple[float, float]
@@ -80,27 +84,23 @@ class Manipulation:
             raise ValueError(f"unknown manipulation kind {kind!r}; choose from {KINDS}")
         swap = kind in ("swap", "swap_gan")
         gan = kind in ("gan", "swap_gan")
-        tint = 1.0 + strength * rng.uniform(-0.025, 0.025, 3)
+        tint = 1.0 + strength * rng.uniform(-0.01, 0.01, 3)
         return cls(
             kind=kind,
-            checker_depth=min(0.5, strength * rng.uniform(0.03, 0.06)) if gan else 0.0,
+            checker_depth=min(0.5, strength * rng.uniform(*((0.03, 0.06) if gan else (0.02, 0.04)))),
             texture_amp=strength * rng.uniform(2.0, 3.5) / 255 if gan else 0.0,
             texture_period=int(rng.choice([3, 4])),
             texture_phase=(float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, 2 * np.pi))),
-            colour_correction=max(0.0, 1.0 - strength * rng.uniform(0.05, 0.2)) if swap else 1.0,
+            colour_correction=max(0.0, 1.0 - strength * rng.uniform(0.02, 0.06)) if swap else 1.0,
             colour_tint=tuple(float(t) for t in tint) if swap else (1.0, 1.0, 1.0),
-            seam_darkening=min(0.9, strength * rng.uniform(0.15, 0.25)) if swap else 0.0,
-            hard_edge=min(1.0, strength) if swap else 0.0,
+            seam_darkening=min(0.9, strength * rng.uniform(0.05, 0.1)) if swap else 0.0,
+            hard_edge=min(1.0, 0.25 * strength) if swap else 0.0,
             sharpen=strength * rng.uniform(1.2, 2.0) if kind == "swap" else 0.0,
         )
 
     @property
     def swaps_identity(self) -> bool:
         return self.kind in ("swap", "swap_gan")
-
-    @property
-    def transposed_decoder(self) -> bool:
-        return self.kind in ("gan", "swap_gan")
 
 
 def _pad_even(img: np.ndarray) -> np.ndarray:
@@ -163,7 +163,7 @@ def apply(manip: Manipulation, roi: np.ndarray, source: np.ndarray | None, hard_
     else:
         mask = soft_mask
         face = roi
-    face = decoder(face, manip.checker_depth if manip.transposed_decoder else 0.0)
+    face = decoder(face, manip.checker_depth)
     if manip.sharpen > 0:
         face = face + manip.sharpen * (face - cv2.GaussianBlur(face, (0, 0), 0.8))
     if manip.texture_amp > 0:

@@ -32,6 +32,9 @@ HAIR_COLOURS = ((0.08, 0.06, 0.05), (0.20, 0.13, 0.08), (0.35, 0.24, 0.14), (0.5
 MIN_SIDE = 240  # smallest frame side: the head is at least 100 px so dlib can find it
 MIN_FACE = 100
 DETECT_THRESHOLD = 0.6  # dlib score an identity needs in the reference rendering to be used
+# Std of the fine skin texture on every face (fraction of full scale): real detail that a fake's decoder loses and that
+# H.264 at c40 removes from originals too, so it tells real from fake in raw footage only.
+SKIN_GRAIN = 6.0 / 255
 
 
 # ---------------------------------------------------------------------------------------------------- photos
@@ -74,7 +77,7 @@ def face_patch(identity: int, size: int) -> np.ndarray:
     face = cv2.resize(identity_photo(identity), (size, size), interpolation=cv2.INTER_CUBIC)
     rng = manip.rng_for(0, "skin", identity, size)
     grain = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 0.7)
-    grain *= (3.0 / 255) / max(float(grain.std()), 1e-6)
+    grain *= SKIN_GRAIN / max(float(grain.std()), 1e-6)
     return np.clip(face + grain[..., None], 0, 1)
 
 
@@ -227,7 +230,8 @@ class Scene:
     def __init__(self, seed: int, video: str, identity: int, width: int, height: int, fps: float):
         rng = manip.rng_for(seed, "scene", video)
         self.width, self.height, self.fps = width, height, fps
-        self.size = max(MIN_FACE, round(rng.uniform(0.27, 0.34) * height))
+        # small faces (crops of ~1.2x the training size) keep the fine-scale artifacts that raw crops carry
+        self.size = max(MIN_FACE, round(rng.uniform(0.21, 0.25) * height))
         self.subject = make_subject(identity, self.size, rng)
         self.margin = (max(4, round(0.06 * width)), max(4, round(0.06 * height)))
         mx, my = self.margin
