@@ -3,10 +3,10 @@
 The paper's weights (γ_MV = 100, η_MV = 50, Δ = 0.012, β = 16) were tuned for the authors' multi-view vectors (group
 masses over equal-width bins); this shows what each form gives on the same features. For each start of the student
 (``teacher``: the teacher's weights, ``distill.init_from_teacher``; ``scratch``: seeded random weights; ``imagenet``:
-the backbone's ImageNet weights, the paper's and the demo's start) and each form (``authors``: the default; ``cdf``: ``mv_vectors: cdf, mv_bins: count, mv_coords: unit,
-mv_contrast: student``, the earlier default), the student is measured on fixed validation batches (eval mode, fixed
-MV directions and partners) at initialisation and after ``--steps`` training steps of Adam at ``train.lr`` with that
-form's full ADD loss:
+the backbone's ImageNet weights, the paper's and the demo's start) and each form (``authors``: the default; ``cdf``:
+``mv_vectors: cdf, mv_bins: count, mv_coords: unit, mv_contrast: student``, the earlier default), the student is
+measured on fixed validation batches (eval mode, fixed MV directions and partners) at initialisation and after
+``--steps`` training steps of Adam at ``train.lr`` with that form's full ADD loss:
 
 * ``ce``: the student's cross-entropy on its c40 crops;
 * ``fr``: α·Σ_l w_FR[l]·L_FR(l);  ``mv_swd``: β·Σ_l w_MV[l]·γ_MV·mean_i SWD(S_i, T_i);  ``mv_contrast``:
@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20, help="training steps between the two measurements")
     parser.add_argument("--measure-batches", type=int, default=3, help="validation batches measured")
     parser.add_argument("--log-window", type=int, default=5, help="last training steps averaged for 'logged'")
-    parser.add_argument("--inits", nargs="+", default=["teacher", "scratch"], choices=["teacher", "scratch", "imagenet"])
+    parser.add_argument("--inits", nargs="+", default=["teacher", "scratch"],
+                        choices=["teacher", "scratch", "imagenet"])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
