@@ -31,7 +31,7 @@ import torch
 from add.data.faces import FaceSettings
 from add.data.loader import load_index
 from add.errors import AddError
-from add.io import atomic_path
+from add.io import atomic_write
 from add.metrics import THRESHOLD
 from add.models import check_model_name
 from add.params import get_seed, load_params
@@ -144,8 +144,8 @@ def export(checkpoint: str | os.PathLike, params: Mapping[str, Any], shards: str
     payload["meta"] = meta
     if isinstance(payload.get("best"), dict):  # a last.pt keeps a copy of best.pt: describe it too
         payload["best"] = {**payload["best"], "meta": {**payload["best"].get("meta", {}), "card": meta["card"]}}
-    with atomic_path(out) as tmp:
-        torch.save(payload, tmp)
+    with atomic_write(out) as f:  # a file object: the zip's root name does not follow the temp name (same bytes)
+        torch.save(payload, f)
     return meta["card"]
 
 

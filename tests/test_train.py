@@ -339,3 +339,17 @@ def test_ddp_on_cpu_keeps_ranks_in_sync(tmp_path):
     # gradients were averaged: the weights never diverged (BatchNorm running stats are per rank, as in DDP)
     state_equal(rank0["parameters"], rank1["parameters"])
     assert (tmp_path / BEST).is_file() and (tmp_path / LAST).is_file()
+
+
+def test_a_checkpoint_saved_twice_is_byte_identical(tmp_path):
+    """torch.save names its zip's root folder after the file it writes: through the atomic temp file's random name
+    the same weights gave different .pt bytes (and DVC hashes) on every run."""
+    from add.trainer.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+
+    payload = {"format": CHECKPOINT_FORMAT, "model": create_detector("resnet18").state_dict(),
+               "meta": {"kind": "teacher"}}
+    save_checkpoint(tmp_path / "a.pt", payload)
+    save_checkpoint(tmp_path / "b.pt", payload)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    loaded = load_checkpoint(tmp_path / "a.pt")["model"]
+    assert all(torch.equal(loaded[k], v) for k, v in payload["model"].items())

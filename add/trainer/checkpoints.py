@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from add.errors import AddError
-from add.io import atomic_path
+from add.io import atomic_write
 from add.models import DEFAULT_MODEL, Detector, create_detector
 from add.trainer.runtime import Runtime
 
@@ -23,8 +23,10 @@ class TrainingError(AddError):
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Through a file object, not the temp file's name: torch.save names the zip's root folder after a file name, so
+    # the random temp name would make every checkpoint's bytes differ. From a file object the root is fixed.
+    with atomic_write(path) as f:
+        torch.save(payload, f)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
