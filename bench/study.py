@@ -12,8 +12,8 @@ seed 0 reproduces ``dvc repro``'s metrics. ``--jobs 2 --set train.threads=1`` ru
 valid, not identical) numbers. Experiments are named ``{--name}-seed{S}`` and stay in the repository (``dvc exp show``);
 any ``-S key=value`` given with ``--set`` applies to all of them (e.g. ``--set beta=20``). Hyper-parameters are
 whatever ``params.yaml`` holds: choose them on validation (the ``val_acc`` column) first, e.g. with ``--set beta=...``
-studies under other names, never on the test split. Collect before committing: ``dvc exp show`` lists the experiments
-of the commit they were queued from.
+studies under other names, never on the test split. ``--collect`` finds experiments queued from any of the last 20
+commits.
 
 Writes, from the finished experiments named ``{--name}-seed*``:
 - ``docs/study/results.csv``: ``distill, seed, test_quality, acc, auc, video_auc, val_acc`` (one row per model and
@@ -42,6 +42,7 @@ COLUMNS = ("distill", "seed", "test_quality", "acc", "auc", "video_auc", "val_ac
 QUALITY = "c40"
 METHOD = "Deepfakes"
 DEFAULT_SEEDS = (0, 1, 2)
+COLLECT_COMMITS = 20
 
 
 class StudyError(RuntimeError):
@@ -122,8 +123,9 @@ def experiment_rows(data: dict, seed: int) -> list[dict]:
 
 
 def collect(name: str) -> list[dict]:
-    out = subprocess.run(["dvc", "exp", "show", "--json", "--no-pager"], cwd=REPO, capture_output=True, text=True,
-                         check=False)
+    # -n: the experiments of the last commits too, so the study can be collected after committing on top of it
+    out = subprocess.run(["dvc", "exp", "show", "--json", "--no-pager", "-n", str(COLLECT_COMMITS)], cwd=REPO,
+                         capture_output=True, text=True, check=False)
     if out.returncode:
         raise StudyError(f"dvc exp show failed: {out.stderr.strip()}")
     experiments = find_experiments(json.loads(out.stdout), f"{name}-seed")
@@ -229,6 +231,8 @@ def readme(summary: dict, rows: list[dict], meta: dict) -> str:
         f"{' with ' + ', '.join(f'`{s}`' for s in meta['set']) if meta['set'] else ''}.", "",
         "Command:", "", "```bash", meta["command"], "```", "",
         f"Wall time: {meta['wall']}.", "",
+        *(["How the loss settings were chosen, on validation only: [selection.md](selection.md).", ""]
+          if (OUT / "selection.md").is_file() else []),
         f"## Test ACC / AUC, mean ± std over {len(seeds)} seeds", "",
         "| model | test crops | ACC | AUC | video AUC | best val ACC |", "|---|---|---|---|---|---|",
     ]
