@@ -221,7 +221,7 @@ def fmt(mean: float, std: float) -> str:
     return "n/a" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
 
 
-def readme(summary: dict, rows: list[dict], meta: dict) -> str:
+def readme(summary: dict, rows: list[dict], meta: dict, out: Path = OUT) -> str:
     seeds = sorted({r["seed"] for r in rows})
     lines = [
         "# The seeded study: every distiller on the demo", "",
@@ -232,7 +232,7 @@ def readme(summary: dict, rows: list[dict], meta: dict) -> str:
         "Command:", "", "```bash", meta["command"], "```", "",
         f"Wall time: {meta['wall']}.", "",
         *(["How the loss settings were chosen, on validation only: [selection.md](selection.md).", ""]
-          if (OUT / "selection.md").is_file() else []),
+          if (out / "selection.md").is_file() else []),
         f"## Test ACC / AUC, mean ± std over {len(seeds)} seeds", "",
         "| model | test crops | ACC | AUC | video AUC | best val ACC |", "|---|---|---|---|---|---|",
     ]
@@ -263,7 +263,7 @@ def write_outputs(rows: list[dict], meta: dict, out: Path = OUT) -> dict:
     summary = summarize(rows)
     write_csv(rows, out / "results.csv")
     plot(rows, summary, out / f"{QUALITY}_acc.png")
-    (out / "README.md").write_text(readme(summary, rows, meta))
+    (out / "README.md").write_text(readme(summary, rows, meta, out))
     (out / "study.json").write_text(json.dumps({"meta": meta, **summary}, indent=2, default=str) + "\n")
     return summary
 
