@@ -31,7 +31,6 @@ import torch
 from add.data.faces import FaceSettings
 from add.data.loader import load_index
 from add.errors import AddError
-from add.io import atomic_write
 from add.metrics import THRESHOLD
 from add.models import check_model_name
 from add.params import get_seed, load_params
@@ -133,7 +132,7 @@ def read_card(meta: Any, path: str | os.PathLike) -> Card:
 def export(checkpoint: str | os.PathLike, params: Mapping[str, Any], shards: str | os.PathLike,
            out: str | os.PathLike) -> dict[str, Any]:
     """Write ``checkpoint`` with the card of ``params`` + ``shards`` to ``out`` (atomically); return the card."""
-    from add.trainer.checkpoints import load_checkpoint
+    from add.trainer.checkpoints import load_checkpoint, save_checkpoint
 
     payload = load_checkpoint(checkpoint)
     meta = dict(payload.get("meta") or {})
@@ -144,8 +143,7 @@ def export(checkpoint: str | os.PathLike, params: Mapping[str, Any], shards: str
     payload["meta"] = meta
     if isinstance(payload.get("best"), dict):  # a last.pt keeps a copy of best.pt: describe it too
         payload["best"] = {**payload["best"], "meta": {**payload["best"].get("meta", {}), "card": meta["card"]}}
-    with atomic_write(out) as f:  # a file object: the zip's root name does not follow the temp name (same bytes)
-        torch.save(payload, f)
+    save_checkpoint(out, payload)
     return meta["card"]
 
 
