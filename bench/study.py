@@ -58,7 +58,9 @@ def experiment_name(name: str, seed: int) -> str:
 
 def queue_commands(seeds: list[int], name: str, extra: list[str]) -> list[list[str]]:
     """``dvc exp run --queue`` per seed: all distillers on c40, the teacher evaluated on raw and c40."""
-    common = ["-S", f"students.distill=[{','.join(DISTILLERS)}]", "-S", f"students.qualities=[{QUALITY}]",
+    # the plain student (none) is always trained (stage student_none); students.distill lists the distillers
+    distilled = ",".join(d for d in DISTILLERS if d != "none")
+    common = ["-S", f"students.distill=[{distilled}]", "-S", f"students.qualities=[{QUALITY}]",
               "-S", f"evaluate.teacher_qualities=[raw,{QUALITY}]", "-S", f"data.methods=[{METHOD}]"]
     for setting in extra:
         common += ["-S", setting]

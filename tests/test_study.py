@@ -45,7 +45,7 @@ def test_queue_commands():
     assert cmds[1][:6] == ["dvc", "exp", "run", "--queue", "--name", "study-seed3"]
     flat = " ".join(cmds[0])
     assert "-S seed=0" in flat and "-S beta=20" in flat
-    assert "-S students.distill=[none,add,fr,mv,mv_nocontrast,fitnet,at,nl,kd]" in flat
+    assert "-S students.distill=[add,fr,mv,mv_nocontrast,fitnet,at,nl,kd]" in flat  # none: stage student_none
     assert "-S evaluate.teacher_qualities=[raw,c40]" in flat
 
 
