@@ -33,7 +33,8 @@ import numpy as np
 
 from add.data.loader import make_loader
 from add.errors import AddError
-from add.io import atomic_path, atomic_write_text
+from add.figures import save_png
+from add.io import atomic_write_text
 from add.layout import QUALITIES, SHARDS
 from add.metrics import (
     MetricWarning,
@@ -166,9 +167,7 @@ def write_figures(plots: Path, curves: dict) -> None:
            title=f"ROC: {curves['title']}")
     ax.title.set_fontsize(9)
     fig.tight_layout()
-    with atomic_path(plots / "roc.png") as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, plots / "roc.png")
 
     matrix = curves["confusion"]
     fig, ax = plt.subplots(figsize=(3.4, 3), dpi=100)
@@ -179,6 +178,4 @@ def write_figures(plots: Path, curves: dict) -> None:
            ylabel="actual", title=f"confusion: {curves['title']}")
     ax.title.set_fontsize(8)
     fig.tight_layout()
-    with atomic_path(plots / "confusion.png") as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, plots / "confusion.png")

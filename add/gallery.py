@@ -21,8 +21,8 @@ import torch
 
 from add.data.loader import make_loader
 from add.errors import AddError
+from add.figures import save_png
 from add.gradcam import grad_cam, overlay
-from add.io import atomic_path
 from add.layout import BEST, student_dir, teacher_dir
 from add.params import Params, as_params
 from add.trainer.checkpoints import load_detector
@@ -122,6 +122,4 @@ def draw(crops: dict[str, np.ndarray], columns: list, labels: list[int], videos:
     fig.suptitle(f"Grad-CAM, {method} test faces (map of the predicted class; green = right, red = wrong)",
                  fontsize=9)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, out)

@@ -18,7 +18,7 @@ import torch
 
 from add.data.loader import make_loader
 from add.errors import AddError
-from add.io import atomic_path
+from add.figures import save_png
 
 BATCH = 64
 CLASS_NAMES = ("real", "fake")
@@ -98,6 +98,4 @@ def draw(spectra: dict, method: str, quality: str, out: str | os.PathLike) -> No
     fig.suptitle(f"{method} test faces: spectra of raw and {quality} crops (DFT not shifted: lowest frequencies at "
                  f"the corners, highest at the centre, as the paper's Fig. 1)", fontsize=10)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, out)
