@@ -5,6 +5,7 @@ state, :mod:`add.trainer.loop`). Plain tensors and Python values, written atomic
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -33,10 +34,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"{path}: checkpoint not found (run the stage that trains it first)")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip; anything else would get torch's pickle advice
+        raise TrainingError(f"{path}: not a checkpoint (add train / add distill write best.pt/last.pt as PyTorch zip "
+                            "files; this file is not one)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise TrainingError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to retrain") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise TrainingError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first}); delete it to retrain"
+                            ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
         raise TrainingError(f"{path}: not an add checkpoint (format {CHECKPOINT_FORMAT})")
     return payload
