@@ -149,11 +149,14 @@ def probe(path: str | os.PathLike, decode: bool = False) -> VideoInfo:
     proc = subprocess.run(args, capture_output=True, check=False)
     err = proc.stderr.decode("utf-8", "replace")
     stream = _first_video_stream(err)
-    if stream is None or (proc.returncode != 0 and _NO_VIDEO_RE.search(err)):
-        if proc.returncode != 0 and not _NO_VIDEO_RE.search(err) and "Input #0" not in err:
-            raise VideoError(f"{path}: ffmpeg cannot read it: {_tail(err)}")
+    # "no video stream" only for a file the demuxer opened without a complaint and that lists other streams (a
+    # header cut short lists none, or a bare one)
+    header, _, opened = err.partition("Input #0")
+    readable = "Stream #0:" in opened and not _DAMAGE_RE.search(err) and not any(
+        line.startswith("[") for line in header.splitlines())
+    if readable and (stream is None or (proc.returncode != 0 and _NO_VIDEO_RE.search(err))):
         raise VideoError(f"{path}: no video stream (not a video, or audio only)")
-    if proc.returncode != 0:
+    if proc.returncode != 0 or stream is None:
         raise VideoError(f"{path}: ffmpeg cannot read it: {_tail(err)}")
     damaged = [line.strip() for line in err.splitlines() if _DAMAGE_RE.search(line)]
     if damaged:
