@@ -353,3 +353,19 @@ def test_a_checkpoint_saved_twice_is_byte_identical(tmp_path):
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     loaded = load_checkpoint(tmp_path / "a.pt")["model"]
     assert all(torch.equal(loaded[k], v) for k, v in payload["model"].items())
+
+
+def test_rerun_of_a_finished_training_leaves_best_pt_byte_identical(tmp_path):
+    cfg = TrainConfig(seed=3, epochs=1, batch_size=BATCH, lr=1e-3, val_per_epoch=1, patience=10)
+    card = {"model": "resnet18", "faces": {"threshold": 0.2}, "trained_on": {"kind": "test"}}
+
+    def trainer():
+        t = make_trainer(tmp_path, cfg=cfg, distill=None)
+        t.meta = {**t.meta, "card": card}  # strings shared between the meta and its card, as add.card's are
+        return t
+
+    trainer().fit()
+    first = (tmp_path / BEST).read_bytes()
+    (tmp_path / BEST).unlink()  # DVC removes a stage's outputs before rerunning it; last.pt persists
+    trainer().fit()
+    assert (tmp_path / BEST).read_bytes() == first

@@ -27,7 +27,22 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
     # Through a file object, not the temp file's name: torch.save names the zip's root folder after a file name, so
     # the random temp name would make every checkpoint's bytes differ. From a file object the root is fixed.
     with atomic_write(path) as f:
-        torch.save(payload, f)
+        torch.save(_unshared(payload), f)
+
+
+def _unshared(obj):
+    """A copy of the payload's containers and strings, so that no two places share one object. pickle writes a
+    shared object once and refers to it after ("memo"), so which strings happen to be one object (a meta merged
+    from a resumed ``last.pt``, interned literals) would change the bytes of equal checkpoints; tensors are kept."""
+    if isinstance(obj, dict):
+        return {_unshared(k): _unshared(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unshared(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_unshared(v) for v in obj)
+    if isinstance(obj, str) and len(obj) > 1:
+        return obj.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")  # a new object
+    return obj
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
