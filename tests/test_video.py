@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from video_factory import damage_inside
 
-from add.data.video import VideoError, compress, ffmpeg_exe, probe, read_frames, write_video
+from add.data import video
+from add.data.video import ShortVideo, VideoError, compress, ffmpeg_exe, probe, read_frames, write_video
 
 
 def _frames(n=20, h=96, w=128):
@@ -186,3 +187,20 @@ def test_audio_only_says_no_video_stream(tmp_path):
     _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", audio)
     with pytest.raises(VideoError, match=r"voice\.m4a: no video stream"):
         probe(audio)
+
+
+def test_with_frames_retries_with_a_decoding_probe_when_fewer_frames_decode(clips, monkeypatch):
+    root, frames = clips
+    calls = []
+
+    def work(info):
+        calls.append(info.frames)
+        if "decode" not in calls:  # as if the container listed more frames than decode
+            raise ShortVideo("only 20 frames decode", 20)
+        return info
+
+    real_probe = video.probe
+    monkeypatch.setattr(video, "probe", lambda path, decode=False: (calls.append("decode" if decode else "copy"),
+                                                                      real_probe(path, decode))[1])
+    info = video.with_frames(root / "raw.mp4", work)
+    assert calls == ["copy", len(frames), "decode", len(frames)] and info.frames == len(frames)
