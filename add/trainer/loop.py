@@ -245,7 +245,9 @@ class Trainer:
             "model": cpu_state(self.model),
             "distiller": {} if self.distiller is None else cpu_state(self.distiller),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "state": dataclasses.asdict(self.state), "rng": self.rng_state(), "history": self.history,
+            # no wall time in last.pt: it is part of a DVC output whose hash dvc.lock (tracked in git) records
+            "state": {k: v for k, v in dataclasses.asdict(self.state).items() if k != "train_seconds"},
+            "rng": self.rng_state(), "history": self.history,
             "best": self.best,
         }
 
