@@ -384,6 +384,8 @@ def face_crops(read: Callable[[list[int]], Iterator[tuple[int, Item]]], indices:
         with _closing(read(sorted(borrowed))) as stream:
             for index, item in stream:
                 crops[index] = cut(item, borrowed[index])
+                if len(crops) == len(boxes):
+                    break  # the first pass checked the whole stream: stop decoding after the last one needed
     return boxes, crops
 
 
