@@ -20,6 +20,7 @@ from add.data.faces import (
     face_crops,
     largest_first,
     outside_difference,
+    rank_faces,
     square_box,
     thumbnail,
 )
@@ -226,3 +227,32 @@ def test_outside_difference_ignores_the_box_and_sees_the_rest():
     assert compared == 0 and np.isnan(mean) and np.isnan(worst)
     with pytest.raises(ValueError, match="one shape"):
         outside_difference(thumbnail(frame), thumbnail(frame[:120]), box, 320, 240)
+
+
+# -------------------------------------------------------------------------------------------- ranking and retry
+def test_of_two_equal_size_detections_the_higher_score_is_taken():
+    # float noise in the areas (as dlib's rescaled windows have) must not decide: the score does
+    badge = Detection(10.0, 10.0, 107.40852, 107.40852, 0.29)
+    face = Detection(150.0, 40.0, 247.40851999999998, 137.40851999999998, 1.64)
+    assert badge.area > face.area
+    assert rank_faces([badge, face])[0] == face and rank_faces([face, badge])[0] == face
+    assert choose_faces({0: [badge, face], 1: [face]})[0].detection == face
+    clearly_bigger = det(0, 0, 130, 130, 0.3)  # more than 10 % larger: size still decides
+    assert rank_faces([face, clearly_bigger])[0] == clearly_bigger
+
+
+def test_small_face_retry_is_bounded_to_twice_the_first_pass():
+    frame = background(2560, 1440, seed=3)
+    frame[500:900, 1000:1400] = face_patch("astronaut", 400)  # a ~195 px face: ~49 px at 640, too small for dlib
+    settings = FaceSettings()
+    assert detector(0.2, 0, 640)(frame) == []
+    found = settings.detect(frame)  # retried at 1280 px, never at the full 2560
+    assert len(found) == 1 and 1000 < found[0].centre[0] < 1400 and 500 < found[0].centre[1] < 900
+    from add.data import faces as faces_module
+    assert (0.2, 0, 1280, True) in faces_module._DETECTORS and (0.2, 1, 0, False) not in faces_module._DETECTORS
+
+
+def test_frame_boxes_say_detected_or_borrowed():
+    chosen = {0: Choice(None, "no face detected"), 4: Choice(det(100, 50, 200, 150))}
+    boxes = assign_boxes(chosen, 320, 240)
+    assert [(b.frame, b.detected, b.source) for b in boxes] == [(0, False, 4), (4, True, 4)]

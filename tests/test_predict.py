@@ -3,9 +3,13 @@ the model card (add.card) and `add export`."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import subprocess
+import sys
 import tarfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import cv2
@@ -14,15 +18,16 @@ import pandas as pd
 import pytest
 import torch
 from skimage import data
-from video_factory import make_video, truncate, write_videos_parquet
+from video_factory import face_centre, make_video, synth_frames, truncate, write_videos_parquet
 
 from add import cli
 from add.card import PIXEL_MEAN, PIXEL_STD, Card, CardError, build_card, read_card
 from add.data.extract import stage as extract_stage
 from add.data.faces import FaceSettings, crop, square_box
 from add.data.loader import to_tensor
+from add.data.video import ffmpeg_exe, write_video
 from add.models import create_detector
-from add.predict import list_inputs
+from add.predict import list_inputs, read_image
 from add.trainer.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, load_detector
 
 SIZE = 48
@@ -91,7 +96,7 @@ def test_statuses_and_exit_code(batch, inputs):
     assert statuses == [(str(inputs["face"]), "ok"), (str(inputs["image"]), "ok"), (str(inputs["no_face"]), "no_face"),
                         (str(inputs["cut"]), "error"), (str(inputs["text"]), "error")]
     for r in report["results"]:
-        assert set(r) == {"input", "status", "error", "score", "label", "frames"}
+        assert set(r) == {"input", "status", "error", "note", "score", "label", "coverage", "frames"}
         if r["status"] == "ok":
             assert r["error"] is None and r["frames"] and r["label"] in ("fake", "real")
             assert r["score"] == pytest.approx(np.mean([f["score"] for f in r["frames"]]))
@@ -132,7 +137,8 @@ def test_an_image_is_a_one_frame_input(batch, inputs):
     box = square_box(detection, image.shape[1], image.shape[0], 1.3)
     expected = probabilities(inputs["model"], to_tensor(crop(image, box, SIZE)[None].transpose(0, 3, 1, 2)))
     result = batch[1]["results"][1]
-    assert result["frames"] == [{"index": 0, "time": 0.0, "box": list(box), "score": pytest.approx(expected[0])}]
+    assert result["frames"] == [{"index": 0, "time": 0.0, "box": list(box), "face": "detected", "source": 0,
+                                 "score": pytest.approx(expected[0])}]
     assert result["score"] == pytest.approx(expected[0])
 
 
@@ -156,15 +162,22 @@ def test_all_inputs_processed_exits_0_and_stdout_without_out(inputs, capsys):
 
 
 def test_folders_are_walked_recursively_in_order(tmp_path):
-    for name in ("b/clip.MP4", "a/z.png", "a/y/x.webp", "a/.hidden.png", ".git/x.png", "a/notes.txt", "c.jpg"):
+    for name in ("b/clip.MP4", "a/z.png", "a/y/x.webp", "a/.hidden.png", ".git/x.png", "a/notes.txt", "c.jpg",
+                 "d/scan.TIF", "d/photo.jfif", "d/old.jpe", "d/page.tiff"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
+    (tmp_path / "d" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
     (tmp_path / "empty").mkdir()
-    found, warnings = list_inputs([tmp_path, tmp_path / "a" / "notes.txt", tmp_path / "missing.mp4",
-                                   tmp_path / "empty"])
+    found, warnings, skipped = list_inputs([tmp_path, tmp_path / "a" / "notes.txt", tmp_path / "missing.mp4",
+                                            tmp_path / "empty"])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
-        "a/y/x.webp", "a/z.png", "b/clip.MP4", "c.jpg", "a/notes.txt", "missing.mp4"]
+        "a/y/x.webp", "a/z.png", "b/clip.MP4", "c.jpg", "d/old.jpe", "d/page.tiff", "d/photo.jfif", "d/scan.TIF",
+        "a/notes.txt", "missing.mp4"]
     assert len(warnings) == 1 and "empty" in warnings[0]
+    reasons = {Path(s.path).relative_to(tmp_path).as_posix(): s.reason for s in skipped}
+    assert set(reasons) == {".git", "a/.hidden.png", "a/notes.txt", "d/gone.jpg"}
+    assert "broken symbolic link" in reasons["d/gone.jpg"] and "'.txt'" in reasons["a/notes.txt"]
+    assert "hidden" in reasons["a/.hidden.png"] and "hidden folder" in reasons[".git"]
 
 
 def test_empty_files_and_missing_paths_are_errors(inputs, tmp_path):
@@ -242,3 +255,162 @@ def test_stdout_is_valid_json_with_an_error_only(inputs, capsys):
     assert cli.main(["predict", str(inputs["text"]), "--model", str(inputs["model"]), "--quiet"]) == 1
     report = json.load(io.StringIO(capsys.readouterr().out))
     assert report["results"][0]["status"] == "error"
+
+
+# --------------------------------------------------------------------------------- footage as people have it
+def _ffmpeg(*args):
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *map(str, args)],
+                   check=True, capture_output=True)
+
+
+def test_portrait_phone_clip_gives_upright_faces(inputs, tmp_path):
+    upright = list(synth_frames(N_FRAMES, 240, 320, face="astronaut", face_size=140, seed=4))  # portrait
+    stored = tmp_path / "stored.mp4"
+    write_video(stored, [np.ascontiguousarray(np.rot90(f, k=-1)) for f in upright])  # sideways on disk, 320x240
+    phone = tmp_path / "phone.mp4"
+    _ffmpeg("-display_rotation", 90, "-i", stored, "-c", "copy", phone)  # what the phone records: turn it back
+    code, report = predict(inputs, str(phone))
+    result = report["results"][0]
+    assert code == 0 and result["status"] == "ok" and result["coverage"] == 1.0
+    for f in result["frames"]:
+        x0, y0, x1, y1 = f["box"]
+        assert x1 <= 240 and y1 <= 320  # boxes in the upright 240x320 frame
+        cx, cy = face_centre(f["index"], N_FRAMES, 240, 320)
+        assert x0 < cx < x1 and y0 < cy < y1
+
+
+@pytest.fixture(scope="module")
+def long_face(inputs):
+    """50 lossless frames with a face, one GOP."""
+    root = inputs["root"] / "long"
+    return make_video(root, "long", 50, qualities=("raw",), seed=5)["raw"]
+
+
+def test_stream_copy_cut_is_scored(inputs, long_face, tmp_path):
+    cut = tmp_path / "cut.mp4"
+    _ffmpeg("-ss", "1", "-i", long_face, "-c", "copy", cut)  # 25 frames decode, 50 packets stored
+    code, report = predict(inputs, str(cut))
+    result = report["results"][0]
+    assert code == 0 and result["status"] == "ok"
+    assert [f["index"] for f in result["frames"]] == [2, 6, 10, 14, 18, 22]  # even sampling of 25 frames
+    assert [f["time"] for f in result["frames"]] == pytest.approx([0.08, 0.24, 0.4, 0.56, 0.72, 0.88])
+
+
+def test_transport_stream_starting_mid_gop_is_scored(inputs, long_face, tmp_path):
+    ts = tmp_path / "whole.ts"
+    _ffmpeg("-i", long_face, "-c:v", "libx264", "-g", "20", "-pix_fmt", "yuv420p", "-f", "mpegts", ts)
+    blob = ts.read_bytes()
+    mid = tmp_path / "mid.ts"
+    mid.write_bytes(blob[(len(blob) // 188 // 3) * 188:])
+    code, report = predict(inputs, str(mid))
+    assert code == 0 and report["results"][0]["status"] == "ok" and len(report["results"][0]["frames"]) == FRAMES
+
+
+def test_detected_and_borrowed_frames_and_low_coverage(inputs, batch):
+    frames = batch[1]["results"][0]["frames"]  # frame 1 shows no face: it borrows frame 3's box
+    assert [(f["index"], f["face"], f["source"]) for f in frames] == [
+        (1, "borrowed", 3), (3, "detected", 3), (5, "detected", 5), (7, "detected", 7), (9, "detected", 9),
+        (11, "detected", 11)]
+    assert batch[1]["results"][0]["coverage"] == pytest.approx(5 / 6, abs=1e-4)
+    # a face in frames 0-2 only, then background: 1 of the 6 sampled frames has a face
+    cup = make_video(inputs["root"] / "videos", "cup", N_FRAMES, qualities=("raw",), no_face=set(range(3, 12)),
+                     seed=6)["raw"]
+    code, report = predict(inputs, cup)
+    result = report["results"][0]
+    assert code == 0 and result["status"] == "low_coverage" and result["coverage"] == pytest.approx(1 / 6, abs=1e-4)
+    assert "1 of 6" in result["note"]
+    detected = [f["score"] for f in result["frames"] if f["face"] == "detected"]
+    assert len(detected) == 1 and result["score"] == pytest.approx(detected[0])
+
+
+def test_out_to_a_folder_exits_2_before_scoring(inputs, tmp_path, capsys, monkeypatch):
+    from add import predict as predict_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    monkeypatch.setattr(predict_module.Scorer, "load", never)
+    args = ["predict", str(inputs["image"]), "--model", str(inputs["model"]), "--quiet"]
+    assert cli.main([*args, "--out", str(tmp_path)]) == 2
+    assert "--out" in capsys.readouterr().err
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert cli.main([*args, "--out", str(blocker / "report.json")]) == 2  # its folder cannot exist
+    assert cli.main([*args, "--report", str(tmp_path)]) == 2
+    assert cli.main([*args, "--cam", str(blocker)]) == 2
+
+
+def test_a_file_that_is_not_a_checkpoint_says_so(inputs, capsys):
+    assert cli.main(["predict", str(inputs["image"]), "--model", str(inputs["image"]), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not a checkpoint" in err and str(inputs["image"]) in err and "weights_only" not in err
+
+
+def test_folder_walk_skips_are_in_the_json(inputs, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    cv2.imwrite(str(folder / "face.tif"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    code, report = predict(inputs, str(folder))
+    assert code == 0 and [r["status"] for r in report["results"]] == ["ok"]
+    assert report["skipped"] == [{"path": str(folder / "notes.txt"),
+                                  "reason": report["skipped"][0]["reason"]}]
+    assert "'.txt'" in report["skipped"][0]["reason"]
+
+
+def test_huge_jpeg_is_decoded_at_a_bounded_size(tmp_path):
+    big = tmp_path / "wide.jpg"
+    cv2.imwrite(str(big), np.full((64, 8400, 3), 128, np.uint8))
+    image, factor = read_image(big)
+    assert factor == 2 and image.shape == (32, 4200, 3)
+
+
+def test_predict_module_imports_no_heavy_library():
+    code = "import sys, add.predict; print(sorted(m for m in ('torch', 'timm', 'dlib', 'cv2') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_html_report_structure(inputs, tmp_path):
+    page = tmp_path / "report.html"
+    paths = [inputs["face"], inputs["no_face"], inputs["text"]]
+    code = cli.main(["predict", *map(str, paths), "--model", str(inputs["model"]), "--frames", str(FRAMES),
+                     "--out", str(tmp_path / "r.json"), "--report", str(page), "--cam", str(tmp_path / "cam"),
+                     "--quiet"])
+    assert code == 1
+    parsed = ReportParser()
+    parsed.feed(page.read_text())
+    assert [s["data-status"] for s in parsed.sections] == ["ok", "no_face", "error"]
+    assert parsed.sections[0]["data-label"] in ("fake", "real")
+    circles = [c["class"] for c in parsed.circles]
+    assert circles == ["borrowed"] + ["detected"] * (FRAMES - 1)  # one per frame, frame 1 borrowed
+    faces = [(f["class"], f["data-frame"]) for f in parsed.figures if f["class"].startswith("face")]
+    assert faces == [("face borrowed", "1")] + [("face detected", str(i)) for i in (3, 5, 7, 9, 11)]
+    assert len([f for f in parsed.figures if f["class"] == "cam"]) == FRAMES
+    assert len(parsed.images) == 2 * FRAMES and all(src.startswith("data:image/png;base64,") for src in parsed.images)
+    for src in parsed.images:  # each image decodes
+        blob = np.frombuffer(base64.b64decode(src.split(",", 1)[1]), np.uint8)
+        assert cv2.imdecode(blob, cv2.IMREAD_COLOR) is not None
+    assert parsed.external == []  # nothing fetched: readable offline
+
+
+class ReportParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.circles, self.figures, self.images, self.external = [], [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a)
+        elif tag == "circle":
+            self.circles.append(a)
+        elif tag == "figure":
+            self.figures.append(a)
+        elif tag == "img":
+            self.images.append(a["src"])
+        for key in ("src", "href"):
+            if key in a and not (a[key].startswith("data:") or a[key].startswith("#")):
+                self.external.append(a[key])
+        if tag in ("script", "link"):
+            self.external.append(tag)

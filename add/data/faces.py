@@ -4,21 +4,32 @@ Boxes are integer pixel boxes ``(x0, y0, x1, y1)``, half-open: the crop is ``fra
 
 Rules (docs/architecture.md, issue 3), all pure functions here so that they can be tested alone:
 
-* **Detection** runs on the raw frame, optionally downscaled so its longer side is at most ``max_side`` (the
-  detection is mapped back to full-frame coordinates). dlib's ``run(img, upsample, adjust_threshold)`` returns
+* **Detection** runs on the raw (upright) frame, optionally downscaled so its longer side is at most ``max_side``
+  (the detection is mapped back to full-frame coordinates). dlib's ``run(img, upsample, adjust_threshold)`` returns
   every window whose SVM score is at least the threshold.
+* **Small faces, at a bounded cost**: a frame where that pass finds nothing is searched once more at twice its
+  resolution — the frame resized so its longer side is twice what the first pass saw (at most ``2 * max_side``) —
+  which finds faces down to half the size
+  (about 1/16 of the frame's longer side instead of 1/8). Only frames without a face pay for it, and it costs the
+  same on a 4K frame or a 12000x8000 photo as on a 720p one (``max_side`` 0, full resolution, retries with one more
+  level of dlib upsampling instead).
 * **False positives** are avoided twice: a score threshold (dlib's own decision boundary is 0; real frontal faces
   score ~0.3-2.5, while the false hits we saw on textured backgrounds score below ~0.15), and consistency
   inside the video: a detection whose size differs from the median size of the video's faces by more than
   ``size_tolerance`` times (a patch of background, a face on a poster) is rejected (:func:`choose_faces`).
-* **The face** of a frame is the largest (by area) accepted detection.
+* **The face** of a frame is ranked first by :func:`rank_faces`: the largest detection by side, except that among
+  detections whose side is within ``NEAR_TIE`` (10 %) of the largest, the one with the highest score wins. dlib
+  finds windows on a pyramid of scales 1.2x apart, so two windows of one level have equal sides up to float noise;
+  their order must come from how face-like they are (a badge scoring 0.3 next to a face scoring 1.6), never from
+  that noise. Extraction and ``add predict`` both use this rule.
 * **The box** is a square of side ``scale * max(w, h)`` around the detection's centre (:func:`square_box`). A
   square that sticks out of the frame is *shifted* back inside, keeping its size (the face is then off-centre
   in the crop but at the same scale as every other crop); a square larger than the frame's shorter side is
   reduced to that side (the largest square that fits), centred on the face as far as the frame allows.
   The result is always square and inside the frame.
 * **Frames without a face** borrow the box of the nearest frame (by index; the earlier one on a tie) that has
-  one (:func:`assign_boxes`); a video with no face at all has no boxes and is dropped by the caller.
+  one (:func:`assign_boxes`); their :class:`FrameBox` has status ``fallback`` (``detected`` is False) and names its
+  ``source`` frame. A video with no face at all has no boxes and is dropped by the caller.
 * **The pipeline** that applies these rules to a stream of sampled frames is :func:`face_crops`, with the settings
   of :class:`FaceSettings`: extraction (``add extract``) and inference (``add predict``) both call it, so a model
   sees at inference exactly the crops it was trained on.
@@ -84,7 +95,7 @@ class FaceDetector:
     resolution. Each process creates its own detector (dlib objects are not shared across processes).
     """
 
-    def __init__(self, threshold: float = 0.0, upsample: int = 0, max_side: int = 0):
+    def __init__(self, threshold: float = 0.0, upsample: int = 0, max_side: int = 0, exact: bool = False):
         import dlib
 
         if upsample < 0 or max_side < 0:
@@ -92,17 +103,18 @@ class FaceDetector:
         self.threshold = float(threshold)
         self.upsample = int(upsample)
         self.max_side = int(max_side)
+        self.exact = bool(exact)  # resize to exactly max_side, enlarging a smaller frame too
         self._dlib = dlib.get_frontal_face_detector()
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
-        """All detections with score >= threshold in an RGB uint8 frame, largest first."""
+        """All detections with score >= threshold in an RGB uint8 frame, ranked by :func:`rank_faces`."""
         h, w = rgb.shape[:2]
         factor = 1.0
         image = rgb
-        if self.max_side and max(h, w) > self.max_side:
+        if self.max_side and (max(h, w) > self.max_side or (self.exact and max(h, w) < self.max_side)):
             factor = self.max_side / max(h, w)
             size = (max(1, round(w * factor)), max(1, round(h * factor)))
-            image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
             factor = size[0] / w  # the factor actually applied (after rounding), x and y alike to < 1 px
         rects, scores, _ = self._dlib.run(np.ascontiguousarray(image), self.upsample, self.threshold)
         found = []
@@ -112,12 +124,28 @@ class FaceDetector:
             x1, y1 = (rect.right() + 1) / factor, (rect.bottom() + 1) / factor
             if x1 > x0 and y1 > y0:
                 found.append(Detection(float(x0), float(y0), float(x1), float(y1), float(score)))
-        return largest_first(found)
+        return rank_faces(found)
 
 
-def largest_first(detections: Sequence[Detection]) -> list[Detection]:
-    """Detections sorted by area (largest first), ties broken by score then position, so the order is stable."""
-    return sorted(detections, key=lambda d: (-d.area, -d.score, d.y0, d.x0))
+NEAR_TIE = 0.9  # sides within 10 % of the largest remaining detection count as the same size
+
+
+def rank_faces(detections: Sequence[Detection]) -> list[Detection]:
+    """Detections best first: repeatedly, among the remaining detections whose side is at least ``NEAR_TIE`` times
+    the largest remaining side, the highest score (then the largest, then top-left) comes next. So size decides,
+    and score decides between near-equal sizes; the order is a pure function of the set."""
+    remaining = sorted(detections, key=lambda d: (-d.side, -d.score, d.y0, d.x0))
+    ranked = []
+    while remaining:
+        top = remaining[0].side
+        near = [d for d in remaining if d.side >= NEAR_TIE * top]
+        best = max(near, key=lambda d: (d.score, d.side, -d.y0, -d.x0))
+        ranked.append(best)
+        remaining.remove(best)
+    return ranked
+
+
+largest_first = rank_faces  # the former name, kept for callers
 
 
 def square_box(det: Detection, frame_width: int, frame_height: int, scale: float = 1.3) -> Box:
@@ -162,13 +190,13 @@ class Choice:
 def choose_faces(candidates: Mapping[int, Sequence[Detection]], size_tolerance: float = 2.0) -> dict[int, Choice]:
     """Pick each frame's face among its thresholded detections, consistently with the rest of the video.
 
-    The reference size is the median ``side`` of every frame's largest detection; a detection whose side is
+    The reference size is the median ``side`` of every frame's first-ranked detection; a detection whose side is
     more than ``size_tolerance`` times larger or smaller than that is rejected. The face of a frame is its
-    largest remaining detection.
+    first-ranked remaining detection (:func:`rank_faces`).
     """
     if size_tolerance < 1:
         raise ValueError(f"size_tolerance must be >= 1, got {size_tolerance}")
-    largest = [largest_first(dets)[0].side for dets in candidates.values() if dets]
+    largest = [rank_faces(dets)[0].side for dets in candidates.values() if dets]
     if not largest:
         return {f: Choice(None, "no face detected") for f in candidates}
     reference = float(np.median(largest))
@@ -179,9 +207,9 @@ def choose_faces(candidates: Mapping[int, Sequence[Detection]], size_tolerance: 
             continue
         kept = [d for d in dets if reference / size_tolerance <= d.side <= reference * size_tolerance]
         if kept:
-            chosen[frame] = Choice(largest_first(kept)[0])
+            chosen[frame] = Choice(rank_faces(kept)[0])
         else:
-            sides = ", ".join(f"{d.side:.0f}" for d in largest_first(dets))
+            sides = ", ".join(f"{d.side:.0f}" for d in rank_faces(dets))
             chosen[frame] = Choice(None, f"detections rejected as inconsistent with the video (side {sides} px vs "
                                          f"median {reference:.0f} px, tolerance x{size_tolerance:g})")
     return chosen
@@ -197,6 +225,11 @@ class FrameBox:
     status: str  # "ok" | "fallback"
     reason: str = ""
     source: int = -1  # the frame whose detection gave the box
+
+    @property
+    def detected(self) -> bool:
+        """True when this frame's own face gave the box; False when it borrowed a neighbour's (``fallback``)."""
+        return self.status == "ok"
 
 
 def assign_boxes(chosen: Mapping[int, Choice], frame_width: int, frame_height: int,
@@ -284,18 +317,26 @@ class FaceSettings:
                    box_scale=get_float(data, "box_scale", d.box_scale, where=w, min=1.0, max=4.0))
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """The frame's detections, largest first. A frame where nothing is found at ``max_side`` is searched again
-        at full resolution with one more level of upsampling (faces down to ~40 px instead of ~80 px)."""
-        return (detector(self.threshold, self.upsample, self.max_side)(rgb)
-                or detector(self.threshold, self.upsample + 1, 0)(rgb))
+        """The frame's detections, best first (:func:`rank_faces`). A frame where nothing is found at ``max_side``
+        is searched once more at twice the first pass's resolution (the frame resized to a longer side of twice
+        ``min(max_side, longer side)``: faces down to half the size, at a cost that does not grow past that of a
+        ``2 * max_side`` frame however large the input); with
+        ``max_side`` 0, at full resolution with one more level of upsampling."""
+        found = detector(self.threshold, self.upsample, self.max_side)(rgb)
+        if found:
+            return found
+        if self.max_side:
+            first = min(self.max_side, max(rgb.shape[:2]))  # the longer side the first pass saw
+            return detector(self.threshold, self.upsample, 2 * first, exact=True)(rgb)
+        return detector(self.threshold, self.upsample + 1, 0)(rgb)
 
 
-_DETECTORS: dict[tuple[float, int, int], FaceDetector] = {}
+_DETECTORS: dict[tuple[float, int, int, bool], FaceDetector] = {}
 
 
-def detector(threshold: float, upsample: int, max_side: int) -> FaceDetector:
+def detector(threshold: float, upsample: int, max_side: int, exact: bool = False) -> FaceDetector:
     """This process's detector with these settings (building one loads dlib's model: ~0.4 s)."""
-    key = (float(threshold), int(upsample), int(max_side))
+    key = (float(threshold), int(upsample), int(max_side), bool(exact))
     if key not in _DETECTORS:
         _DETECTORS[key] = FaceDetector(*key)
     return _DETECTORS[key]
@@ -343,6 +384,8 @@ def face_crops(read: Callable[[list[int]], Iterator[tuple[int, Item]]], indices:
         with _closing(read(sorted(borrowed))) as stream:
             for index, item in stream:
                 crops[index] = cut(item, borrowed[index])
+                if len(crops) == len(boxes):
+                    break  # the first pass checked the whole stream: stop decoding after the last one needed
     return boxes, crops
 
 

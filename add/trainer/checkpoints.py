@@ -5,6 +5,7 @@ state, :mod:`add.trainer.loop`). Plain tensors and Python values, written atomic
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -26,17 +27,37 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
     # Through a file object, not the temp file's name: torch.save names the zip's root folder after a file name, so
     # the random temp name would make every checkpoint's bytes differ. From a file object the root is fixed.
     with atomic_write(path) as f:
-        torch.save(payload, f)
+        torch.save(_unshared(payload), f)
+
+
+def _unshared(obj):
+    """A copy of the payload's containers and strings, so that no two places share one object. pickle writes a
+    shared object once and refers to it after ("memo"), so which strings happen to be one object (a meta merged
+    from a resumed ``last.pt``, interned literals) would change the bytes of equal checkpoints; tensors are kept."""
+    if isinstance(obj, dict):
+        return {_unshared(k): _unshared(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unshared(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_unshared(v) for v in obj)
+    if isinstance(obj, str) and len(obj) > 1:
+        return obj.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")  # a new object
+    return obj
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"{path}: checkpoint not found (run the stage that trains it first)")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip; anything else would get torch's pickle advice
+        raise TrainingError(f"{path}: not a checkpoint (add train / add distill write best.pt/last.pt as PyTorch zip "
+                            "files; this file is not one)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise TrainingError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e}); delete it to retrain") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise TrainingError(f"{path}: unreadable checkpoint ({type(e).__name__}: {first}); delete it to retrain"
+                            ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
         raise TrainingError(f"{path}: not an add checkpoint (format {CHECKPOINT_FORMAT})")
     return payload

@@ -245,7 +245,9 @@ class Trainer:
             "model": cpu_state(self.model),
             "distiller": {} if self.distiller is None else cpu_state(self.distiller),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "state": dataclasses.asdict(self.state), "rng": self.rng_state(), "history": self.history,
+            # no wall time in last.pt: it is part of a DVC output whose hash dvc.lock (tracked in git) records
+            "state": {k: v for k, v in dataclasses.asdict(self.state).items() if k != "train_seconds"},
+            "rng": self.rng_state(), "history": self.history,
             "best": self.best,
         }
 
@@ -361,11 +363,12 @@ class Trainer:
                                     f"of epoch {st.epoch + 1}; its len() promised {steps_per_epoch}")
         if self.live is not None:
             self.live.summary["best"] = {"val_acc": st.best_acc, "step": st.best_step}
-            self.live.summary.setdefault("train", {}).update({"steps": st.step,
-                                                              "seconds": round(st.train_seconds, 1)})
+            # no wall time here: metrics.json is tracked in git and must not change when the results do not
+            self.live.summary.setdefault("train", {}).update({"steps": st.step})
             self.live.end()
         if self.runtime.is_main:
-            log(f"{self.name}: done after {st.step} steps ({st.stop_reason}); best val ACC {st.best_acc:.4f} at "
+            log(f"{self.name}: done after {st.step} steps ({st.stop_reason}, {st.train_seconds:.1f} s training); "
+                f"best val ACC {st.best_acc:.4f} at "
                 f"step {st.best_step} -> {self.out_dir / BEST}")
         return FitResult(st.best_acc, st.best_step, st.step, st.step / steps_per_epoch, st.stop_reason,
                          list(self.history))

@@ -30,7 +30,7 @@ from add.data.extract.config import (
 from add.data.extract.jobs import Alignment, Reference, VideoJob, VideoResult, _drop
 from add.data.extract.sidecar import _write_sidecar, fingerprint
 from add.data.faces import Box, FrameBox, crop, face_crops, outside_difference, thumbnail
-from add.data.video import VideoError, VideoInfo, probe, read_frames
+from add.data.video import ShortVideo, VideoError, VideoInfo, probe, read_frames
 from add.io import HashingWriter, atomic_write
 from add.layout import ORIGINAL
 
@@ -58,13 +58,14 @@ def write_tar(path: str | os.PathLike, members: Mapping[str, bytes]) -> dict[str
     return out.record()
 
 
-def _probe_all(job: VideoJob, cfg: ExtractConfig) -> dict[str, VideoInfo] | str:
-    """Probe every quality (concurrently); the drop reason (str) when one is missing/unreadable or they disagree."""
+def _probe_all(job: VideoJob, cfg: ExtractConfig, decode: bool = False) -> dict[str, VideoInfo] | str:
+    """Probe every quality (concurrently; ``decode``: by decoding, see :func:`add.data.video.probe`); the drop
+    reason (str) when one is missing/unreadable or they disagree."""
     missing = [q for q in cfg.qualities if not job.paths.get(q)]
     if missing:
         return f"{missing[0]}: no file listed in videos.parquet"
     with ThreadPoolExecutor(len(cfg.qualities)) as pool:
-        probes = {q: pool.submit(probe, job.paths[q]) for q in cfg.qualities}
+        probes = {q: pool.submit(probe, job.paths[q], decode) for q in cfg.qualities}
     infos = {}
     for q, pending in probes.items():
         try:
@@ -212,9 +213,10 @@ def _write(job: VideoJob, cfg: ExtractConfig, boxes: Sequence[FrameBox], pngs: P
              "y1": float(b.box[3]), "score": b.score, "status": b.status, "reason": b.reason} for b in boxes], record
 
 
-def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> VideoResult:
-    """Decisions for one video (and where its boxes came from), writing its tar when it is kept."""
-    infos = _probe_all(job, cfg)
+def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None, decode: bool = False) -> VideoResult:
+    """Decisions for one video (and where its boxes came from), writing its tar when it is kept. When fewer frames
+    decode than a container lists (:class:`ShortVideo`), once more with the counts of a decoding probe."""
+    infos = _probe_all(job, cfg, decode)
     if isinstance(infos, str):
         return VideoResult(job.index, _drop(infos), None)
     dq = cfg.detect_quality
@@ -234,6 +236,8 @@ def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None) -> 
                     note = f"boxes of {reference.key} not reused: {e}"
             boxes, pngs, alignment = _detect(job, cfg, infos, indices, encoder)
         except _StreamError as e:
+            if isinstance(e.error, ShortVideo) and not decode:
+                return _extract(job, cfg, reference, decode=True)
             return VideoResult(job.index, _drop(str(e)), None, note=note)
         if boxes is None:
             reason = f"no face in any of the {len(indices)} sampled frames (dlib score >= {cfg.detect_threshold:g})"
