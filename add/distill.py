@@ -34,6 +34,7 @@ from add.layout import (
 )
 from add.losses import DISTILLERS, build_distiller, check_distiller, needs_teacher
 from add.params import ParamsError, get_bool, get_choice, get_str, load_params, section
+from add.qualities import check_student_quality, teacher_quality_param
 from add.stage_args import add_student_quality, default_method, training_parser
 from add.trainer.checkpoints import load_detector
 from add.trainer.config import ModelConfig, TrainConfig
@@ -78,6 +79,8 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     method = check_method(method)
     if quality not in STUDENT_QUALITIES:
         raise ParamsError(f"--quality must be one of {list(STUDENT_QUALITIES)}, got {quality!r}")
+    teacher_quality = teacher_quality_param(params)
+    check_student_quality(teacher_quality, quality)
     check_distiller(distill)
     model_cfg, train_cfg = ModelConfig.from_params(params), TrainConfig.from_params(params)
     distill_cfg = distiller_config(params)
@@ -87,6 +90,9 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
     if needs_teacher(distill) or init_from_teacher:
         teacher_path = Path(teacher) if teacher is not None else teacher_dir(models, method) / BEST
         teacher_model, teacher_meta = load_detector(teacher_path)
+        if teacher_meta.get("quality", teacher_quality) != teacher_quality:
+            raise ParamsError(f"{teacher_path}: the teacher was trained on {teacher_meta['quality']} crops but "
+                              f"teacher.quality is {teacher_quality!r}; retrain it (add train) or set teacher.quality")
         teacher_info = {"path": str(teacher_path), "weights": weights_digest(teacher_model),
                         "model": teacher_meta.get("model")}
     seed_everything(train_cfg.seed)
@@ -103,14 +109,14 @@ def run_student(params: dict, method: str, quality: str, distill: str, *, shards
         teacher_model = None
     teacher_channels = model.feature_channels if teacher_model is None else teacher_model.feature_channels
     distiller = build_distiller(distill, model.feature_channels, teacher_channels, distill_cfg)
-    qualities = [quality] if teacher_model is None else ["raw", quality]
+    qualities = [quality] if teacher_model is None else [teacher_quality, quality]
     train_batches, val_batches = batch_factories(shards, method, qualities, train_cfg)
     trained_on = {"kind": "student", "method": method, "quality": quality, "distill": distill}
     config = {"stage": "student", "method": method, "quality": quality, "distill": distill,
               "distill_cfg": distill_cfg, "model": asdict(model_cfg), "train": asdict(train_cfg),
               "teacher": teacher_info, "data": data_digest(shards), "world_size": runtime.world_size}
     trainer = Trainer(model, train_cfg, runtime, train_batches=train_batches, val_batches=val_batches,
-                      input_key=quality, teacher=teacher_model, teacher_key="raw", distiller=distiller,
+                      input_key=quality, teacher=teacher_model, teacher_key=teacher_quality, distiller=distiller,
                       out_dir=student_dir(models, method, quality, distill),
                       live_dir=None if live is None else student_dir(live, method, quality, distill),
                       meta={**trained_on, "card": build_card(params, shards, model.name, trained_on)},

@@ -46,6 +46,7 @@ from add.metrics import (
     video_level,
 )
 from add.params import ParamsError, load_params
+from add.qualities import check_test_quality, teacher_quality_param
 from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
 from add.trainer.checkpoints import load_detector
 from add.trainer.config import TrainConfig
@@ -187,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     method = args.method or default_method(params)
+    teacher_quality = teacher_quality_param(params)
+    if args.kind == "teacher" and args.test_quality is None:
+        args.test_quality = teacher_quality
+    if args.test_quality is not None:
+        check_test_quality(teacher_quality, args.test_quality, key="--test-quality")
     checkpoint, metrics_path, plots_dir = evaluation_paths(args.kind, method, args.quality, args.distill,
                                                         args.test_quality, args.models, args.metrics, args.plots)
     checkpoint = Path(args.checkpoint) if args.checkpoint else checkpoint

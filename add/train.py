@@ -1,4 +1,4 @@
-"""Stage ``train``: the teacher of one manipulation method, trained on raw crops.
+"""Stage ``train``: the teacher of one manipulation method, trained on raw crops (``teacher.quality``: raw, or c23).
 
     add train --method Deepfakes            # params.yaml: seed, model.*, train.*, data.methods (default method)
 
@@ -16,6 +16,7 @@ from add.card import build_card
 from add.data.loader import batch_factories
 from add.layout import DVCLIVE, MODELS, SHARDS, check_method, data_digest, teacher_dir
 from add.params import load_params
+from add.qualities import teacher_quality_param
 from add.stage_args import default_method, training_parser
 from add.trainer.config import ModelConfig, TrainConfig
 from add.trainer.loop import FitResult, Trainer
@@ -29,12 +30,13 @@ def run_teacher(params: dict, method: str, *, shards: str | os.PathLike = SHARDS
     runtime = setup_runtime()
     seed_everything(train_cfg.seed)
     model = model_cfg.create()
-    train_batches, val_batches = batch_factories(shards, method, ["raw"], train_cfg)
-    trained_on = {"kind": "teacher", "method": method, "quality": "raw"}
+    quality = teacher_quality_param(params)
+    train_batches, val_batches = batch_factories(shards, method, [quality], train_cfg)
+    trained_on = {"kind": "teacher", "method": method, "quality": quality}
     config = {"stage": "teacher", "method": method, "model": asdict(model_cfg), "train": asdict(train_cfg),
               "data": data_digest(shards), "world_size": runtime.world_size}
     trainer = Trainer(model, train_cfg, runtime, train_batches=train_batches, val_batches=val_batches,
-                      input_key="raw", out_dir=teacher_dir(models, method),
+                      input_key=quality, out_dir=teacher_dir(models, method),
                       live_dir=None if live is None else teacher_dir(live, method),
                       meta={**trained_on, "card": build_card(params, shards, model.name, trained_on)},
                       config=config, resume=resume, name=f"teacher {method}")

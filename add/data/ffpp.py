@@ -22,6 +22,7 @@ from add.errors import AddError
 from add.io import file_sha256
 from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method
 from add.params import ParamsError, get_bool, get_choice, get_int, get_list, get_str, section
+from add.qualities import qualities_in_use, teacher_quality_param
 
 SOURCES = ("demo", "ffpp")
 
@@ -282,7 +283,7 @@ class FFPPConfig:
             server=get_choice(data, "server", cls.server, SERVERS, where=where),
             splits_url=splits_url.rstrip("/"),
             methods=tuple(get_list(data, "methods", list(cls.methods), where=where, choices=METHODS)),
-            qualities=tuple(q for q in QUALITIES if q in qualities),
+            qualities=qualities_in_use(teacher_quality_param(params), qualities),
             max_videos=get_int(data, "max_videos", cls.max_videos, where=where, min=1, allow_none=True),
         )
 

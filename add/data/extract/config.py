@@ -14,6 +14,7 @@ from add.data.video import QUALITY_CRF
 from add.determinism import usable_cpus
 from add.errors import AddError
 from add.params import get_bool, get_choice, get_int, get_list, get_seed, section
+from add.qualities import qualities_in_use, teacher_quality_param
 
 STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
 SIDECAR_SUFFIX = ".decisions.json"
@@ -56,7 +57,8 @@ class ExtractConfig:
         seed = get_seed(params)
         faces = FaceSettings.from_params(params)
         return cls(
-            qualities=tuple(get_list(data, "qualities", list(d.qualities), where=w, choices=list(QUALITY_CRF))),
+            qualities=qualities_in_use(teacher_quality_param(params), get_list(data, "qualities", list(d.qualities),
+                                                                              where=w, choices=list(QUALITY_CRF))),
             frames_per_video=get_int(data, "frames_per_video", d.frames_per_video, where=w, min=1, max=100_000),
             sampling=get_choice(data, "sampling", d.sampling, ("even", "random"), where=w),
             seed=seed,
