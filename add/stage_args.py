@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from add.layout import DVCLIVE, METHODS, MODELS, SHARDS, STUDENT_QUALITIES
+from add.layout import DVCLIVE, METHOD_CHOICES, MODELS, SHARDS, STUDENT_QUALITIES
 from add.params import DEFAULT_PARAMS, get_list, section
 
 
@@ -21,7 +21,7 @@ def stage_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
 
 
 def add_method(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", default=None, choices=METHODS,
+    parser.add_argument("--method", default=None, choices=METHOD_CHOICES,
                         help="manipulation method (default: the first of data.methods)")
 
 
@@ -50,4 +50,4 @@ def training_parser(prog: str, description: str | None) -> argparse.ArgumentPars
 
 def default_method(params: dict) -> str:
     """The first of ``data.methods``: the method a stage runs when ``--method`` is not given."""
-    return get_list(section(params, "data"), "methods", ["Deepfakes"], where="data", choices=METHODS)[0]
+    return get_list(section(params, "data"), "methods", ["Deepfakes"], where="data", choices=METHOD_CHOICES)[0]

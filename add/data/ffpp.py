@@ -20,11 +20,13 @@ import pandas as pd
 
 from add.errors import AddError
 from add.io import file_sha256
-from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method
+from add.layout import LIST_METHOD, METHOD_CHOICES, METHODS, ORIGINAL, QUALITIES, SPLITS, check_method
 from add.params import ParamsError, get_bool, get_choice, get_int, get_list, get_str, section
 from add.qualities import qualities_in_use, teacher_quality_param
 
-SOURCES = ("demo", "ffpp")
+SOURCES = ("demo", "ffpp", "list")
+__all__ = ["METHODS", "QUALITIES"]  # re-exported: the demo builder reads the FF++ names from here
+MISSING_POLICIES = ("error", "skip")
 
 # FF++'s download servers; the videos live under ``{server}v3/``.
 SERVERS = {
@@ -175,12 +177,15 @@ def wanted_videos(splits: dict[str, list[tuple[str, str]]], methods: Iterable[st
 
 
 def list_videos(root: str | os.PathLike, methods: Iterable[str], qualities: Iterable[str],
-                splits_dir: str | os.PathLike | None = None, max_videos: int | None = None) -> pd.DataFrame:
+                splits_dir: str | os.PathLike | None = None, max_videos: int | None = None,
+                missing_policy: str = "error") -> pd.DataFrame:
     """Index the videos of the splits in an FF++ tree as in ``data/videos.parquet`` (see docs/architecture.md).
 
     One row per video (originals plus the fakes of each method), columns ``split, method, video, label, target``
     and one absolute path per quality, sorted by split (train, val, test), method and video. Raises
-    MissingVideosError listing what is missing (count per method/quality and the first few paths).
+    MissingVideosError listing what is missing (count per method/quality and the first few paths); with
+    ``missing_policy="skip"`` a video with a missing file is kept in the index with column ``missing`` saying which
+    (extraction then leaves it out and records it in the manifest).
     """
     root = Path(os.path.abspath(root))
     qualities = [check_quality(q) for q in QUALITIES if q in set(qualities)]
@@ -197,10 +202,14 @@ def list_videos(root: str | os.PathLike, methods: Iterable[str], qualities: Iter
                     if not path.is_file():
                         missing.setdefault((method, quality), []).append(path)
                     row[quality] = str(path)
+                gone = [row[q] for q in qualities if not Path(row[q]).is_file()]
+                row["missing"] = f"file(s) not found: {', '.join(gone)}" if gone else ""
                 rows.append(row)
+    if missing and missing_policy == "skip":
+        missing = {}
     if missing:
         raise MissingVideosError(missing_report(root, missing, total=len(rows) * len(qualities)), missing)
-    frame = pd.DataFrame(rows, columns=[*INDEX_COLUMNS, *qualities])
+    frame = pd.DataFrame(rows, columns=[*INDEX_COLUMNS, *qualities, "missing"])
     frame["label"] = frame["label"].astype("int64")
     order = {s: i for i, s in enumerate(SPLITS)}
     frame = frame.sort_values(["split", "method", "video"], key=lambda c: c.map(order) if c.name == "split" else c)
@@ -226,8 +235,13 @@ def stamp_videos(table: pd.DataFrame, qualities: Iterable[str], *, content: bool
     for quality in qualities:
         paths, sizes, stamps = [], [], []
         for value in table[quality]:
-            st = os.stat(value)
             paths.append(index_path(value, base))
+            try:
+                st = os.stat(value)
+            except OSError:  # a video left out (data.missing: skip): column ``missing`` says why
+                sizes.append(-1)
+                stamps.append("missing")
+                continue
             sizes.append(st.st_size)
             stamps.append(f"sha256:{file_sha256(value)}" if content else f"mtime_ns:{st.st_mtime_ns}")
         out[quality] = paths
@@ -262,6 +276,9 @@ class FFPPConfig:
     methods: tuple[str, ...] = ("Deepfakes",)
     qualities: tuple[str, ...] = QUALITIES
     max_videos: int | None = None
+    list: Path | None = None  # data.source: list: the CSV (add.data.listing)
+    missing: str = "error"  # error | skip: a video with a missing file stops the stage, or is left out and listed
+    jobs: int = 0  # twin encodings at once (data.jobs; 0: every core)
 
     @property
     def splits_dir(self) -> Path:
@@ -275,18 +292,31 @@ class FFPPConfig:
         if not splits_url.startswith(("http://", "https://")):
             raise ParamsError(f"params 'data.splits_url' must be an http(s) URL, got {splits_url!r}")
         qualities = get_list(data, "qualities", list(cls.qualities), where=where, choices=QUALITIES)
+        source = get_choice(data, "source", cls.source, SOURCES, where=where)
+        methods = tuple(get_list(data, "methods", list(cls.methods), where=where, choices=METHOD_CHOICES))
+        if (source == "list") != (methods == (LIST_METHOD,)):
+            raise ParamsError(f"params 'data.methods' must be [{LIST_METHOD}] exactly when data.source is list (the "
+                              f"fakes of a list are one method), got {list(methods)} with data.source {source!r}")
+        list_file = get_str(data, "list", None, where=where, allow_none=True)
+        if source == "list" and list_file is None:
+            raise ParamsError("params 'data.list' must name the CSV (path,label,split[,group]) when data.source is "
+                              "list")
         return cls(
-            source=get_choice(data, "source", cls.source, SOURCES, where=where),
+            source=source,
             root=Path(get_str(data, "root", str(cls.root), where=where)),
             download=get_bool(data, "download", cls.download, where=where),
             agree_tos=get_bool(data, "agree_tos", cls.agree_tos, where=where),
             server=get_choice(data, "server", cls.server, SERVERS, where=where),
             splits_url=splits_url.rstrip("/"),
-            methods=tuple(get_list(data, "methods", list(cls.methods), where=where, choices=METHODS)),
+            methods=methods,
             qualities=qualities_in_use(teacher_quality_param(params), qualities),
             max_videos=get_int(data, "max_videos", cls.max_videos, where=where, min=1, allow_none=True),
+            list=None if list_file is None else Path(list_file),
+            missing=get_choice(data, "missing", cls.missing, MISSING_POLICIES, where=where),
+            jobs=get_int(data, "jobs", cls.jobs, where=where, min=0, max=1024),
         )
 
     def list_videos(self) -> pd.DataFrame:
         """:func:`list_videos` of this tree, methods, qualities and video limit."""
-        return list_videos(self.root, self.methods, self.qualities, max_videos=self.max_videos)
+        return list_videos(self.root, self.methods, self.qualities, max_videos=self.max_videos,
+                           missing_policy=self.missing)

@@ -17,16 +17,19 @@ import shutil
 from pathlib import Path
 
 from add.data import ffpp
+from add.determinism import usable_cpus
 from add.errors import AddError
 from add.io import atomic_path, refuse_overlap
-from add.layout import DEMO_ROOT, VIDEOS
+from add.layout import DEMO_ROOT, TWINS, VIDEOS
 from add.params import load_params, section
 from add.stage_args import stage_parser
 
 
-def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT) -> Path:
+def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT,
+        twins: str | os.PathLike = TWINS) -> Path:
     cfg = ffpp.FFPPConfig.from_params(params)
     demo_root = Path(demo_root)
+    Path(twins).mkdir(parents=True, exist_ok=True)  # a DVC output of this stage; filled for a list source
     if cfg.source == "demo":
         from add.data.demo.build import build_demo
         from add.data.demo.planning import DemoConfig
@@ -35,6 +38,18 @@ def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.Pa
         build_demo(demo_root, **demo.build_kwargs(methods=cfg.methods, qualities=cfg.qualities))
         root = demo_root
         table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
+    elif cfg.source == "list":
+        from add.data.list_source import index_list
+        from add.data.listing import read_list
+
+        root = cfg.list
+        refuse_overlap(demo_root, Path(twins), output_what="the demo folder", other_what="the twins folder")
+        _check_replaceable(demo_root)
+        table = index_list(read_list(cfg.list, missing=cfg.missing), cfg.qualities, twins,
+                           jobs=cfg.jobs or usable_cpus())
+        if demo_root.exists():
+            shutil.rmtree(demo_root)
+        demo_root.mkdir(parents=True)
     else:
         root = Path(cfg.root)
         refuse_overlap(demo_root, root, output_what="the demo folder", other_what="data.root")
@@ -43,7 +58,7 @@ def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.Pa
             from add.data.download import download
 
             download(cfg)
-        table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
+        table = cfg.list_videos()
         # DVC tracks data/demo as an output of this stage; for FF++ it is an empty folder. Emptied only now that
         # every check passed.
         if demo_root.exists():
@@ -74,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = stage_parser("add videos", __doc__)
     parser.add_argument("--out", default=VIDEOS, help="video index to write (parquet)")
     parser.add_argument("--demo-root", default=DEMO_ROOT)
+    parser.add_argument("--twins", default=TWINS, help="c23/c40 twins of a list source's videos (cached)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     section(params, "data")
-    run(params, args.out, args.demo_root)
+    run(params, args.out, args.demo_root, args.twins)
     return 0

@@ -16,7 +16,7 @@ from add.errors import AddError
 from add.params import get_bool, get_choice, get_int, get_list, get_seed, section
 from add.qualities import qualities_in_use, teacher_quality_param
 
-STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
+STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video", "missing")  # missing: data.missing: skip
 SIDECAR_SUFFIX = ".decisions.json"
 SIDECAR_FORMAT = "add.extract/3"
 PNG_COMPRESSION = 3  # fixed, so that a rerun writes the same bytes

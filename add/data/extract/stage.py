@@ -2,6 +2,10 @@
 (every frame decision) and ``metrics/extract.json`` (totals). How a video is extracted: :mod:`add.data.extract`.
 
     add extract                  # params.yaml: seed, data.* (defaults in add.data.extract.config.ExtractConfig)
+    add extract --part 2/8       # one of 8 shares of the videos (add.data.extract.parts), no manifest
+
+A row of videos.parquet whose column ``missing`` is set (``data.missing: skip``) is not extracted: the manifest lists
+it with status ``missing`` and the reason, and metrics/extract.json counts it (``status_missing``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from add.data.extract.config import DETECTED, SIDECAR_SUFFIX, STATUSES, ExtractConfig, ExtractError
-from add.data.extract.jobs import VideoJob, VideoResult
+from add.data.extract.jobs import VideoJob, VideoResult, _drop
+from add.data.extract.parts import claim, parse_part, release, select_part
 from add.data.extract.scheduler import extract_videos
 from add.io import atomic_path, atomic_write_json, safe_join
 from add.layout import EXTRACT_METRICS, FACES, MANIFEST, MANIFEST_COLUMNS, VIDEOS
@@ -58,6 +63,9 @@ def read_videos(path: str | os.PathLike, qualities: Sequence[str]) -> pd.DataFra
     if dup.any():
         twice = table.loc[dup, ["method", "video"]].head(4).values.tolist()
         raise ExtractError(f"{path}: videos listed twice: {twice}")
+    if "missing" not in table.columns:
+        table["missing"] = ""
+    table["missing"] = table["missing"].map(lambda v: v if isinstance(v, str) else "")
     cwd = os.getcwd()
     for q in qualities:
         table[q] = table[q].map(lambda v: os.path.join(cwd, v) if isinstance(v, str) and v else v)
@@ -131,6 +139,32 @@ def _metrics(manifest: pd.DataFrame, results: Mapping[int, VideoResult], seconds
     return metrics
 
 
+def _missing(table: pd.DataFrame) -> dict[int, VideoResult]:
+    """The results of the rows left out for a missing file: one ``missing`` decision with the reason."""
+    results = {}
+    for i, reason in enumerate(table["missing"].tolist()):
+        if reason:
+            decision = _drop(reason)[0]
+            decision["status"] = "missing"
+            results[i] = VideoResult(i, [decision], None)
+    return results
+
+
+def run_part(params: Mapping[str, Any], part: str, videos: str | os.PathLike = VIDEOS,
+             out_dir: str | os.PathLike = FACES, *, force: bool = False, progress: bool = True) -> dict[str, int]:
+    """Extract part ``"i/N"`` of the videos into ``out_dir`` (:mod:`add.data.extract.parts`); no manifest."""
+    index, parts = parse_part(part)
+    cfg = ExtractConfig.from_params(params)
+    table = read_videos(videos, cfg.qualities)
+    missing = _missing(table)
+    jobs = select_part([j for j in _jobs(table, Path(out_dir), cfg.qualities) if j.index not in missing], index,
+                       parts)
+    claim(out_dir, parts)
+    with tqdm(total=len(jobs), desc=f"extract part {index}/{parts}", unit="video", disable=not progress) as bar:
+        results = extract_videos(jobs, cfg, force=force, done=lambda r: bar.update(1))
+    return {"videos": len(jobs), "videos_resumed": sum(r.resumed for r in results.values())}
+
+
 def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike = VIDEOS,
         out_dir: str | os.PathLike = FACES, manifest: str | os.PathLike = MANIFEST,
         metrics: str | os.PathLike = EXTRACT_METRICS, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -142,7 +176,9 @@ def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike
     out_dir = Path(out_dir)
     table = read_videos(videos, cfg.qualities)
     jobs = _jobs(table, out_dir, cfg.qualities)
-    bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=not progress)
+    missing = _missing(table)
+    present = [job for job in jobs if job.index not in missing]
+    bar = tqdm(total=len(present), desc="extract", unit="video", disable=not progress)
     counts = {"dropped": 0, "resumed": 0, "reused": 0}
 
     def done(result: VideoResult) -> None:
@@ -153,15 +189,17 @@ def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike
         bar.set_postfix(counts)
 
     try:
-        results = extract_videos(jobs, cfg, force=force, done=done)
+        results = extract_videos(present, cfg, force=force, done=done)
     finally:
         bar.close()
-    _clean_stale(out_dir, jobs, results)
+    _clean_stale(out_dir, present, results)
+    results.update(missing)
     table = _manifest(jobs, results)
     with atomic_path(manifest) as tmp:
         table.to_parquet(tmp, index=False)
     totals = _metrics(table, results, time.perf_counter() - start)
     atomic_write_json(metrics, totals)
+    release(out_dir)
     return totals
 
 
@@ -172,7 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", default=MANIFEST, help="parquet of every frame decision")
     parser.add_argument("--metrics", default=EXTRACT_METRICS, help="flat JSON totals")
     parser.add_argument("--force", action="store_true", help="re-extract every video, ignoring complete outputs")
+    parser.add_argument("--part", default=None, metavar="i/N",
+                        help="extract only part i (0..N-1) of N shares of the videos, writing no manifest: N machines "
+                             "sharing the folder each run one, then the whole stage writes the manifest")
     args = parser.parse_args(argv)
+    if args.part is not None:
+        done = run_part(load_params(args.params), args.part, args.videos, args.out_dir, force=args.force)
+        print(f"extract --part {args.part}: {done['videos']} videos ({done['videos_resumed']} resumed); run the "
+              f"whole stage once every part is done to write {args.manifest}")
+        return 0
     totals = run(load_params(args.params), args.videos, args.out_dir, args.manifest, args.metrics, force=args.force)
     print(f"extract: {totals['videos_kept']}/{totals['videos']} videos kept, {totals['frames_kept']} frames "
           f"({totals['frames_fallback']} fallback), {totals['videos_dropped']} dropped, "
