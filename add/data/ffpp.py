@@ -209,7 +209,8 @@ def list_videos(root: str | os.PathLike, methods: Iterable[str], qualities: Iter
         missing = {}
     if missing:
         raise MissingVideosError(missing_report(root, missing, total=len(rows) * len(qualities)), missing)
-    frame = pd.DataFrame(rows, columns=[*INDEX_COLUMNS, *qualities, "missing"])
+    skipping = ["missing"] if missing_policy == "skip" else []  # the demo's index stays as it was
+    frame = pd.DataFrame(rows, columns=[*INDEX_COLUMNS, *qualities, *skipping])
     frame["label"] = frame["label"].astype("int64")
     order = {s: i for i, s in enumerate(SPLITS)}
     frame = frame.sort_values(["split", "method", "video"], key=lambda c: c.map(order) if c.name == "split" else c)
