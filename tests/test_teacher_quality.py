@@ -120,3 +120,20 @@ def test_a_student_refuses_a_teacher_trained_on_another_quality(pipeline):
     with pytest.raises(ParamsError, match="trained on c23 crops but teacher.quality is 'raw'"):
         run_student({**params, "teacher": {"quality": "raw"}}, METHOD, "c40", "add", shards=tmp / "shards",
                     models=tmp / "models", live=None)
+
+
+def test_data_download_fetches_no_raw_video_for_a_c23_teacher(tmp_path):
+    from ffpp_server import FFPPServer, make_splits, server_tree
+
+    from add.data import download
+
+    splits = make_splits((1, 1, 1))
+    root = tmp_path / "ffpp"
+    with FFPPServer(server_tree(splits, [METHOD], ["raw", "c23", "c40"])) as server:
+        params = {"data": {"source": "ffpp", "root": str(root), "download": True, "agree_tos": True,
+                           "splits_url": server.url + "splits", "methods": [METHOD],
+                           "qualities": ["raw", "c23", "c40"]}, "teacher": {"quality": "c23"}}
+        download.download(FFPPConfig.from_params(params), server.url + "v3/", progress=False)
+        assert not [path for _, path, _ in server.requests if "/raw/" in path]  # never even asked for
+    videos = [p.relative_to(root).as_posix() for p in root.rglob("*.mp4")]
+    assert len(videos) == 2 * 3 * 4 and not [v for v in videos if "/raw/" in v]
