@@ -114,7 +114,7 @@ def listed(tmp_path_factory):
     """A CSV over a raw demo tree: its originals real, its fakes fake (one with its original named), grouped by
     the id whose footage they show, plus a line whose file is gone (data.missing: skip)."""
     tmp = tmp_path_factory.mktemp("list")
-    tree = build_demo(tmp / "tree", seed=3, pairs=(2, 1, 1), frames=6, width=320, height=240, fps=25,
+    tree = build_demo(tmp / "tree", seed=3, pairs=(1, 1, 1), frames=6, width=320, height=240, fps=25,
                       methods=("Deepfakes",), qualities=("raw",), jobs=1, progress=False)
     splits = {s: json.loads((tree / "splits" / f"{s}.json").read_text()) for s in ("train", "val", "test")}
     lines = []
@@ -157,12 +157,12 @@ def test_a_list_source_trains_a_teacher_and_a_student(listed):
     tmp, csv = listed
     videos = pd.read_parquet(tmp / "videos.parquet")
     present = videos[videos["missing"] == ""]
-    assert len(present) == 16 and set(videos["method"]) == {ORIGINAL, LIST_METHOD}
+    assert len(present) == 12 and set(videos["method"]) == {ORIGINAL, LIST_METHOD}
     for _, row in present.iterrows():  # every c40 twin decodes to the frames of its input
         assert probe(row["c40"]).frames == probe(row["raw"]).frames == 6
     metrics = json.loads((tmp / "extract.json").read_text())
-    assert metrics["videos_kept"] == 16 and metrics["status_missing"] == 1
-    assert metrics["videos_boxes_reused"] == 4  # the fakes whose original the list names
+    assert metrics["videos_kept"] == 12 and metrics["status_missing"] == 1
+    assert metrics["videos_boxes_reused"] == 3  # the fakes whose original the list names
     with tarfile.open(next((tmp / "faces" / LIST_METHOD).glob("*.tar"))) as tar:
         assert {n.split(".")[-2] for n in tar.getnames() if n.endswith(".png")} == {"raw", "c23", "c40"}
     index = json.loads((tmp / "shards" / "index.json").read_text())
@@ -176,7 +176,7 @@ def test_skip_lists_what_it_left_out_in_the_manifest(listed):
     manifest = pd.read_parquet(tmp / "manifest.parquet")
     gone = manifest[manifest["status"] == "missing"]
     assert len(gone) == 1 and "gone.mp4: file not found" in gone.iloc[0]["reason"]
-    assert "list.csv: line 18" in gone.iloc[0]["reason"]
+    assert "list.csv: line 14" in gone.iloc[0]["reason"]
     # the splits stay disjoint: every group's videos sit in one split
     videos = pd.read_parquet(tmp / "videos.parquet")
     assert (videos.groupby("target")["split"].nunique() == 1).all()
@@ -185,7 +185,23 @@ def test_skip_lists_what_it_left_out_in_the_manifest(listed):
 def test_twins_are_cached_between_runs(listed):
     tmp, _ = listed
     before = {p: p.stat().st_mtime_ns for p in (tmp / "twins").rglob("*.mp4")}
-    assert len(before) == 32
+    assert len(before) == 24
     assert cli.main(["videos", "--params", str(tmp / "params.yaml"), "--out", str(tmp / "videos2.parquet"),
                      "--demo-root", str(tmp / "demo"), "--twins", str(tmp / "twins")]) == 0
     assert {p: p.stat().st_mtime_ns for p in (tmp / "twins").rglob("*.mp4")} == before
+
+
+def test_a_twin_whose_timestamps_drift_is_refused(tmp_path, monkeypatch):
+    """Where the reader gives presentation times, the twin's must be its input's (a VFR input resampled to CFR
+    keeps the count when it drops and duplicates as many frames, not the times)."""
+    from types import SimpleNamespace
+
+    from add.data import twins
+
+    infos = {"in.mp4": SimpleNamespace(frames=3, width=64, height=48, times=(0.0, 0.04, 0.10)),
+             "twin.mp4": SimpleNamespace(frames=3, width=64, height=48, times=(0.0, 0.04, 0.08))}
+    monkeypatch.setattr(twins, "probe", lambda path: infos[str(path)])
+    with pytest.raises(TwinError, match=r"twin.mp4: frame 2 at 0.0800 s, in its input in.mp4 at 0.1000 s"):
+        check_aligned("in.mp4", "twin.mp4")
+    infos["twin.mp4"] = SimpleNamespace(frames=3, width=64, height=48, times=(1.0, 1.04, 1.1004))  # same, shifted
+    check_aligned("in.mp4", "twin.mp4")
