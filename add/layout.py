@@ -25,8 +25,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from add.errors import ParamsError
 from add.io import file_sha256
-from add.params import ParamsError
 
 # ---------------------------------------------------------------------------- the names paths are made of (FF++)
 
@@ -38,6 +38,9 @@ LIST_METHOD = "list"  # the fakes of a list source (data.source: list; add.data.
 METHOD_CHOICES = (*METHODS, LIST_METHOD)
 SPLITS = ("train", "val", "test")
 KINDS = ("teacher", "student")
+# The distillers of add.losses.DISTILLERS (a student's folder is named after one), here so that params can check a
+# name without importing torch.
+DISTILLER_NAMES = ("add", "fr", "mv", "mv_nocontrast", "fitnet", "at", "nl", "kd", "none")
 
 # --------------------------------------------------------------------------------------------------- data
 

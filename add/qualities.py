@@ -64,10 +64,3 @@ def check_test_quality(teacher: str, quality: str, *, key: str = "test quality")
                           f"no {quality} video is ever read (choose from {[teacher, *student_qualities(teacher)]})")
     return quality
 
-
-def teacher_quality_param(params: dict) -> str:
-    """``teacher.quality`` of a params dict (default raw), checked."""
-    from add.params import get_str, section
-
-    value = get_str(section(params, "teacher"), "quality", DEFAULT_TEACHER_QUALITY, where="teacher")
-    return check_teacher_quality(value)

@@ -148,8 +148,8 @@ def listed(tmp_path_factory):
                      "--manifest", str(tmp / "manifest.parquet"), "--metrics", str(tmp / "extract.json")]) == 0
     assert cli.main(["shards", *p, "--faces", str(tmp / "faces"), "--manifest", str(tmp / "manifest.parquet"),
                      "--out", str(tmp / "shards")]) == 0
-    assert cli.main(["train", *p, *sh, *out, "--method", LIST_METHOD]) == 0
-    assert cli.main(["distill", *p, *sh, *out, "--method", LIST_METHOD, "--quality", "c40", "--distill", "add"]) == 0
+    assert cli.main(["teacher", *p, *sh, *out, "--method", LIST_METHOD]) == 0
+    assert cli.main(["student", *p, *sh, *out, "--method", LIST_METHOD, "--quality", "c40", "--distill", "add"]) == 0
     return tmp, csv
 
 

@@ -13,10 +13,10 @@ from add import cli
 from add.data.demo.build import build_demo
 from add.data.extract.config import ExtractConfig
 from add.data.ffpp import FFPPConfig
-from add.distill import run_student
-from add.params import ParamsError
+from add.params import ParamsError, parse_params
 from add.qualities import check_student_quality, check_test_quality, qualities_in_use, student_qualities
 from add.trainer.checkpoints import load_checkpoint
+from add.trainer.spec import TrainingSpec, fit
 
 METHOD = "Deepfakes"
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -61,7 +61,7 @@ def pipeline(tmp_path_factory):
         "model": {"name": "resnet18", "pretrained": False, "weights": None},
         "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "val_per_epoch": 1, "patience": 10, "num_workers": 0},
         "distill": {"method": "add", "quality": "c40", "directions": 4},
-        "students": {"qualities": ["c40"], "distill": ["none", "add"]},
+        "students": {"qualities": ["c40"], "distill": ["add"]},
     }
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -76,9 +76,9 @@ def pipeline(tmp_path_factory):
     assert cli.main(["extract", *p, *extract]) == 0
     assert cli.main(["shards", *p, "--faces", str(tmp / "faces"), "--manifest", str(tmp / "manifest.parquet"),
                      "--out", str(tmp / "shards")]) == 0
-    assert cli.main(["train", *p, *sh, *out, *live]) == 0
+    assert cli.main(["teacher", *p, *sh, *out, *live]) == 0
     for distill in ("none", "add"):
-        assert cli.main(["distill", *p, *sh, *out, *live, "--quality", "c40", "--distill", distill]) == 0
+        assert cli.main(["student", *p, *sh, *out, *live, "--quality", "c40", "--distill", distill]) == 0
     assert cli.main(["evaluate", *p, *sh, *out, *ev, "--kind", "teacher"]) == 0
     assert cli.main(["evaluate", *p, *sh, *out, *ev, "--kind", "teacher", "--test-quality", "c40"]) == 0
     for distill in ("none", "add"):
@@ -109,17 +109,21 @@ def test_a_c23_teacher_runs_from_videos_to_evaluation_without_raw(pipeline):
 def test_a_c23_student_under_a_c23_teacher_is_refused(pipeline, capsys):
     tmp, params, _ = pipeline
     with pytest.raises(ParamsError, match="not lower than teacher.quality 'c23'"):
-        run_student(params, METHOD, "c23", "add", shards=tmp / "shards", models=tmp / "models", live=None)
+        TrainingSpec.student(METHOD, "c23", "add", teacher_quality="c23")
     path = tmp / "params.yaml"
+    student = ["student", "--params", str(path), "--shards", str(tmp / "shards"), "--models", str(tmp / "models")]
+    assert cli.main([*student, "--quality", "c23", "--distill", "add"]) == 1
+    assert "student quality 'c23' is not lower than teacher.quality 'c23'" in capsys.readouterr().err
     assert cli.main(["evaluate", "--params", str(path), "--kind", "teacher", "--test-quality", "raw"]) == 1
     assert "no raw video is ever read" in capsys.readouterr().err
+    assert cli.main(["gallery", "--params", str(path), "--quality", "c23"]) == 1
 
 
 def test_a_student_refuses_a_teacher_trained_on_another_quality(pipeline):
     tmp, params, _ = pipeline
     with pytest.raises(ParamsError, match="trained on c23 crops but teacher.quality is 'raw'"):
-        run_student({**params, "teacher": {"quality": "raw"}}, METHOD, "c40", "add", shards=tmp / "shards",
-                    models=tmp / "models", live=None)
+        fit(parse_params({**params, "teacher": {"quality": "raw"}}), TrainingSpec.student(METHOD, "c40", "add"),
+            shards=tmp / "shards", models=tmp / "models", live=None)
 
 
 def test_data_download_fetches_no_raw_video_for_a_c23_teacher(tmp_path):

@@ -20,13 +20,11 @@ import pandas as pd
 
 from add.errors import AddError
 from add.io import file_sha256
-from add.layout import LIST_METHOD, METHOD_CHOICES, METHODS, ORIGINAL, QUALITIES, SPLITS, check_method
-from add.params import ParamsError, get_bool, get_choice, get_int, get_list, get_str, section
-from add.qualities import qualities_in_use, teacher_quality_param
+from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method  # noqa: F401  (ffpp.METHODS)
+from add.params import Params, as_params
+from add.qualities import qualities_in_use
 
 SOURCES = ("demo", "ffpp", "list")
-__all__ = ["METHODS", "QUALITIES"]  # re-exported: the demo builder reads the FF++ names from here
-MISSING_POLICIES = ("error", "skip")
 
 # FF++'s download servers; the videos live under ``{server}v3/``.
 SERVERS = {
@@ -286,36 +284,13 @@ class FFPPConfig:
         return self.root / "splits"
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> FFPPConfig:
-        data = section(params, "data")
-        where = "data"
-        splits_url = get_str(data, "splits_url", cls.splits_url, where=where)
-        if not splits_url.startswith(("http://", "https://")):
-            raise ParamsError(f"params 'data.splits_url' must be an http(s) URL, got {splits_url!r}")
-        qualities = get_list(data, "qualities", list(cls.qualities), where=where, choices=QUALITIES)
-        source = get_choice(data, "source", cls.source, SOURCES, where=where)
-        methods = tuple(get_list(data, "methods", list(cls.methods), where=where, choices=METHOD_CHOICES))
-        if (source == "list") != (methods == (LIST_METHOD,)):
-            raise ParamsError(f"params 'data.methods' must be [{LIST_METHOD}] exactly when data.source is list (the "
-                              f"fakes of a list are one method), got {list(methods)} with data.source {source!r}")
-        list_file = get_str(data, "list", None, where=where, allow_none=True)
-        if source == "list" and list_file is None:
-            raise ParamsError("params 'data.list' must name the CSV (path,label,split[,group]) when data.source is "
-                              "list")
-        return cls(
-            source=source,
-            root=Path(get_str(data, "root", str(cls.root), where=where)),
-            download=get_bool(data, "download", cls.download, where=where),
-            agree_tos=get_bool(data, "agree_tos", cls.agree_tos, where=where),
-            server=get_choice(data, "server", cls.server, SERVERS, where=where),
-            splits_url=splits_url.rstrip("/"),
-            methods=methods,
-            qualities=qualities_in_use(teacher_quality_param(params), qualities),
-            max_videos=get_int(data, "max_videos", cls.max_videos, where=where, min=1, allow_none=True),
-            list=None if list_file is None else Path(list_file),
-            missing=get_choice(data, "missing", cls.missing, MISSING_POLICIES, where=where),
-            jobs=get_int(data, "jobs", cls.jobs, where=where, min=0, max=1024),
-        )
+    def from_params(cls, params: Params | dict[str, Any]) -> FFPPConfig:
+        params = as_params(params)
+        data = params.data
+        return cls(source=data.source, root=Path(data.root), download=data.download, agree_tos=data.agree_tos,
+                   server=data.server, splits_url=data.splits_url.rstrip("/"), methods=data.methods,
+                   qualities=qualities_in_use(params.teacher.quality, data.qualities), max_videos=data.max_videos,
+                   list=None if data.list is None else Path(data.list), missing=data.missing, jobs=data.jobs)
 
     def list_videos(self) -> pd.DataFrame:
         """:func:`list_videos` of this tree, methods, qualities and video limit."""

@@ -2,8 +2,10 @@
 
 ``data.source: demo`` builds the built-in demo tree (offline, from the seed) under ``data/demo``;
 ``data.source: ffpp`` uses the FF++ tree at ``data.root``, downloading what is missing first when
-``data.download: true``. Either way the stage ends by listing every video of the chosen methods, qualities and
-splits into ``data/videos.parquet`` (schema in docs/architecture.md) — or by reporting exactly what is missing.
+``data.download: true``; ``data.source: list`` reads the CSV ``data.list`` (:mod:`add.data.listing`) and makes
+the c23/c40 twins of its videos under ``data/twins`` (:mod:`add.data.twins`). Either way the stage ends by
+listing every video of the chosen methods, qualities and splits into ``data/videos.parquet`` (schema in
+docs/architecture.md) — or by reporting exactly what is missing.
 
 The stage deletes nothing but its own output folder (``data/demo``), and only after every check passed: it
 refuses, naming both paths, when ``data.root`` is that folder, lies inside it or contains it, and it never
@@ -15,26 +17,39 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from add.data import ffpp
 from add.determinism import usable_cpus
 from add.errors import AddError
 from add.io import atomic_path, refuse_overlap
 from add.layout import DEMO_ROOT, TWINS, VIDEOS
-from add.params import load_params, section
-from add.stage_args import stage_parser
+from add.params import Params, as_params
+
+if TYPE_CHECKING:
+    from add.data.demo.planning import DemoConfig
 
 
-def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT,
-        twins: str | os.PathLike = TWINS) -> Path:
+def settings(params: Params | dict) -> tuple[ffpp.FFPPConfig, DemoConfig | None]:
+    """What the stage reads: the source (``data.*``, ``teacher.quality``) and, for the demo, ``demo.*`` and
+    ``seed``."""
+    params = as_params(params)
     cfg = ffpp.FFPPConfig.from_params(params)
+    if cfg.source != "demo":
+        return cfg, None
+    from add.data.demo.planning import DemoConfig
+
+    return cfg, DemoConfig.from_params(params)
+
+
+def run(params: Params | dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT,
+        twins: str | os.PathLike = TWINS) -> Path:
+    cfg, demo = settings(params)
     demo_root = Path(demo_root)
     Path(twins).mkdir(parents=True, exist_ok=True)  # a DVC output of this stage; filled for a list source
-    if cfg.source == "demo":
+    if demo is not None:
         from add.data.demo.build import build_demo
-        from add.data.demo.planning import DemoConfig
 
-        demo = DemoConfig.from_params(params)
         build_demo(demo_root, **demo.build_kwargs(methods=cfg.methods, qualities=cfg.qualities))
         root = demo_root
         table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
@@ -83,15 +98,3 @@ def _check_replaceable(demo_root: Path) -> None:
         raise AddError(f"{demo_root}: the videos stage empties its demo folder when data.source is ffpp, but this "
                        f"one is not a demo tree (no {MARKER}); refusing to delete it — move it away or pass another "
                        f"--demo-root")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add videos", __doc__)
-    parser.add_argument("--out", default=VIDEOS, help="video index to write (parquet)")
-    parser.add_argument("--demo-root", default=DEMO_ROOT)
-    parser.add_argument("--twins", default=TWINS, help="c23/c40 twins of a list source's videos (cached)")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    section(params, "data")
-    run(params, args.out, args.demo_root, args.twins)
-    return 0

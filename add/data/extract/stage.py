@@ -25,8 +25,7 @@ from add.data.extract.parts import claim, parse_part, release, select_part
 from add.data.extract.scheduler import extract_videos
 from add.io import atomic_path, atomic_write_json, safe_join
 from add.layout import EXTRACT_METRICS, FACES, MANIFEST, MANIFEST_COLUMNS, VIDEOS
-from add.params import load_params
-from add.stage_args import stage_parser
+from add.params import Params, load_params
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,7 +149,7 @@ def _missing(table: pd.DataFrame) -> dict[int, VideoResult]:
     return results
 
 
-def run_part(params: Mapping[str, Any], part: str, videos: str | os.PathLike = VIDEOS,
+def run_part(params: Params | Mapping[str, Any], part: str, videos: str | os.PathLike = VIDEOS,
              out_dir: str | os.PathLike = FACES, *, force: bool = False, progress: bool = True) -> dict[str, int]:
     """Extract part ``"i/N"`` of the videos into ``out_dir`` (:mod:`add.data.extract.parts`); no manifest."""
     index, parts = parse_part(part)
@@ -165,12 +164,12 @@ def run_part(params: Mapping[str, Any], part: str, videos: str | os.PathLike = V
     return {"videos": len(jobs), "videos_resumed": sum(r.resumed for r in results.values())}
 
 
-def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike = VIDEOS,
+def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike = VIDEOS,
         out_dir: str | os.PathLike = FACES, manifest: str | os.PathLike = MANIFEST,
         metrics: str | os.PathLike = EXTRACT_METRICS, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run the stage; return its metrics. ``params`` is the params dict or the path of params.yaml."""
+    """Run the stage; return its metrics. ``params``: the Params, a params dict or the path of params.yaml."""
     start = time.perf_counter()
-    if not isinstance(params, Mapping):
+    if isinstance(params, str | os.PathLike):
         params = load_params(params)
     cfg = ExtractConfig.from_params(params)
     out_dir = Path(out_dir)
@@ -201,26 +200,3 @@ def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike
     atomic_write_json(metrics, totals)
     release(out_dir)
     return totals
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add extract", __doc__)
-    parser.add_argument("--videos", default=VIDEOS, help="videos table written by the videos stage")
-    parser.add_argument("--out-dir", default=FACES, help="folder of per-video face tars")
-    parser.add_argument("--manifest", default=MANIFEST, help="parquet of every frame decision")
-    parser.add_argument("--metrics", default=EXTRACT_METRICS, help="flat JSON totals")
-    parser.add_argument("--force", action="store_true", help="re-extract every video, ignoring complete outputs")
-    parser.add_argument("--part", default=None, metavar="i/N",
-                        help="extract only part i (0..N-1) of N shares of the videos, writing no manifest: N machines "
-                             "sharing the folder each run one, then the whole stage writes the manifest")
-    args = parser.parse_args(argv)
-    if args.part is not None:
-        done = run_part(load_params(args.params), args.part, args.videos, args.out_dir, force=args.force)
-        print(f"extract --part {args.part}: {done['videos']} videos ({done['videos_resumed']} resumed); run the "
-              f"whole stage once every part is done to write {args.manifest}")
-        return 0
-    totals = run(load_params(args.params), args.videos, args.out_dir, args.manifest, args.metrics, force=args.force)
-    print(f"extract: {totals['videos_kept']}/{totals['videos']} videos kept, {totals['frames_kept']} frames "
-          f"({totals['frames_fallback']} fallback), {totals['videos_dropped']} dropped, "
-          f"{totals['videos_resumed']} resumed; details in {args.manifest}")
-    return 0
