@@ -437,8 +437,15 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS) -> Params:
     return _LOADED[key]
 
 
+class _Dumper(yaml.SafeDumper):
+    """Sections as blocks, lists inline: the layout of params.yaml."""
+
+
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
 def to_yaml(params: Params) -> str:
-    return yaml.safe_dump(params.to_dict(), sort_keys=False, default_flow_style=None, width=120)
+    return yaml.dump(params.to_dict(), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
 
 
 # ------------------------------------------------------------- legacy readers of one key (add.data.faces uses them)
