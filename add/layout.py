@@ -32,7 +32,7 @@ from add.io import file_sha256
 
 METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 QUALITIES = ("raw", "c23", "c40")
-STUDENT_QUALITIES = ("c23", "c40")  # what a student sees (the teacher sees raw)
+STUDENT_QUALITIES = ("c23", "c40")  # what a student may see; below teacher.quality (add.qualities)
 ORIGINAL = "original"  # the method folder of the real videos
 LIST_METHOD = "list"  # the fakes of a list source (data.source: list; add.data.listing): data.methods [list]
 METHOD_CHOICES = (*METHODS, LIST_METHOD)
