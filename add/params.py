@@ -57,6 +57,12 @@ def items(default: tuple, *, choices: tuple | None = None, nonempty: bool = True
     return field(default=tuple(default), metadata={"choices": choices, "nonempty": nonempty})
 
 
+def entries(default: tuple = ()) -> Any:
+    """A list section: a field typed ``tuple[EntryDataclass, ...]``, each entry checked like a section (errors name
+    ``key[i].field``); empty by default. Reads of any entry are recorded as the list's key (DVC lists it whole)."""
+    return field(default=tuple(default), metadata={"nonempty": False})
+
+
 # ----------------------------------------------------------------------------------------------- reads, recorded
 _READS: list[set[str]] = []
 S = typing.TypeVar("S", bound="Section")

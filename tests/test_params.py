@@ -238,17 +238,17 @@ def test_params_are_parsed_once_per_process(tmp_path):
 def test_a_list_section_of_typed_entries_is_checked_like_a_section():
     import dataclasses
 
-    from add.params import Section, parse_section, recording
+    from add.params import Section, entries, num, parse_section, recording
 
     @dataclasses.dataclass(frozen=True)
     class Entry(Section):
         name: str = "x"
-        size: int = dataclasses.field(default=1, metadata={"min": 1})
+        size: int = num(1, min=1)
 
     @dataclasses.dataclass(frozen=True)
     class Top(Section):
         seed: int = 0
-        cross: tuple[Entry, ...] = dataclasses.field(default=(), metadata={"nonempty": False})
+        cross: tuple[Entry, ...] = entries()
 
     top = parse_section(Top, {"cross": [{"name": "a", "size": "2e1"}, {"name": "b"}]}, "")
     assert top.cross == (Entry("a", 20), Entry("b", 1))
