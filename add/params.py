@@ -35,7 +35,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from add.errors import ParamsError
-from add.layout import DISTILLER_NAMES, METHODS, QUALITIES
+from add.layout import DISTILLER_NAMES, LIST_METHOD, METHOD_CHOICES, QUALITIES
 
 __all__ = ["DEFAULT_PARAMS", "Params", "ParamsError", "Section", "load_params", "parse_params", "recording"]
 
@@ -119,13 +119,15 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------------------ sections
 @dataclass(frozen=True)
 class Data(Section):
-    source: Literal["demo", "ffpp"] = "demo"
+    source: Literal["demo", "ffpp", "list"] = "demo"
     root: str = "data/ffpp"
+    list: str | None = None  # source: list: the CSV path,label,split[,group][,original] (add.data.listing)
+    missing: Literal["error", "skip"] = "error"  # a video with a missing file: stop, or leave it out and list it
     download: bool = False
     agree_tos: bool = False
     server: Literal["EU", "EU2", "CA"] = "EU2"
     splits_url: str = "https://raw.githubusercontent.com/ondyari/FaceForensics/master/dataset/splits"
-    methods: tuple[str, ...] = items(("Deepfakes",), choices=METHODS)
+    methods: tuple[str, ...] = items(("Deepfakes",), choices=METHOD_CHOICES)
     qualities: tuple[str, ...] = items(QUALITIES, choices=QUALITIES)
     max_videos: int | None = num(None, min=1)
     frames_per_video: int = num(64, min=1, max=100_000)
@@ -140,6 +142,13 @@ class Data(Section):
     reuse_boxes: bool = True
 
     def check(self) -> None:
+        source, methods = object.__getattribute__(self, "source"), object.__getattribute__(self, "methods")
+        if (source == "list") != (methods == (LIST_METHOD,)):
+            raise ParamsError(f"params 'data.methods' must be [{LIST_METHOD}] exactly when data.source is list (the "
+                              f"fakes of a list are one method), got {list(methods)} with data.source {source!r}")
+        if source == "list" and object.__getattribute__(self, "list") is None:
+            raise ParamsError("params 'data.list' must name the CSV (path,label,split[,group]) when data.source is "
+                              "list")
         if not self.splits_url.startswith(("http://", "https://")):
             raise ParamsError(f"params 'data.splits_url' must be an http(s) URL, got {self.splits_url!r}")
         if 0 < self.detect_max_side < 64:
@@ -166,6 +175,13 @@ class Demo(Section):
 @dataclass(frozen=True)
 class Shards(Section):
     max_samples_per_shard: int = num(1000, min=1)
+
+
+@dataclass(frozen=True)
+class Teacher(Section):
+    """The teacher's input quality: raw (the paper) or c23 (no raw video is ever read; add.qualities)."""
+
+    quality: Literal["raw", "c23"] = "raw"
 
 
 @dataclass(frozen=True)
@@ -257,6 +273,7 @@ class Params(Section):
     data: Data = field(default_factory=Data)
     demo: Demo = field(default_factory=Demo)
     shards: Shards = field(default_factory=Shards)
+    teacher: Teacher = field(default_factory=Teacher)
     model: Model = field(default_factory=Model)
     train: Train = field(default_factory=Train)
     distill: Distill = field(default_factory=Distill)

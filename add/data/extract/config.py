@@ -14,8 +14,9 @@ from add.data.video import QUALITY_CRF
 from add.determinism import usable_cpus
 from add.errors import AddError
 from add.params import Params, as_params
+from add.qualities import qualities_in_use
 
-STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
+STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video", "missing")  # missing: data.missing: skip
 SIDECAR_SUFFIX = ".decisions.json"
 SIDECAR_FORMAT = "add.extract/3"
 PNG_COMPRESSION = 3  # fixed, so that a rerun writes the same bytes
@@ -52,7 +53,8 @@ class ExtractConfig:
     def from_params(cls, params: Params | Mapping[str, Any]) -> ExtractConfig:
         params = as_params(params)
         data = params.data
-        return cls(qualities=data.qualities, frames_per_video=data.frames_per_video, sampling=data.sampling,
+        return cls(qualities=qualities_in_use(params.teacher.quality, data.qualities),
+                   frames_per_video=data.frames_per_video, sampling=data.sampling,
                    seed=params.seed, image_size=data.image_size, jobs=data.jobs,
                    detect_threshold=data.detect_threshold, detect_upsample=data.detect_upsample,
                    detect_max_side=data.detect_max_side, detect_size_tolerance=data.detect_size_tolerance,
