@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from add.card import build_card, face_settings
+from add.card import build_card
 from add.data.faces import FaceSettings
 from add.data.loader import batch_factories
 from add.layout import BEST, STUDENT_QUALITIES, check_method, data_digest, student_dir, teacher_dir
@@ -91,7 +91,7 @@ def read_settings(params: Params, spec: TrainingSpec) -> TrainingSettings:
         model=ModelConfig.from_params(params), train=TrainConfig.from_params(params),
         distill=read_whole(params.distill) if distilled else None, beta=params.beta if distilled else None,
         init_from_teacher=spec.kind == "student" and params.distill.init_from_teacher,
-        faces=face_settings(params))
+        faces=FaceSettings.from_params(params))
 
 
 def weights_digest(model: torch.nn.Module) -> str:
