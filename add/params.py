@@ -29,7 +29,7 @@ class ParamsError(AddError, ValueError):
 # Every key params.yaml may hold: section -> its keys; "" is the top level, whose other keys are the sections.
 # Adding a key (or a section) is one line here.
 SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("seed", "beta"),
+    "": ("seed", "beta", "cross"),  # cross: a list of datasets (add.cross.config)
     "data": ("source", "root", "download", "agree_tos", "server", "splits_url", "methods", "qualities", "max_videos",
              "frames_per_video", "sampling", "image_size", "jobs", "detect_threshold", "detect_upsample",
              "detect_max_side", "detect_size_tolerance", "box_scale", "reuse_boxes"),
