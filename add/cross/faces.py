@@ -240,7 +240,9 @@ class FaceCache:
             "every": faces.every.tolist()})
 
     def write_key(self) -> None:
-        atomic_write_json(self.folder / "key.json", self.key.to_json())
+        path = self.folder / "key.json"
+        if not path.is_file():
+            atomic_write_json(path, self.key.to_json())
 
 
 def faces_for(record: Record, cache_root: str, key: FaceKey) -> tuple[str, str, str]:
