@@ -22,6 +22,8 @@ COMMANDS = {
     "evaluate": ("add.evaluate", "evaluate a checkpoint on the test split"),
     "gallery": ("add.gallery", "Grad-CAM gallery: the same test faces through teacher, plain and ADD students"),
     "spectrum": ("add.spectrum", "the paper's Fig. 1: mean spectra of raw and compressed test crops"),
+    "cross_demo": ("add.cross.demo_stage", "build the demo's cross-dataset set (Celeb-DF layout, unseen faces and "
+                   "manipulation)"),
     "cross": ("add.cross.stage", "score every trained detector on the test-only datasets of params 'cross'"),
     "predict": ("add.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),
     "export": ("add.card", "write the model card into a checkpoint trained before cards existed"),
