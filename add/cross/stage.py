@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--name {unknown}: not in params 'cross' ({[e.name for e in entries]})")
         entries = [e for e in entries if e.name in args.name]
     if not entries:
+        for folder in (Path(args.metrics) / "cross", Path(args.plots) / "cross"):
+            folder.mkdir(parents=True, exist_ok=True)  # DVC's outputs of this stage, empty
         print("add cross: params 'cross' lists no dataset; nothing to evaluate")
         return 0
     models = trained_models(params, args.models)
