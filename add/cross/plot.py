@@ -18,7 +18,7 @@ def plot_models(path: str | os.PathLike, name: str, results: Mapping[str, Mappin
     import matplotlib.pyplot as plt
 
     compressions = list(results)
-    models = sorted({m for per_model in results.values() for m in per_model})
+    models = list(dict.fromkeys(m for per_model in results.values() for m in per_model))  # teacher first
     fig, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.3 * len(models) + 3), 3.6), dpi=100, sharey=True)
     width = 0.8 / max(1, len(compressions))
     x = np.arange(len(models))
