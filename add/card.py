@@ -33,8 +33,7 @@ from add.data.loader import load_index
 from add.errors import AddError
 from add.metrics import THRESHOLD
 from add.models import check_model_name
-from add.params import get_seed, load_params
-from add.stage_args import add_shards, stage_parser
+from add.params import Params, as_params
 
 CARD_FORMAT = "add.card/1"
 DETECTOR = "dlib-hog-frontal"
@@ -74,7 +73,14 @@ class Card:
         return torch.from_numpy(np.stack([tables[c][chw[:, c]] for c in range(3)], axis=1))
 
 
-def build_card(params: Mapping[str, Any], shards: str | os.PathLike, model: str, trained_on: Mapping[str, Any]
+def face_settings(params: Params) -> FaceSettings:
+    """The face pipeline's settings in ``data.*`` (what inference must repeat)."""
+    data = params.data
+    return FaceSettings(data.detect_threshold, data.detect_upsample, data.detect_max_side, data.detect_size_tolerance,
+                        data.box_scale)
+
+
+def build_card(params: Params | Mapping[str, Any], shards: str | os.PathLike, model: str, trained_on: Mapping[str, Any]
                ) -> dict[str, Any]:
     """The card of a model trained on ``shards`` with ``params`` (face settings from ``data.*``, the crop size from
     the shards' index.json, which is what the model actually saw)."""
@@ -82,13 +88,14 @@ def build_card(params: Mapping[str, Any], shards: str | os.PathLike, model: str,
     image_size = index.get("image_size")
     if not isinstance(image_size, int) or image_size < 1:
         raise CardError(f"{Path(shards) / 'index.json'}: no valid image_size ({image_size!r}) for the model card")
-    faces = FaceSettings.from_params(params)
-    trained_on = {"seed": get_seed(dict(params)), **trained_on}
+    params = as_params(params)
+    trained_on = {"seed": params.seed, **trained_on}
+    faces = face_settings(params)
     return Card(model, image_size, PIXEL_MEAN, PIXEL_STD, faces, trained_on, THRESHOLD).to_json()
 
 
 def _reexport_hint(path: str | os.PathLike) -> str:
-    return (f"Re-export it: rerun the stage that trained it (`uv run dvc repro`, or `add train` / `add distill` with "
+    return (f"Re-export it: rerun the stage that trained it (`uv run dvc repro`, or `add teacher` / `add student` with "
             f"the same params: training resumes from last.pt in the same folder and rewrites best.pt with the card "
             f"without training again), or write the card from the params it was trained with: "
             f"`uv run add export {path} --params params.yaml --shards data/shards --out new.pt`")
@@ -126,35 +133,3 @@ def read_card(meta: Any, path: str | os.PathLike) -> Card:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CardError(f"{path}: malformed model card ({type(e).__name__}: {e}). " + _reexport_hint(path)) from None
     return Card(model, size, mean, std, faces, trained_on, threshold)  # type: ignore[arg-type]
-
-
-# --------------------------------------------------------------------------------------------------- add export
-def export(checkpoint: str | os.PathLike, params: Mapping[str, Any], shards: str | os.PathLike,
-           out: str | os.PathLike) -> dict[str, Any]:
-    """Write ``checkpoint`` with the card of ``params`` + ``shards`` to ``out`` (atomically); return the card."""
-    from add.trainer.checkpoints import load_checkpoint, save_checkpoint
-
-    payload = load_checkpoint(checkpoint)
-    meta = dict(payload.get("meta") or {})
-    if "model" not in meta:
-        raise CardError(f"{checkpoint}: its metadata does not name the model; cannot describe it")
-    trained_on = {k: meta[k] for k in ("kind", "method", "quality", "distill") if k in meta}
-    meta["card"] = build_card(params, shards, meta["model"], trained_on)
-    payload["meta"] = meta
-    if isinstance(payload.get("best"), dict):  # a last.pt keeps a copy of best.pt: describe it too
-        payload["best"] = {**payload["best"], "meta": {**payload["best"].get("meta", {}), "card": meta["card"]}}
-    save_checkpoint(out, payload)
-    return meta["card"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add export", "Write the model card (what add predict needs) into a checkpoint trained "
-                          "before cards existed, from the params (--params) and shards it was trained with.")
-    parser.add_argument("checkpoint", help="best.pt or last.pt written by add train / add distill")
-    add_shards(parser)
-    parser.add_argument("--out", default=None, help="output checkpoint (default: overwrite CHECKPOINT)")
-    args = parser.parse_args(argv)
-    card = export(args.checkpoint, load_params(args.params), args.shards, args.out or args.checkpoint)
-    print(f"{args.out or args.checkpoint}: model card written ({card['model']}, {card['image_size']} px, "
-          f"trained on {card['trained_on']})")
-    return 0

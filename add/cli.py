@@ -1,7 +1,8 @@
-"""``add`` command line: one sub-command per pipeline stage.
+"""``add`` command line: one sub-command per pipeline stage (``add.stages``), and the user's tools.
 
 Each sub-command lives in its own module exposing ``main(argv) -> int`` that parses its own options, so the
-console script, ``pipeline/<stage>.py`` and tests all run exactly the same code.
+console script, ``pipeline/<stage>.py`` and tests all run exactly the same code. Only the chosen command's module
+is imported (``add predict --help`` loads no torch through this file).
 """
 
 from __future__ import annotations
@@ -9,31 +10,40 @@ from __future__ import annotations
 import importlib
 import sys
 
-from add.determinism import pin_for_command
 from add.errors import AddError
 
-COMMANDS = {
-    "videos": ("add.data.sources", "build the demo or download/validate FF++, then index the videos"),
-    "download": ("add.data.download", "download FaceForensics++ videos and splits (needs data.agree_tos: true)"),
-    "extract": ("add.data.extract.stage", "detect faces and crop aligned raw/c23/c40 triplets"),
-    "shards": ("add.data.shards", "pack face triplets into WebDataset shards"),
-    "train": ("add.train", "train the teacher on raw crops"),
-    "distill": ("add.distill", "train a student on compressed crops, distilled from the teacher"),
-    "evaluate": ("add.evaluate", "evaluate a checkpoint on the test split"),
-    "gallery": ("add.gallery", "Grad-CAM gallery: the same test faces through teacher, plain and ADD students"),
-    "spectrum": ("add.spectrum", "the paper's Fig. 1: mean spectra of raw and compressed test crops"),
-    "cross_demo": ("add.cross.demo_stage", "build the demo's cross-dataset set (Celeb-DF layout, unseen faces and "
-                   "manipulation)"),
-    "cross": ("add.cross.stage", "score every trained detector on the test-only datasets of params 'cross'"),
-    "predict": ("add.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),
-    "export": ("add.card", "write the model card into a checkpoint trained before cards existed"),
+# The pipeline's stages, in order: DVC stage == pipeline/<name>.py == add <name> == add/stages/<name>.py.
+STAGES = {
+    "videos": ("add.stages.videos", "build the demo or download/validate FF++, then index the videos"),
+    "extract": ("add.stages.extract", "detect faces and crop aligned raw/c23/c40 triplets"),
+    "shards": ("add.stages.shards", "pack face triplets into WebDataset shards"),
+    "teacher": ("add.stages.teacher", "train the teacher on raw crops"),
+    "student": ("add.stages.student", "train a student on compressed crops, distilled from the teacher"),
+    "evaluate": ("add.stages.evaluate", "evaluate a checkpoint on the test split"),
+    "gallery": ("add.stages.gallery", "Grad-CAM gallery: the same test faces through teacher, plain and ADD students"),
+    "spectrum": ("add.stages.spectrum", "the paper's Fig. 1: mean spectra of raw and compressed test crops"),
+    "cross_demo": ("add.stages.cross_demo", "build the demo's cross-dataset set (Celeb-DF layout, new faces, an "
+                   "unseen manipulation)"),
+    "cross": ("add.stages.cross", "score every trained model on the test-only datasets of params 'cross'"),
 }
+TOOLS = {
+    "predict": ("add.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),
+    "download": ("add.data.download", "download FaceForensics++ videos and splits (needs data.agree_tos: true)"),
+    "export": ("add.export", "write the model card into a checkpoint trained before cards existed"),
+    "params": ("add.params", "print the resolved params (every default filled in), or the error"),
+}
+COMMANDS = {**STAGES, **TOOLS}
+# Old names, kept for one release: they run the new command and say where it went.
+ALIASES = {"train": "teacher", "distill": "student"}
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: add <command> [options]   (add <command> --help for its options)", "", "commands:"]
-    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines = ["usage: add <command> [options]   (add <command> --help for its options)", "", "pipeline stages:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in STAGES.items()]
+    lines += ["", "tools:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in TOOLS.items()]
+    lines += ["", "old names: " + ", ".join(f"{old} -> {new}" for old, new in ALIASES.items())]
     return "\n".join(lines)
 
 
@@ -43,10 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     name, rest = argv[0], argv[1:]
+    if name in ALIASES:
+        print(f"add {name}: renamed to `add {ALIASES[name]}` (pipeline/{ALIASES[name]}.py, DVC stage "
+              f"{ALIASES[name]}); the old name goes away in the next release", file=sys.stderr)
+        name = ALIASES[name]
     if name not in COMMANDS:
         print(f"add: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     try:
+        from add.determinism import pin_for_command
+
         pin_for_command(name, rest)  # before torch loads its kernels (train.deterministic)
         module = importlib.import_module(COMMANDS[name][0])
         return int(module.main(rest) or 0)

@@ -37,7 +37,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
-from add.params import DEFAULT_PARAMS, ParamsError, get_bool, get_int, load_params, section
+from add.params import DEFAULT_PARAMS, Params, ParamsError, as_params, load_params
 
 PINNED_ISA = "avx2"
 PINNED_ENV = {
@@ -49,7 +49,7 @@ PINNED_ENV = {
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 DEFAULT_THREADS = 1  # every machine has one core; no OpenMP scheduling or spin-waiting on a shared CPU
 # Commands whose numbers come from torch: they are pinned when train.deterministic is true.
-TORCH_COMMANDS = ("train", "distill", "evaluate", "cross")
+TORCH_COMMANDS = ("teacher", "student", "evaluate", "cross")
 
 
 def usable_cpus() -> int:
@@ -70,11 +70,10 @@ class DeterminismConfig:
     threads: int = DEFAULT_THREADS
 
     @classmethod
-    def from_params(cls, params: dict) -> DeterminismConfig:
+    def from_params(cls, params: Params | dict) -> DeterminismConfig:
         """``train.deterministic`` and ``train.threads`` (the torch thread count of a pinned run)."""
-        cfg = section(params, "train")
-        return cls(deterministic=get_bool(cfg, "deterministic", cls.deterministic, where="train"),
-                   threads=get_int(cfg, "threads", cls.threads, where="train", min=1, max=1024))
+        train = as_params(params).train
+        return cls(deterministic=train.deterministic, threads=train.threads)
 
 
 def pin_cpu(threads: int = DEFAULT_THREADS) -> dict[str, str]:

@@ -26,14 +26,16 @@ import io
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from add.data.loader import make_loader
 from add.errors import AddError
-from add.io import atomic_path, atomic_write_json, atomic_write_text
-from add.layout import KINDS, METRICS, PLOTS, QUALITIES, SHARDS, evaluation_paths
+from add.figures import save_png
+from add.io import atomic_write_text
+from add.layout import QUALITIES, SHARDS
 from add.metrics import (
     MetricWarning,
     NearestNeighbor,
@@ -45,10 +47,8 @@ from add.metrics import (
     roc_curve,
     video_level,
 )
-from add.params import ParamsError, load_params
-from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
+from add.params import Params, ParamsError, as_params
 from add.trainer.checkpoints import load_detector
-from add.trainer.config import TrainConfig
 from add.trainer.predictions import iter_outputs, predict
 from add.trainer.runtime import log, setup_runtime
 
@@ -63,10 +63,24 @@ def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
-def evaluate_checkpoint(params: dict, checkpoint: str | os.PathLike, *, quality: str | None = None,
+@dataclass(frozen=True)
+class EvalSettings:
+    """What evaluation reads from the params: how batches are made (never what a model learnt)."""
+
+    seed: int
+    batch_size: int
+    num_workers: int
+
+    @classmethod
+    def from_params(cls, params: Params | dict) -> EvalSettings:
+        params = as_params(params)
+        return cls(params.seed, params.train.batch_size, params.train.num_workers)
+
+
+def evaluate_checkpoint(params: Params | dict, checkpoint: str | os.PathLike, *, quality: str | None = None,
                         shards: str | os.PathLike = SHARDS) -> tuple[dict, dict]:
     """``(metrics, curves)`` of ``checkpoint`` on the test split of its method at ``quality`` (default: its own)."""
-    cfg = TrainConfig.from_params(params)
+    cfg = EvalSettings.from_params(params)
     runtime = setup_runtime()
     model, meta = load_detector(checkpoint, runtime)
     method = meta.get("method")
@@ -153,9 +167,7 @@ def write_figures(plots: Path, curves: dict) -> None:
            title=f"ROC: {curves['title']}")
     ax.title.set_fontsize(9)
     fig.tight_layout()
-    with atomic_path(plots / "roc.png") as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
+    save_png(fig, plots / "roc.png")
 
     matrix = curves["confusion"]
     fig, ax = plt.subplots(figsize=(3.4, 3), dpi=100)
@@ -166,32 +178,4 @@ def write_figures(plots: Path, curves: dict) -> None:
            ylabel="actual", title=f"confusion: {curves['title']}")
     ax.title.set_fontsize(8)
     fig.tight_layout()
-    with atomic_path(plots / "confusion.png") as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add evaluate", __doc__)
-    parser.add_argument("--kind", choices=KINDS, default="teacher")
-    add_method(parser)
-    add_student_quality(parser, None, "student: the quality it was trained on")
-    parser.add_argument("--distill", default=None, help="student: its distiller name")
-    parser.add_argument("--test-quality", default=None, choices=QUALITIES,
-                        help="test crops (default: the model's training quality)")
-    parser.add_argument("--checkpoint", default=None, help="override the checkpoint path")
-    add_shards(parser)
-    add_models(parser)
-    parser.add_argument("--metrics", default=METRICS, help="metrics root (default: %(default)s)")
-    parser.add_argument("--plots", default=PLOTS, help="plots root (default: %(default)s)")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    method = args.method or default_method(params)
-    checkpoint, metrics_path, plots_dir = evaluation_paths(args.kind, method, args.quality, args.distill,
-                                                        args.test_quality, args.models, args.metrics, args.plots)
-    checkpoint = Path(args.checkpoint) if args.checkpoint else checkpoint
-    metrics, curves = evaluate_checkpoint(params, checkpoint, quality=args.test_quality, shards=args.shards)
-    atomic_write_json(metrics_path, metrics)
-    write_plots(plots_dir, curves)
-    log(f"evaluate: {metrics_path}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
-    return 0
+    save_png(fig, plots / "confusion.png")

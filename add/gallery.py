@@ -21,11 +21,10 @@ import torch
 
 from add.data.loader import make_loader
 from add.errors import AddError
+from add.figures import save_png
 from add.gradcam import grad_cam, overlay
-from add.io import atomic_path
-from add.layout import BEST, PLOTS, gallery_png, student_dir, teacher_dir
-from add.params import get_int, load_params, section
-from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
+from add.layout import BEST, student_dir, teacher_dir
+from add.params import Params, as_params
 from add.trainer.checkpoints import load_detector
 from add.trainer.runtime import log
 
@@ -39,8 +38,8 @@ class GalleryError(AddError):
     """The test split has no video of a class."""
 
 
-def faces_per_class(params: dict) -> int:
-    return get_int(section(params, "gallery"), "faces_per_class", DEFAULT_FACES, where="gallery", min=1, max=32)
+def faces_per_class(params: Params | dict) -> int:
+    return as_params(params).gallery.faces_per_class
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -123,23 +122,4 @@ def draw(crops: dict[str, np.ndarray], columns: list, labels: list[int], videos:
     fig.suptitle(f"Grad-CAM, {method} test faces (map of the predicted class; green = right, red = wrong)",
                  fontsize=9)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add gallery", __doc__)
-    add_method(parser)
-    add_student_quality(parser, "c40", "the students' quality (default: %(default)s)")
-    add_shards(parser)
-    add_models(parser)
-    parser.add_argument("--out", default=None, help="PNG (default: plots/gradcam/{method}/{quality}.png)")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    method = args.method or default_method(params)
-    quality = args.quality
-    out = Path(args.out) if args.out else gallery_png(PLOTS, method, quality)
-    gallery(args.shards, args.models, method, quality, faces_per_class(params), out)
-    print(f"gallery: {out}")
-    return 0
+    save_png(fig, out)

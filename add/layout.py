@@ -28,8 +28,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from add.errors import ParamsError
 from add.io import file_sha256
-from add.params import ParamsError
 
 # ---------------------------------------------------------------------------- the names paths are made of (FF++)
 
@@ -39,6 +39,9 @@ STUDENT_QUALITIES = ("c23", "c40")  # what a student sees (the teacher sees raw)
 ORIGINAL = "original"  # the method folder of the real videos
 SPLITS = ("train", "val", "test")
 KINDS = ("teacher", "student")
+# The distillers of add.losses.DISTILLERS (a student's folder is named after one), here so that params can check a
+# name without importing torch.
+DISTILLER_NAMES = ("add", "fr", "mv", "mv_nocontrast", "fitnet", "at", "nl", "kd", "none")
 
 # --------------------------------------------------------------------------------------------------- data
 

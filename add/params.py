@@ -1,68 +1,390 @@
-"""Loading and validating ``params.yaml``.
+"""``params.yaml`` as one typed, frozen object, read once per process: :class:`Params`.
 
-Every stage reads the same file through :func:`load_params`, which rejects any key that :data:`SCHEMA` does not
-list (naming the closest valid one), so a misspelt key fails at start-up instead of silently running the default.
-Each module then turns its own section into a typed config with the checkers below, so a nonsense value fails at
-start-up with the key and the reason, not deep inside a run.
+Each section is a frozen dataclass below, and the schema is those dataclasses' fields: a key is valid when it is a
+field, its type and bounds are the field's annotation and metadata. To add a key, add a field (with a default); to
+add a section, add a :class:`Section` dataclass and a field of that type to :class:`Params`; a section whose value is
+a list of entries is a field typed ``tuple[EntryDataclass, ...]`` (each entry is checked like a section).
+
+One rule for every number (:func:`number`): ``20``, ``20.0``, ``2e1``, ``1e-3`` (YAML 1.1 reads the last two as
+strings, and so does ``dvc exp run -S beta=2e1``) are numbers; an integer key takes any of them that is whole.
+Anything else is a :class:`ParamsError` naming the key, as is an unknown key (naming the closest valid one).
+
+    params = load_params()          # the Params of params.yaml, parsed once per file version
+    params.train.lr, params.beta    # typed, defaults filled in
+
+``uv run add params`` prints the resolved params as YAML (every default filled in) or the one-line error.
+This module imports nothing heavy: the data stages and the extraction workers load it.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import difflib
+import math
 import os
-import sys
-from collections.abc import Iterable
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from add.errors import AddError
+from add.errors import ParamsError
+from add.layout import DISTILLER_NAMES, METHODS, QUALITIES
+
+__all__ = ["DEFAULT_PARAMS", "CrossEntry", "Params", "ParamsError", "Section", "load_params", "parse_params",
+           "recording"]
 
 DEFAULT_PARAMS = "params.yaml"
+FLOAT32_MAX_EXPONENT = math.log(float.fromhex("0x1.fffffep+127"))  # 88.7228...: exp() of more overflows float32
 
 
-class ParamsError(AddError, ValueError):
-    """A parameter is missing or has a value that makes no sense."""
+def num(default: Any, *, min: float | None = None, max: float | None = None, gt: float | None = None,
+        lt: float | None = None, **meta: Any) -> Any:
+    """A numeric field: ``min``/``max`` inclusive, ``gt``/``lt`` exclusive bounds (for a tuple: of each item)."""
+    bounds = {k: v for k, v in (("min", min), ("max", max), ("gt", gt), ("lt", lt)) if v is not None}
+    if isinstance(default, tuple | list):
+        return field(default=tuple(default), metadata={**bounds, **meta})
+    return field(default=default, metadata={**bounds, **meta})
 
 
-# Every key params.yaml may hold: section -> its keys; "" is the top level, whose other keys are the sections.
-# Adding a key (or a section) is one line here.
-SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("seed", "beta", "cross"),  # cross: a list of datasets (add.cross.config)
-    "data": ("source", "root", "download", "agree_tos", "server", "splits_url", "methods", "qualities", "max_videos",
-             "frames_per_video", "sampling", "image_size", "jobs", "detect_threshold", "detect_upsample",
-             "detect_max_side", "detect_size_tolerance", "box_scale", "reuse_boxes"),
-    "demo": ("pairs", "frames", "width", "height", "fps", "jobs", "strength"),
-    "shards": ("max_samples_per_shard",),
-    "model": ("name", "pretrained", "weights"),
-    "train": ("epochs", "batch_size", "lr", "val_per_epoch", "patience", "warmup_epochs", "num_workers", "max_steps",
-              "pct_start", "deterministic", "threads"),
-    "distill": ("method", "quality", "init_from_teacher"),  # + the loss keys of add.losses.config (below)
-    "students": ("qualities", "distill"),
-    "evaluate": ("teacher_qualities",),
-    "gallery": ("faces_per_class",),
-}
-# Keys a section takes from the config class of another module, (module, attribute): the distiller's keys are the
-# fields of add.losses.config.DistillConfig. Importing add.losses costs torch, which the data stages never load, so
-# that section is checked in the processes that have the module loaded: the stages that read it (add distill).
-SCHEMA_FROM: dict[str, tuple[str, str]] = {"distill": ("add.losses.config", "CONFIG_KEYS")}
+def items(default: tuple, *, choices: tuple | None = None, nonempty: bool = True) -> Any:
+    """A list field (written as a YAML list; a single string is a one-item list), optionally from ``choices``."""
+    return field(default=tuple(default), metadata={"choices": choices, "nonempty": nonempty})
 
 
-def allowed_keys(name: str) -> tuple[str, ...] | None:
-    """The keys of section ``name`` ("" = top level); None when they cannot be known in this process (yet)."""
-    if name == "":
-        return (*SCHEMA[""], *(s for s in SCHEMA if s))
-    keys = SCHEMA[name]
-    if name in SCHEMA_FROM:
-        module, attribute = SCHEMA_FROM[name]
-        if module not in sys.modules:
-            return None
-        keys = (*keys, *getattr(sys.modules[module], attribute))
-    return keys
+# ----------------------------------------------------------------------------------------------- reads, recorded
+_READS: list[set[str]] = []
+S = typing.TypeVar("S", bound="Section")
 
 
-def _unknown_key(where: str, key: Any, allowed: tuple[str, ...]) -> ParamsError:
+@contextlib.contextmanager
+def recording() -> Iterator[set[str]]:
+    """Collect the params keys read (``train.lr``, ``seed``, ``cross`` for a list section) inside the block: what a
+    stage reads, derived by running its set-up (tests/test_dvc_params.py compares it with dvc.yaml)."""
+    reads: set[str] = set()
+    _READS.append(reads)
+    try:
+        yield reads
+    finally:
+        _READS.remove(reads)
+
+
+class Section:
+    """Base of the params dataclasses: records which keys are read while :func:`recording` is active."""
+
+    _key: str | None = None  # "data", "" for the top level, None for the entries of a list section (see parse)
+    MOVED: typing.ClassVar[dict[str, str]] = {}  # key -> where it lives instead (a refusal that says so)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = object.__getattribute__(self, name)
+        if _READS and name in type(self).__dataclass_fields__ and not isinstance(value, Section):
+            key = object.__getattribute__(self, "_key")
+            if key is not None:
+                for reads in _READS:
+                    reads.add(f"{key}.{name}" if key else name)
+        return value
+
+    def check(self) -> None:
+        """Checks that involve several keys (override); raise ParamsError naming them."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+def read_whole(section: S) -> S:
+    """``section``, every key of it read (recorded): for code that takes a whole section (the loss factory)."""
+    section.to_dict()
+    return section
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------------------ sections
+@dataclass(frozen=True)
+class Data(Section):
+    source: Literal["demo", "ffpp"] = "demo"
+    root: str = "data/ffpp"
+    download: bool = False
+    agree_tos: bool = False
+    server: Literal["EU", "EU2", "CA"] = "EU2"
+    splits_url: str = "https://raw.githubusercontent.com/ondyari/FaceForensics/master/dataset/splits"
+    methods: tuple[str, ...] = items(("Deepfakes",), choices=METHODS)
+    qualities: tuple[str, ...] = items(QUALITIES, choices=QUALITIES)
+    max_videos: int | None = num(None, min=1)
+    frames_per_video: int = num(64, min=1, max=100_000)
+    sampling: Literal["even", "random"] = "even"
+    image_size: int = num(128, min=16, max=4096)
+    jobs: int = num(0, min=0, max=1024)
+    detect_threshold: float = num(0.2, min=-3.0, max=5.0)
+    detect_upsample: int = num(0, min=0, max=3)
+    detect_max_side: int = num(640, min=0)
+    detect_size_tolerance: float = num(2.0, min=1.0, max=100.0)
+    box_scale: float = num(1.3, min=1.0, max=4.0)
+    reuse_boxes: bool = True
+
+    def check(self) -> None:
+        if not self.splits_url.startswith(("http://", "https://")):
+            raise ParamsError(f"params 'data.splits_url' must be an http(s) URL, got {self.splits_url!r}")
+        if 0 < self.detect_max_side < 64:
+            raise ParamsError(f"params 'data.detect_max_side' must be 0 (full resolution) or >= 64, "
+                              f"got {self.detect_max_side}")
+
+
+@dataclass(frozen=True)
+class Demo(Section):
+    pairs: tuple[int, ...] = num((16, 4, 4), min=0)  # [target, source] pairs in train, val, test
+    frames: int = num(32, min=1, max=100_000)
+    width: int = num(854, min=2)
+    height: int = num(480, min=2)
+    fps: float = num(25.0, min=1, max=240)
+    jobs: int | None = num(None, min=0, max=1024)  # null: data.jobs
+    strength: float = num(1.0, min=0, max=4)
+
+    def check(self) -> None:
+        if len(self.pairs) != 3:
+            raise ParamsError(f"params 'demo.pairs' must be three non-negative integers [train, val, test], "
+                              f"got {list(self.pairs)}")
+
+
+@dataclass(frozen=True)
+class Shards(Section):
+    max_samples_per_shard: int = num(1000, min=1)
+
+
+@dataclass(frozen=True)
+class Model(Section):
+    name: str = "resnet50"  # checked against the model registry by add.trainer.config.ModelConfig (needs timm)
+    pretrained: bool = False
+    weights: str | None = None
+
+
+@dataclass(frozen=True)
+class Train(Section):
+    epochs: int = num(10, min=1)
+    batch_size: int = num(144, min=1)
+    lr: float = num(2e-4, gt=0)
+    val_per_epoch: int = num(10, min=1)
+    patience: int = num(10, min=1)
+    warmup_epochs: int = num(0, min=0)
+    pct_start: float = num(0.05, gt=0, lt=1)
+    num_workers: int = num(0, min=0)
+    max_steps: int | None = num(None, min=1)
+    deterministic: bool = True
+    threads: int = num(1, min=1, max=1024)
+
+    def check(self) -> None:
+        if self.warmup_epochs >= self.epochs:
+            raise ParamsError(f"params 'train.warmup_epochs' ({self.warmup_epochs}) must be < train.epochs "
+                              f"({self.epochs}): the warm-up trains the head only")
+
+
+@dataclass(frozen=True)
+class Distill(Section):
+    """The student's distiller and its loss keys (documented in :mod:`add.losses.config`); β is the top-level
+    ``beta``. Per-stage weight lists are checked against the model's stage count by the loss factory."""
+
+    MOVED: typing.ClassVar[dict[str, str]] = {
+        "beta": "β has one home, the top-level 'beta' (what `dvc exp run -S beta=20` sets); write it there"}
+
+    method: Literal[DISTILLER_NAMES] = "add"  # type: ignore[valid-type]
+    quality: Literal["c23", "c40"] = "c40"
+    init_from_teacher: bool = False
+    alpha: float = num(1.0, min=0)
+    fr_weights: tuple[float, ...] = num((1.0, 2.0, 0.25), min=0)
+    mv_weights: tuple[float, ...] = num((0.5, 2.5, 2.0), min=0)
+    gamma_fr: float = num(1.0, min=0)
+    fr_max_exponent: float = num(FLOAT32_MAX_EXPONENT, gt=0, max=FLOAT32_MAX_EXPONENT)
+    gamma_mv: float = num(100.0, min=0)
+    eta_mv: float = num(50.0, min=0)
+    margin: float = num(0.012, min=0)
+    directions: int = num(12, min=1)
+    groups: int | None = num(None, min=1)
+    mv_vectors: Literal["mass", "cdf"] = "mass"
+    mv_bins: Literal["width", "count"] = "width"
+    mv_coords: Literal["index", "unit"] = "index"
+    mv_contrast: Literal["both", "student"] = "both"
+    fitnet_variant: Literal["hint", "cosine"] = "hint"
+    fitnet_stage: int | None = None
+    fitnet_weight: float | None = num(None, min=0)
+    at_weight: float = num(1000.0, min=0)
+    at_weights: tuple[float, ...] = num((1.0, 1.0, 1.0), min=0)
+    nl_weight: float = num(100.0, min=0)
+    nl_weights: tuple[float, ...] = num((1.0, 1.0, 1.0), min=0)
+    kd_weight: float = num(1.0, min=0)
+    kd_temperature: float = num(4.0, gt=0)
+
+
+@dataclass(frozen=True)
+class Students(Section):
+    qualities: tuple[str, ...] = items(("c40",), choices=("c23", "c40"))
+    # the distilled students of dvc.yaml's `student` stage; the plain student (none) is stage student_none
+    distill: tuple[str, ...] = items(("add",), choices=tuple(d for d in DISTILLER_NAMES if d != "none"))
+
+
+@dataclass(frozen=True)
+class Evaluate(Section):
+    teacher_qualities: tuple[str, ...] = items(("raw", "c40"), choices=QUALITIES)
+
+
+@dataclass(frozen=True)
+class Gallery(Section):
+    faces_per_class: int = num(4, min=1, max=32)
+
+
+CROSS_FORMATS = ("celebdf", "dfdc", "dfdcp", "dfd", "folder", "list")  # the readers of add.datasets.read
+CROSS_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class CrossEntry(Section):
+    """One test-only dataset of ``cross:`` that every trained model is scored on (add.stages.cross; README:
+    Cross-dataset evaluation). ``name``, ``format`` and ``root`` are required."""
+
+    name: str | None = None  # letters, digits, - and _: names metrics/cross/<name>/
+    format: Literal[CROSS_FORMATS] | None = None  # type: ignore[valid-type]
+    root: str | None = None  # the dataset's folder (list: its CSV file)
+    compress: tuple[str, ...] = items(("as_is",), choices=("as_is", "c40"))  # c40: re-encoded with libx264 -crf 40
+    frames_per_video: int = num(32, min=1, max=1000)
+    faces: Literal["largest", "all"] = "largest"  # all: every face scored, the frame takes the maximum
+    missing: Literal["error", "skip"] = "error"  # skip: listed files that are missing are left out and counted
+    quality: Literal["raw", "c23", "c40"] | None = None  # dfd only: FF++'s quality folder (default c23)
+
+    def check(self) -> None:
+        what = f"params 'cross' entry {self.name!r}" if self.name else "params 'cross'"
+        absent = [k for k in ("name", "format", "root") if getattr(self, k) is None]
+        if absent:
+            raise ParamsError(f"{what}: an entry needs {', '.join(absent)} (name, format, root are required)")
+        if not CROSS_NAME.fullmatch(self.name):
+            raise ParamsError(f"{what}: name must be letters, digits, - and _ (it names metrics/cross/<name>/)")
+        if self.quality is not None and self.format != "dfd":
+            raise ParamsError(f"{what}: quality only applies to format dfd (FF++'s quality folder)")
+
+    @property
+    def dfd_quality(self) -> str:
+        return self.quality or "c23"
+
+
+@dataclass(frozen=True)
+class Params(Section):
+    """The whole file. ``seed`` and ``beta`` are top-level so that ``dvc exp run -S beta=20`` works verbatim."""
+
+    seed: int = num(0, min=0)
+    beta: float = num(16.0, min=0)  # β of Eq. 10, the weight of the multi-view attention loss
+    data: Data = field(default_factory=Data)
+    demo: Demo = field(default_factory=Demo)
+    shards: Shards = field(default_factory=Shards)
+    model: Model = field(default_factory=Model)
+    train: Train = field(default_factory=Train)
+    distill: Distill = field(default_factory=Distill)
+    students: Students = field(default_factory=Students)
+    evaluate: Evaluate = field(default_factory=Evaluate)
+    gallery: Gallery = field(default_factory=Gallery)
+    cross: tuple[CrossEntry, ...] = items((), nonempty=False)  # test-only datasets (add.stages.cross)
+
+    def check(self) -> None:
+        names = [entry.name for entry in object.__getattribute__(self, "cross")]
+        for name in names:
+            if names.count(name) > 1:
+                raise ParamsError(f"params 'cross': the name {name!r} is used twice (each names metrics/cross/<name>/)")
+
+
+# --------------------------------------------------------------------------------------------------------- parse
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def number(value: Any, key: str, *, integer: bool = False) -> int | float:
+    """The one number rule: an int, a float or a decimal string (``2e1``, ``1e-3``), finite; ``integer``: whole."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        text = value.strip()
+        value = int(text) if text.lstrip("+-").isdigit() else float(text)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        example = "20 or 2e1" if integer else "20, 0.5, 1e-3 or 2e1"
+        raise ParamsError(f"params '{key}' must be {kind}, got {value!r} (e.g. {example})")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ParamsError(f"params '{key}' must be finite, got {value}")
+        if integer:
+            if not value.is_integer():
+                raise ParamsError(f"params '{key}' must be {kind}, got {value!r}")
+            value = int(value)
+    return value if integer else float(value)
+
+
+def _bounded(value: int | float, key: str, meta: Mapping[str, Any]) -> int | float:
+    for name, ok, words in (("min", lambda v, b: v >= b, ">="), ("max", lambda v, b: v <= b, "<="),
+                            ("gt", lambda v, b: v > b, ">"), ("lt", lambda v, b: v < b, "<")):
+        if name in meta and not ok(value, meta[name]):
+            raise ParamsError(f"params '{key}' must be {words} {meta[name]:g}, got {value:g}")
+    return value
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Section)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _convert(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(inner[0], value, key, meta)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise ParamsError(f"params '{key}' must be one of {list(choices)}, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"params '{key}' must be true or false, got {value!r}")
+        return value
+    if tp in (int, float):
+        return _bounded(number(value, key, integer=tp is int), key, meta)
+    if tp is str:
+        if not isinstance(value, str) or not value:
+            raise ParamsError(f"params '{key}' must be a non-empty string, got {value!r}")
+        return value
+    if origin is tuple:
+        item = get_args(tp)[0]
+        if isinstance(value, str) and item is str:
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ParamsError(f"params '{key}' must be a list, got {value!r}")
+        if meta.get("nonempty", True) and not value:
+            raise ParamsError(f"params '{key}' must not be empty")
+        if _is_section(item):
+            return tuple(parse_section(item, v, f"{key}[{i}]", record_as=None) for i, v in enumerate(value))
+        choices = meta.get("choices")
+        if choices is not None:
+            bad = [v for v in value if v not in choices]
+            if bad:
+                raise ParamsError(f"params '{key}': unknown value(s) {bad}; choose from {list(choices)}")
+        out = tuple(_convert(item, v, f"{key}[{i}]", meta) for i, v in enumerate(value))
+        if item is str and len(set(out)) != len(out):
+            raise ParamsError(f"params '{key}' has duplicates: {list(out)}")
+        return out
+    if _is_section(tp):
+        return parse_section(tp, value, key)
+    raise TypeError(f"add.params: field {key} has an unsupported type {tp!r}")
+
+
+def _unknown_key(where: str, key: Any, allowed: list[str]) -> ParamsError:
     full = f"{where}.{key}" if where else str(key)
     close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
     if close:
@@ -72,45 +394,79 @@ def _unknown_key(where: str, key: Any, allowed: tuple[str, ...]) -> ParamsError:
     return ParamsError(f"params '{full}' is not a known key; {hint}")
 
 
-def check_keys(params: dict[str, Any]) -> None:
-    """Refuse a key that :data:`SCHEMA` does not list, at the top level or in a section, naming the closest one."""
-    top = allowed_keys("")
-    for key in params:
-        if key not in top:
-            raise _unknown_key("", key, top)
-    for name in SCHEMA:
-        if not name or params.get(name) is None:
-            continue
-        cfg = section(params, name)
-        allowed = allowed_keys(name)
-        if allowed is None:
-            continue
-        for key in cfg:
-            if key not in allowed:
-                raise _unknown_key(name, key, allowed)
+def parse_section(cls: type[Section], raw: Any, where: str, *, record_as: str | None | bool = True) -> Any:
+    """``raw`` (a mapping, or None for all defaults) as the dataclass ``cls``; ``where`` names it in errors.
+    ``record_as``: the key its reads are recorded under (True: ``where``; None: not recorded)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ParamsError(f"params '{where}' must be a mapping, got {raw!r}")
+    names = [f.name for f in fields(cls)]
+    for key in raw:
+        if key in cls.MOVED:
+            raise ParamsError(f"params '{where}.{key}' is not a key of '{where}': {cls.MOVED[key]}")
+        if key not in names:
+            raise _unknown_key(where, key, names)
+    hints = _hints(cls)
+    values = {f.name: _convert(hints[f.name], raw[f.name], f"{where}.{f.name}" if where else f.name, f.metadata)
+              for f in fields(cls) if f.name in raw}
+    obj = cls(**values)
+    _set_key(obj, where if record_as is True else record_as)
+    obj.check()
+    return obj
 
 
-def load_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
-    """Read and check ``params.yaml``: a mapping whose keys are all in :data:`SCHEMA`."""
+def _set_key(obj: Section, key: str | None) -> None:
+    object.__setattr__(obj, "_key", key)
+    for f in fields(obj):
+        value = object.__getattribute__(obj, f.name)
+        if isinstance(value, Section):
+            _set_key(value, f.name if key == "" else None if key is None else f"{key}.{f.name}")
+
+
+def parse_params(raw: Any) -> Params:
+    """A params mapping (as read from YAML) as :class:`Params`; :class:`ParamsError` naming the key otherwise."""
+    if not isinstance(raw, Mapping):
+        raise ParamsError(f"expected a mapping at the top level, got {type(raw).__name__}")
+    return parse_section(Params, raw, "")
+
+
+def as_params(params: Params | Mapping[str, Any] | None) -> Params:
+    """``params`` when it is a :class:`Params` already; a mapping is parsed (tests, scripts)."""
+    if isinstance(params, Params):
+        return params
+    return parse_params({} if params is None else params)
+
+
+_LOADED: dict[tuple, Params] = {}
+
+
+def load_params(path: str | os.PathLike = DEFAULT_PARAMS) -> Params:
+    """The :class:`Params` of ``path``, parsed once per process (per content of the file)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: params file not found") from None
-    try:
-        params = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(params, dict):
-        raise ParamsError(f"{path}: expected a mapping at the top level, got {type(params).__name__}")
-    try:
-        check_keys(params)
-    except ParamsError as e:
-        raise ParamsError(f"{path}: {e}") from None
-    return params
+    key = (str(path.resolve()), text)
+    if key not in _LOADED:
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ParamsError(f"{path}: not valid YAML: {e}") from None
+        try:
+            _LOADED[key] = parse_params(raw)
+        except ParamsError as e:
+            raise ParamsError(f"{path}: {e}") from None
+    return _LOADED[key]
 
 
-def section(params: dict[str, Any], name: str) -> dict[str, Any]:
+def to_yaml(params: Params) -> str:
+    return yaml.safe_dump(params.to_dict(), sort_keys=False, default_flow_style=None, width=120)
+
+
+# ------------------------------------------------------------- legacy readers of one key (add.data.faces uses them)
+def section(params: Mapping[str, Any], name: str) -> dict[str, Any]:
     """``params[name]`` as a dict (empty when absent)."""
     value = params.get(name, {})
     if value is None:
@@ -120,89 +476,29 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def get_seed(params: dict[str, Any]) -> int:
-    """The top-level ``seed`` (default 0): every random choice of every stage derives from it."""
-    seed = params.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParamsError(f"params 'seed' must be an integer >= 0, got {seed!r}")
-    return seed
-
-
-def get_int(cfg: dict, key: str, default: Any, *, where: str, min: int | None = None, max: int | None = None,
+def get_int(cfg: Mapping, key: str, default: Any, *, where: str, min: int | None = None, max: int | None = None,
             allow_none: bool = False) -> int | None:
     value = cfg.get(key, default)
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParamsError(f"params '{where}.{key}' must be an integer, got {value!r}")
-    if min is not None and value < min:
-        raise ParamsError(f"params '{where}.{key}' must be >= {min}, got {value}")
-    if max is not None and value > max:
-        raise ParamsError(f"params '{where}.{key}' must be <= {max}, got {value}")
-    return value
+    bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
+    return _bounded(number(value, f"{where}.{key}", integer=True), f"{where}.{key}", bounds)
 
 
-def get_float(cfg: dict, key: str, default: Any, *, where: str, min: float | None = None,
+def get_float(cfg: Mapping, key: str, default: Any, *, where: str, min: float | None = None,
               max: float | None = None, allow_none: bool = False) -> float | None:
     value = cfg.get(key, default)
     if value is None and allow_none:
         return None
-    if isinstance(value, str):
-        # YAML 1.1 reads 2e-4 (no dot) as a string; `dvc exp run -S train.lr=2e-4` must still work.
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParamsError(f"params '{where}.{key}' must be a number, got {value!r}")
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ParamsError(f"params '{where}.{key}' must be finite, got {value}")
-    if min is not None and value < min:
-        raise ParamsError(f"params '{where}.{key}' must be >= {min}, got {value}")
-    if max is not None and value > max:
-        raise ParamsError(f"params '{where}.{key}' must be <= {max}, got {value}")
-    return value
+    bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
+    return _bounded(number(value, f"{where}.{key}"), f"{where}.{key}", bounds)
 
 
-def get_bool(cfg: dict, key: str, default: Any, *, where: str) -> bool:
-    value = cfg.get(key, default)
-    if not isinstance(value, bool):
-        raise ParamsError(f"params '{where}.{key}' must be true or false, got {value!r}")
-    return value
-
-
-def get_str(cfg: dict, key: str, default: Any, *, where: str, allow_none: bool = False) -> str | None:
-    value = cfg.get(key, default)
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ParamsError(f"params '{where}.{key}' must be a non-empty string, got {value!r}")
-    return value
-
-
-def get_choice(cfg: dict, key: str, default: Any, choices: Iterable[str], *, where: str) -> str:
-    choices = list(choices)
-    value = cfg.get(key, default)
-    if value not in choices:
-        raise ParamsError(f"params '{where}.{key}' must be one of {choices}, got {value!r}")
-    return value
-
-
-def get_list(cfg: dict, key: str, default: Any, *, where: str, choices: Iterable[str] | None = None,
-             nonempty: bool = True) -> list:
-    value = cfg.get(key, default)
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise ParamsError(f"params '{where}.{key}' must be a list, got {value!r}")
-    if nonempty and not value:
-        raise ParamsError(f"params '{where}.{key}' must not be empty")
-    if choices is not None:
-        choices = list(choices)
-        bad = [v for v in value if v not in choices]
-        if bad:
-            raise ParamsError(f"params '{where}.{key}': unknown value(s) {bad}; choose from {choices}")
-    if len(set(map(str, value))) != len(value):
-        raise ParamsError(f"params '{where}.{key}' has duplicates: {value}")
-    return value
+# ------------------------------------------------------------------------------------------------- add params
+def main(argv: list[str] | None = None) -> int:
+    """``add params``: print the resolved params (every default filled in) as YAML; exit 1 with the error."""
+    parser = argparse.ArgumentParser(prog="add params", description=main.__doc__)
+    parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    print(to_yaml(load_params(args.params)), end="")
+    return 0

@@ -12,17 +12,13 @@ the paper's figure. Grey = ITU-R BT.601 luma of the RGB crop. The first crop of 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from add.data.loader import make_loader
 from add.errors import AddError
-from add.io import atomic_path
-from add.layout import PLOTS, spectrum_png
-from add.params import load_params
-from add.stage_args import add_method, add_shards, add_student_quality, default_method, stage_parser
+from add.figures import save_png
 
 BATCH = 64
 CLASS_NAMES = ("real", "fake")
@@ -102,20 +98,4 @@ def draw(spectra: dict, method: str, quality: str, out: str | os.PathLike) -> No
     fig.suptitle(f"{method} test faces: spectra of raw and {quality} crops (DFT not shifted: lowest frequencies at "
                  f"the corners, highest at the centre, as the paper's Fig. 1)", fontsize=10)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add spectrum", __doc__)
-    add_method(parser)
-    add_student_quality(parser, "c40", "compressed crops compared with raw (default: %(default)s)")
-    add_shards(parser)
-    parser.add_argument("--out", default=None, help="PNG (default: plots/spectrum/{method}/{quality}.png)")
-    args = parser.parse_args(argv)
-    method = args.method or default_method(load_params(args.params))
-    out = Path(args.out) if args.out else spectrum_png(PLOTS, method, args.quality)
-    draw(mean_spectra(args.shards, method, args.quality), method, args.quality, out)
-    print(f"spectrum: {out}")
-    return 0
+    save_png(fig, out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from add.layout import DVCLIVE, METHODS, MODELS, SHARDS, STUDENT_QUALITIES
-from add.params import DEFAULT_PARAMS, get_list, section
+from add.params import DEFAULT_PARAMS, Params
 
 
 def stage_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
@@ -38,7 +38,7 @@ def add_models(parser: argparse.ArgumentParser) -> None:
 
 
 def training_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
-    """The options ``add train`` and ``add distill`` share."""
+    """The options ``add teacher`` and ``add student`` share."""
     parser = stage_parser(prog, description)
     add_method(parser)
     add_shards(parser)
@@ -48,6 +48,6 @@ def training_parser(prog: str, description: str | None) -> argparse.ArgumentPars
     return parser
 
 
-def default_method(params: dict) -> str:
+def default_method(params: Params) -> str:
     """The first of ``data.methods``: the method a stage runs when ``--method`` is not given."""
-    return get_list(section(params, "data"), "methods", ["Deepfakes"], where="data", choices=METHODS)[0]
+    return params.data.methods[0]

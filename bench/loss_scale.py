@@ -36,9 +36,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from add.data.loader import make_loader
-from add.distill import distiller_config
 from add.io import atomic_write_json
-from add.losses import build_distiller, frequency_attention_loss, multi_view_terms, parse_distill_config
+from add.losses import build_distiller, distill_config, frequency_attention_loss, multi_view_terms
 from add.models import create_detector
 from add.params import load_params
 from add.trainer.checkpoints import load_detector
@@ -58,9 +57,9 @@ def features(model, x):
 
 
 @torch.no_grad()
-def measure(student, teacher, batches, cfg_dict: dict, seed: int) -> dict:
+def measure(student, teacher, batches, cfg_dict: dict, seed: int, beta: float) -> dict:
     """The weighted terms of one form on fixed batches, averaged over them (student in eval mode)."""
-    cfg = parse_distill_config(cfg_dict)
+    cfg = distill_config(cfg_dict, beta=beta)
     was_training = student.training
     student.eval()
     sums = {"ce": 0.0, "fr": 0.0, "mv_swd": 0.0, "mv_contrast": 0.0, "mv_contrast_minus_margin": 0.0}
@@ -107,9 +106,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     params = load_params(args.params)
-    base = distiller_config(params)
-    train = params.get("train", {})
-    lr, batch_size, seed = float(train.get("lr", 1e-3)), int(train.get("batch_size", 32)), int(params.get("seed", 0))
+    base, beta = params.distill.to_dict(), params.beta
+    lr, batch_size, seed = params.train.lr, params.train.batch_size, params.seed
     for path, what in ((args.shards / "index.json", "demo shards"), (args.teacher, "teacher checkpoint")):
         if not Path(path).is_file():
             sys.exit(f"{path}: {what} not found; run `uv run dvc repro` first or pass --shards/--teacher")
@@ -131,11 +129,11 @@ def run(args: argparse.Namespace) -> dict:
             if init == "teacher":
                 student.load_state_dict(teacher.state_dict())
             student.train()
-            distiller = build_distiller("add", student.feature_channels, teacher.feature_channels, cfg)
+            distiller = build_distiller("add", student.feature_channels, teacher.feature_channels, cfg, beta=beta)
             step_module = TrainStep(student, distiller, setup_runtime("cpu"))
             optimizer = torch.optim.Adam(student.parameters(), lr=lr)
             generator = torch.Generator().manual_seed(seed + 1_000_003)
-            row = {"init": init, "form": form, "at_init": measure(student, teacher, held_out, cfg, seed)}
+            row = {"init": init, "form": form, "at_init": measure(student, teacher, held_out, cfg, seed, beta)}
             logged, step, epoch, started = [], 0, 0, time.perf_counter()
             with tqdm(total=args.steps, desc=f"{init}/{form}", leave=False, file=sys.stderr) as bar:
                 while step < args.steps:
@@ -153,14 +151,14 @@ def run(args: argparse.Namespace) -> dict:
                         if step >= args.steps:
                             break
                     epoch += 1
-            row["after"] = measure(student, teacher, held_out, cfg, seed)
+            row["after"] = measure(student, teacher, held_out, cfg, seed, beta)
             row["steps"] = step
             row["seconds"] = round(time.perf_counter() - started, 1)
             last = logged[-args.log_window:]
             row["logged_last"] = {k: sum(r[k] for r in last) / len(last) for k in last[0]}
             results.append(row)
     return {"config": {"params": str(args.params), "shards": str(args.shards), "teacher": str(args.teacher),
-                       "model": meta.get("model"), "method": args.method, "beta": base.get("beta", 16.0),
+                       "model": meta.get("model"), "method": args.method, "beta": beta,
                        "lr": lr, "batch": batch_size, "steps": args.steps, "measure_batches": len(held_out),
                        "measured_samples": sum(len(b["label"]) for b in held_out), "seed": seed,
                        "threads": torch.get_num_threads(), "torch": torch.__version__},

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from add.cross.config import CrossEntry, parse_cross
-from add.datasets.read import read_dataset
+from add.datasets.read import FORMATS, read_dataset
 from add.datasets.records import DatasetError
-from add.params import ParamsError
+from add.params import CROSS_FORMATS, ParamsError, parse_params
 
 
 def touch(root: Path, *relpaths: str) -> None:
@@ -144,19 +143,28 @@ def test_list_csv_labels_groups_and_errors(tmp_path):
         read_dataset("list", csv)
 
 
-def test_cross_entry_defaults_and_errors():
-    entry, = parse_cross([{"name": "celebdf", "format": "celebdf", "root": "/d", "compress": ["c40", "as_is"]}])
-    assert entry == CrossEntry("celebdf", "celebdf", "/d", ("as_is", "c40"), 32, "largest", "error")
-    assert parse_cross(None) == []
-    for bad, match in (({"name": "a b", "format": "celebdf", "root": "/d"}, r"cross\[0\]\.name"),
-                       ({"name": "a", "format": "ff", "root": "/d"}, r"cross\[0\]\.format"),
+def test_cross_entries_in_params_defaults_and_errors():
+    entry, = parse_params({"cross": [{"name": "celebdf", "format": "celebdf", "root": "/d",
+                                      "compress": ["as_is", "c40"]}]}).cross
+    assert (entry.name, entry.format, entry.root, entry.compress, entry.frames_per_video, entry.faces,
+            entry.missing, entry.dfd_quality) == ("celebdf", "celebdf", "/d", ("as_is", "c40"), 32, "largest", "error",
+                                                  "c23")
+    assert parse_params({}).cross == ()  # FF++ users: nothing
+    for spelled in (16, "16", "1.6e1", 16.0):  # the one number rule of add.params
+        entry, = parse_params({"cross": [{"name": "a", "format": "list", "root": "x",
+                                          "frames_per_video": spelled}]}).cross
+        assert entry.frames_per_video == 16
+    assert CROSS_FORMATS == FORMATS  # every format params accepts has a reader
+    for bad, match in (({"name": "a b", "format": "celebdf", "root": "/d"}, r"entry 'a b': name must be letters"),
+                       ({"name": "a", "format": "ff", "root": "/d"}, r"cross\[0\]\.format' must be one of"),
                        ({"name": "a", "format": "dfd", "root": "/d", "compress": ["c23"]}, r"cross\[0\]\.compress"),
                        ({"name": "a", "format": "dfd", "root": "/d", "faces": "first"}, r"cross\[0\]\.faces"),
                        ({"name": "a", "format": "list", "root": "/d", "missing": "ignore"}, r"cross\[0\]\.missing"),
-                       ({"name": "a", "format": "list", "root": "/d", "quality": "c23"}, r"only applies to .*dfd"),
-                       ({"name": "a", "format": "list", "root": "/d", "frames": 8}, r"unknown key\(s\) \['frames'\]"),
-                       ({"name": "a", "format": "list"}, r"cross\[0\]' needs root")):
+                       ({"name": "a", "format": "list", "root": "/d", "quality": "c23"}, r"only applies to format dfd"),
+                       ({"name": "a", "format": "list", "root": "/d", "frames": 8}, r"\.frames' is not a known"),
+                       ({"name": "a", "format": "list"}, r"entry 'a': an entry needs root")):
         with pytest.raises(ParamsError, match=match):
-            parse_cross([bad])
+            parse_params({"cross": [bad]})
     with pytest.raises(ParamsError, match="used twice"):
-        parse_cross([{"name": "a", "format": "list", "root": "x"}, {"name": "a", "format": "folder", "root": "y"}])
+        parse_params({"cross": [{"name": "a", "format": "list", "root": "x"},
+                                {"name": "a", "format": "folder", "root": "y"}]})

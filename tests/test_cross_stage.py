@@ -44,17 +44,18 @@ def test_cross_stage_writes_metrics_per_dataset_compression_and_model(tmp_path, 
     (tmp_path / "shards").mkdir()
     (tmp_path / "shards" / "index.json").write_text(json.dumps({"image_size": SIZE, "datasets": {}}))
     params = {"seed": 0, "data": {"methods": ["Deepfakes"], "image_size": SIZE},
-              "students": {"qualities": ["c40"], "distill": ["none"]}, "train": {"deterministic": False},
+              "students": {"qualities": ["c40"], "distill": ["add"]}, "train": {"deterministic": False},
               "cross": [{"name": "tiny", "format": "celebdf", "root": "celebdf", "compress": ["as_is", "c40"],
                          "frames_per_video": 4}]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     card = build_card(params, tmp_path / "shards", "resnet18", {"kind": "teacher", "method": "Deepfakes"})
     save_model(tmp_path / "models/teacher/Deepfakes/best.pt", card)
     save_model(tmp_path / "models/student/Deepfakes/c40/none/best.pt", card)
+    save_model(tmp_path / "models/student/Deepfakes/c40/add/best.pt", card)
 
     assert cli.main(["cross", "--jobs", "1", "--device", "cpu"]) == 0
     for compression in ("as_is", "c40"):
-        for model in ("teacher/Deepfakes", "student/Deepfakes/c40/none"):
+        for model in ("teacher/Deepfakes", "student/Deepfakes/c40/none", "student/Deepfakes/c40/add"):
             metrics = json.loads((tmp_path / "metrics/cross/tiny" / compression / f"{model}.json").read_text())
             assert set(METRIC_KEYS) <= set(metrics)
             assert (metrics["videos_real"], metrics["videos_fake"], metrics["videos_no_face"]) == (2, 1, 1)

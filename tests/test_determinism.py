@@ -94,12 +94,12 @@ def test_pin_for_command(tmp_path, monkeypatch):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"train": {"deterministic": True, "threads": 3}}))
     assert pin_for_command("extract", ["--params", str(path)]) == {}  # no torch numbers in the data stages
-    assert pin_for_command("train", ["--params", str(path), "--help"]) == {}
-    assert pin_for_command("distill", ["--params", str(path)]) == {"threads": "3"}
+    assert pin_for_command("teacher", ["--params", str(path), "--help"]) == {}
+    assert pin_for_command("student", ["--params", str(path)]) == {"threads": "3"}
     assert calls == [3]
     path.write_text(yaml.safe_dump({"train": {"deterministic": False, "threads": 3}}))
     assert pin_for_command("evaluate", ["--params", str(path)]) == {}
     path.write_text(yaml.safe_dump({"train": {"threads": "two"}}))
     with pytest.raises(ParamsError, match="train.threads' must be an integer"):
-        pin_for_command("train", ["--params", str(path)])
+        pin_for_command("teacher", ["--params", str(path)])
     assert calls == [3]

@@ -68,15 +68,16 @@ def closure(modules: set[str]) -> set[Path]:
 
 
 def cli_commands() -> dict[str, str]:
-    """`add.cli.COMMANDS` read from the source: command -> module."""
+    """`add.cli.STAGES` and `add.cli.TOOLS` read from the source: command -> module."""
     tree = ast.parse((ROOT / "add" / "cli.py").read_text(encoding="utf-8"))
+    tables = {}
     for node in tree.body:
         if isinstance(node, ast.Assign | ast.AnnAssign):
             target = node.targets[0] if isinstance(node, ast.Assign) else node.target
-            if isinstance(target, ast.Name) and target.id == "COMMANDS":
-                table = ast.literal_eval(node.value)
-                return {name: entry[0] for name, entry in table.items()}
-    raise AssertionError("add/cli.py: no COMMANDS table")
+            if isinstance(target, ast.Name) and target.id in ("STAGES", "TOOLS"):
+                tables[target.id] = ast.literal_eval(node.value)
+    assert set(tables) == {"STAGES", "TOOLS"}, "add/cli.py: no STAGES / TOOLS table"
+    return {name: entry[0] for table in tables.values() for name, entry in table.items()}
 
 
 def script_command(script: Path) -> str:
@@ -130,17 +131,33 @@ def test_stage_deps_are_the_code_it_runs(name):
 
 def test_closure_follows_function_level_imports(tmp_path):
     # the CLI imports stage modules through importlib; the table, not an import statement, links them
-    assert "add.data.extract.stage" in cli_commands().values()
+    assert "add.stages.extract" in cli_commands().values()
     files = closure({"add.cli"})
     assert ROOT / "add" / "errors.py" in files
-    assert ROOT / "add" / "data" / "extract" / "stage.py" not in files
+    assert ROOT / "add" / "stages" / "extract.py" not in files
+    assert ROOT / "add" / "data" / "extract" / "stage.py" in closure({"add.stages.extract"})
 
 
 def test_stages_do_not_import_each_other():
     # shared names live in add.layout / add.stage_args, so editing one stage never reruns another
     modules = {cli_commands()[script_command(ROOT / " ".join(stage["cmd"].split()).split()[1])]
                for stage in STAGES.values()}
-    assert len(modules) >= 8
+    assert len(modules) == 10 and all(m.startswith("add.stages.") for m in modules)
     for module in sorted(modules):
         others = sorted(m for m in imported_modules(module_file(module)) if m in modules - {module})
         assert not others, f"stage module {module} imports the stage module(s) {others}"
+
+
+def test_each_stage_goes_by_one_name():
+    # DVC stage (or its split: <stage>_<part>) == pipeline/<stage>.py == add <stage> == add/stages/<stage>.py
+    from add.cli import STAGES as COMMANDS
+
+    assert list(COMMANDS) == ["videos", "extract", "shards", "teacher", "student", "evaluate", "gallery", "spectrum",
+                              "cross_demo", "cross"]
+    for name, stage in STAGES.items():
+        script = " ".join(stage["cmd"].split()).split()[1]
+        command = script_command(ROOT / script)
+        assert name == command or name.startswith(f"{command}_"), (name, script)
+        assert script == f"pipeline/{command}.py" and cli_commands()[command] == f"add.stages.{command}"
+    assert {p.stem for p in (ROOT / "pipeline").glob("*.py")} == set(COMMANDS)
+    assert {p.stem for p in (ROOT / "add" / "stages").glob("*.py")} - {"__init__"} == set(COMMANDS)

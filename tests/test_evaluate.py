@@ -55,9 +55,9 @@ def run(tmp_path_factory):
     out = ["--models", str(root / "models")]
     live = ["--dvclive", str(root / "dvclive")]
     evaluated = ["--metrics", str(root / "metrics"), "--plots", str(root / "plots")]
-    assert cli.main(["train", *common, *out, *live]) == 0
+    assert cli.main(["teacher", *common, *out, *live]) == 0
     for distill in ("none", "add"):
-        assert cli.main(["distill", *common, *out, *live, "--quality", "c40", "--distill", distill]) == 0
+        assert cli.main(["student", *common, *out, *live, "--quality", "c40", "--distill", distill]) == 0
     assert cli.main(["evaluate", *common, *out, *evaluated, "--kind", "teacher"]) == 0
     for distill in ("none", "add"):
         assert cli.main(["evaluate", *common, *out, *evaluated, "--kind", "student", "--quality", "c40",
@@ -108,8 +108,8 @@ def test_rerunning_training_writes_the_card_into_an_old_checkpoint(run, tmp_path
     common = ["--params", str(root / "params.yaml"), "--shards", str(shard_dir), "--models", str(models),
               "--dvclive", str(tmp_path / "live")]
     capsys.readouterr()
-    assert cli.main(["train", *common]) == 0
-    assert cli.main(["distill", *common, "--quality", "c40", "--distill", "none"]) == 0
+    assert cli.main(["teacher", *common]) == 0
+    assert cli.main(["student", *common, "--quality", "c40", "--distill", "none"]) == 0
     log = capsys.readouterr().err
     assert "teacher Deepfakes: resuming from" in log and "student Deepfakes/c40/none: resuming from" in log
     for kind, folder in folders.items():
@@ -192,9 +192,9 @@ def test_clear_errors(run, tmp_path, capsys):
     root, shard_dir = run
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**PARAMS, "train": {**PARAMS["train"], "epochs": "many"}}))
-    assert cli.main(["train", "--params", str(bad), "--shards", str(shard_dir), "--models", str(tmp_path)]) == 1
+    assert cli.main(["teacher", "--params", str(bad), "--shards", str(shard_dir), "--models", str(tmp_path)]) == 1
     assert "params 'train.epochs' must be an integer, got 'many'" in capsys.readouterr().err
-    assert cli.main(["distill", "--params", str(root / "params.yaml"), "--shards", str(shard_dir),
+    assert cli.main(["student", "--params", str(root / "params.yaml"), "--shards", str(shard_dir),
                      "--models", str(tmp_path / "empty"), "--distill", "add"]) == 1
     err = capsys.readouterr().err
     assert "teacher/Deepfakes/best.pt: checkpoint not found" in err
@@ -213,7 +213,8 @@ def test_a_truncated_shard_stops_training_and_evaluation_at_start_up(run, tmp_pa
     victim = copy / "Deepfakes" / "test-00000.tar"
     victim.write_bytes(victim.read_bytes()[:3000])
     common = ["--params", str(root / "params.yaml"), "--shards", str(copy)]
-    assert cli.main(["train", *common, "--models", str(tmp_path / "models"), "--dvclive", str(tmp_path / "live")]) == 1
+    live = str(tmp_path / "live")
+    assert cli.main(["teacher", *common, "--models", str(tmp_path / "models"), "--dvclive", live]) == 1
     assert f"{victim}: 3000 bytes" in capsys.readouterr().err
     assert not (tmp_path / "models" / "teacher" / METHOD / "last.pt").exists()  # stopped before the first step
     assert cli.main(["evaluate", *common, "--models", str(root / "models"), "--metrics", str(tmp_path / "m"),
@@ -233,7 +234,7 @@ def test_student_can_start_from_the_teacher(run, tmp_path, init):
     models = tmp_path / "models"
     (models / "teacher").mkdir(parents=True)
     (models / "teacher" / METHOD).symlink_to(root / "models" / "teacher" / METHOD)
-    assert cli.main(["distill", "--params", str(path), "--shards", str(shard_dir), "--models", str(models),
+    assert cli.main(["student", "--params", str(path), "--shards", str(shard_dir), "--models", str(models),
                      "--dvclive", str(tmp_path / "live"), "--quality", "c40", "--distill", "none"]) == 0
     teacher, _ = load_detector(models / "teacher" / METHOD / "best.pt")
     student, _ = load_detector(models / "student" / METHOD / "c40" / "none" / "best.pt")

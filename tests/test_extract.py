@@ -356,7 +356,7 @@ def test_cli_takes_all_frames_of_a_short_video(planted, tmp_path):
 @pytest.mark.parametrize("change,match", [
     ({"data": {"frames_per_video": 0}}, "data.frames_per_video"),
     ({"data": {"sampling": "uniform"}}, "data.sampling"),
-    ({"data": {"image_size": "128"}}, "data.image_size"),
+    ({"data": {"image_size": "large"}}, "data.image_size"),  # "128" is a number (one rule for every key)
     ({"data": {"jobs": -1}}, "data.jobs"),
     ({"data": {"qualities": ["raw", "c50"]}}, "data.qualities"),
     ({"data": {"detect_threshold": float("nan")}}, "data.detect_threshold"),

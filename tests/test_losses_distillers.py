@@ -1,5 +1,7 @@
 """The distiller registry: every name builds and trains on tiny tensors; params are validated."""
 
+import re
+
 import pytest
 import torch
 
@@ -9,9 +11,9 @@ from add.losses import (
     FLOAT32_MAX_EXPONENT,
     attention_transfer_loss,
     build_distiller,
+    distill_config,
     frequency_attention_loss,
     multi_view_attention_loss,
-    parse_distill_config,
 )
 from add.params import ParamsError
 
@@ -41,7 +43,7 @@ def test_registry_has_exactly_the_documented_names():
 @pytest.mark.parametrize("name", list(EXPECTED_TERMS))
 @pytest.mark.parametrize("labels", [(0, 1, 1, 0), (1, 1, 1, 1), (0, 1)])
 def test_every_distiller_runs_forward_and_backward(name, labels):
-    distiller = build_distiller(name, CHANNELS, CHANNELS, {"beta": 16})
+    distiller = build_distiller(name, CHANNELS, CHANNELS, {}, beta=16)
     student, teacher, logits, teacher_logits, label_tensor = inputs(batch=len(labels), labels=labels)
     terms = distiller(student, teacher, logits, teacher_logits, label_tensor,
                       generator=torch.Generator().manual_seed(0))
@@ -82,9 +84,9 @@ def test_trainable_parameters_only_where_expected():
 
 
 def test_add_terms_are_the_weighted_sums_of_the_losses():
-    cfg = {"alpha": 0.5, "beta": 20, "fr_weights": [1, 2, 0.25], "mv_weights": [0.5, 2.5, 2.0], "gamma_fr": 0.7,
+    cfg = {"alpha": 0.5, "fr_weights": [1, 2, 0.25], "mv_weights": [0.5, 2.5, 2.0], "gamma_fr": 0.7,
            "directions": 5, "groups": 2}
-    distiller = build_distiller("add", CHANNELS, CHANNELS, cfg)
+    distiller = build_distiller("add", CHANNELS, CHANNELS, cfg, beta=20)
     student, teacher, logits, teacher_logits, labels = inputs()
     terms = distiller(student, teacher, logits, teacher_logits, labels, generator=torch.Generator().manual_seed(9))
     fr = sum(w * frequency_attention_loss(s, t, 0.7) for w, s, t in zip([1, 2, 0.25], student, teacher, strict=True))
@@ -93,7 +95,7 @@ def test_add_terms_are_the_weighted_sums_of_the_losses():
     mv = sum(w * multi_view_attention_loss(s, t, labels, num_directions=5, groups=2, generator=generator)
              for w, s, t in zip([0.5, 2.5, 2.0], student, teacher, strict=True))
     assert terms["mv"].item() == pytest.approx(20 * mv.item(), rel=1e-6)
-    alone = build_distiller("mv", CHANNELS, CHANNELS, cfg)(student, teacher, None, None, labels,
+    alone = build_distiller("mv", CHANNELS, CHANNELS, cfg, beta=20)(student, teacher, None, None, labels,
                                                             generator=torch.Generator().manual_seed(9))
     assert alone["mv"].item() == pytest.approx(terms["mv"].item(), rel=1e-6)
 
@@ -104,7 +106,7 @@ def test_add_terms_are_the_weighted_sums_of_the_losses():
     {"mv_bins": "count", "mv_contrast": "student"},
 ])
 def test_the_multi_view_form_is_chosen_by_params(form):
-    cfg = {"beta": 16, "directions": 5, "groups": 2, **form}
+    cfg = {"directions": 5, "groups": 2, **form}
     student, teacher, _, _, labels = inputs()
     terms = build_distiller("mv", CHANNELS, CHANNELS, cfg)(student, teacher, None, None, labels,
                                                            generator=torch.Generator().manual_seed(9))
@@ -115,7 +117,7 @@ def test_the_multi_view_form_is_chosen_by_params(form):
                                            **arguments)
              for w, s, t in zip([0.5, 2.5, 2.0], student, teacher, strict=True))
     assert terms["mv"].item() == pytest.approx(16 * mv.item(), rel=1e-9)
-    default = build_distiller("mv", CHANNELS, CHANNELS, {"beta": 16, "directions": 5, "groups": 2})(
+    default = build_distiller("mv", CHANNELS, CHANNELS, {"directions": 5, "groups": 2}, beta=16)(
         student, teacher, None, None, labels, generator=torch.Generator().manual_seed(9))
     assert default["mv"].item() != pytest.approx(terms["mv"].item(), rel=1e-3)
 
@@ -136,11 +138,11 @@ def test_mv_nocontrast_is_mv_without_the_contrastive_terms():
 def test_beta_scales_mv_and_zero_weights_give_zero_terms():
     student, teacher, logits, teacher_logits, labels = inputs()
 
-    def terms(cfg):
-        return build_distiller("add", CHANNELS, CHANNELS, cfg)(student, teacher, logits, teacher_logits, labels,
-                                                               generator=torch.Generator().manual_seed(0))
+    def terms(cfg, beta=16):
+        distiller = build_distiller("add", CHANNELS, CHANNELS, cfg, beta=beta)
+        return distiller(student, teacher, logits, teacher_logits, labels, generator=torch.Generator().manual_seed(0))
 
-    base, doubled = terms({"beta": 16}), terms({"beta": 32})
+    base, doubled = terms({}, beta=16), terms({}, beta="3.2e1")
     assert doubled["mv"].item() == pytest.approx(2 * base["mv"].item(), rel=1e-6)
     assert doubled["fr"].item() == pytest.approx(base["fr"].item(), rel=1e-9)
     off = terms({"alpha": 0, "mv_weights": [0, 0, 0]})
@@ -197,27 +199,26 @@ def test_add_needs_matching_shapes():
 
 
 def test_defaults_are_the_papers():
-    cfg = parse_distill_config({})
+    cfg = distill_config({})
     assert (cfg.alpha, cfg.beta, cfg.fr_weights, cfg.mv_weights) == (1.0, 16.0, (1.0, 2.0, 0.25), (0.5, 2.5, 2.0))
     assert (cfg.gamma_fr, cfg.gamma_mv, cfg.eta_mv, cfg.margin, cfg.directions) == (1.0, 100.0, 50.0, 0.012, 12)
     assert cfg.groups is None and cfg.fr_max_exponent == FLOAT32_MAX_EXPONENT
     # the authors' multi-view form (src/distiller_zoo/MV.py), not the earlier cdf/count/unit/student form
     assert (cfg.mv_vectors, cfg.mv_bins, cfg.mv_coords, cfg.mv_contrast) == ("mass", "width", "index", "both")
     assert (cfg.fitnet_variant, cfg.fitnet_stage, cfg.fitnet_weight) == ("hint", 1, 100.0)
-    cosine = parse_distill_config({"fitnet_variant": "cosine"})
+    cosine = distill_config({"fitnet_variant": "cosine"})
     assert (cosine.fitnet_stage, cosine.fitnet_weight) == (2, 16.0)
-    assert parse_distill_config({"fitnet_stage": -1}).fitnet_stage == 2
-    four = parse_distill_config({"fr_weights": [1, 1, 1, 1], "mv_weights": [1, 1, 1, 1]}, stages=4)
+    assert distill_config({"fitnet_stage": -1}).fitnet_stage == 2
+    four = distill_config({"fr_weights": [1, 1, 1, 1], "mv_weights": [1, 1, 1, 1]}, stages=4)
     assert four.at_weights == (1.0,) * 4
     assert set(CONFIG_KEYS) >= {"alpha", "beta", "gamma_fr", "gamma_mv", "eta_mv", "margin", "kd_temperature"}
 
 
 @pytest.mark.parametrize("cfg,message", [
     ({"alpha": -1}, "distill.alpha' must be >= 0"),
-    ({"beta": "high"}, "distill.beta' must be a number"),
-    ({"beta": float("nan")}, "distill.beta' must be finite"),
+    ({"beta": 20}, "'distill.beta' is not a key of 'distill': β has one home, the top-level 'beta'"),
     ({"fr_weights": [1, 2]}, "distill.fr_weights' must have one weight per distilled stage"),
-    ({"mv_weights": [1, -2, 0]}, "distill.mv_weights' must hold finite numbers >= 0"),
+    ({"mv_weights": [1, -2, 0]}, "distill.mv_weights[1]' must be >= 0"),
     ({"mv_weights": 3}, "distill.mv_weights' must be a list"),
     ({"directions": 0}, "distill.directions' must be >= 1"),
     ({"directions": 2.5}, "distill.directions' must be an integer"),
@@ -228,19 +229,26 @@ def test_defaults_are_the_papers():
     ({"mv_contrast": "teacher"}, "distill.mv_contrast' must be one of"),
     ({"coords": "unit"}, "did you mean 'distill.mv_coords'"),  # the key's earlier name
     ({"fitnet_variant": "l1"}, "distill.fitnet_variant' must be one of"),
-    ({"fitnet_stage": 3}, "distill.fitnet_stage' must be <= 2"),
+    ({"fitnet_stage": 3}, "distill.fitnet_stage' must be in -3..2"),
     ({"kd_temperature": 0}, "distill.kd_temperature' must be > 0"),
     ({"fr_max_exponent": 100}, "distill.fr_max_exponent' must be <= 88.7"),
     ({"gama_fr": 2}, "did you mean 'distill.gamma_fr'"),
     ({"eta_mv": True}, "distill.eta_mv' must be a number"),
 ])
 def test_nonsense_params_are_rejected_with_the_key(cfg, message):
-    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(ParamsError, match=re.escape(message)):
         build_distiller("add", CHANNELS, CHANNELS, cfg)
 
 
+@pytest.mark.parametrize("beta,message", [("high", "'beta' must be a number"), (float("nan"), "'beta' must be finite"),
+                                          (-1, "'beta' must be >= 0")])
+def test_bad_beta_is_rejected_naming_beta(beta, message):
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        build_distiller("add", CHANNELS, CHANNELS, {}, beta=beta)
+
+
 def test_other_keys_and_names():
-    assert build_distiller("none", CHANNELS, CHANNELS, {"method": "none", "teacher": "models/t.pt"}) is not None
+    assert build_distiller("none", CHANNELS, CHANNELS, {"method": "none", "quality": "c23"}) is not None
     with pytest.raises(ParamsError, match="unknown distiller 'crd'"):
         build_distiller("crd", CHANNELS, CHANNELS, {})
     with pytest.raises(ParamsError, match="for 3 stages"):

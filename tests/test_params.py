@@ -1,4 +1,5 @@
-"""params.yaml and the paper preset are valid for every stage's config; the checkers reject nonsense."""
+"""params.yaml and the presets are valid for every stage's config; the typed params reject nonsense, one rule for
+every number, one home for beta; `add params` prints them."""
 
 import re
 from pathlib import Path
@@ -8,8 +9,8 @@ import pytest
 from add.data.demo.planning import DemoConfig
 from add.data.extract.config import ExtractConfig
 from add.data.ffpp import FFPPConfig
-from add.losses import DISTILLERS, parse_distill_config
-from add.params import ParamsError, get_float, get_list, load_params
+from add.losses import DISTILLERS, distill_config
+from add.params import Params, ParamsError, load_params, parse_params
 from add.trainer.config import ModelConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,11 +29,11 @@ def test_every_stage_accepts_the_shipped_params(path):
     ExtractConfig.from_params(params)
     TrainConfig.from_params(params)
     ModelConfig.from_params(params)
-    cfg = parse_distill_config({**params["distill"], "beta": params["beta"]})
+    cfg = distill_config(params.distill, beta=params.beta)
     # the multi-view loss in the authors' form, the one its weights were tuned for
     assert (cfg.mv_vectors, cfg.mv_bins, cfg.mv_coords, cfg.mv_contrast) == ("mass", "width", "index", "both")
-    assert set(params["students"]["distill"]) <= set(DISTILLERS)
-    if params["data"]["source"] == "demo":
+    assert set(params.students.distill) <= set(DISTILLERS) - {"none"}
+    if params.data.source == "demo":
         DemoConfig.from_params(params)
 
 
@@ -49,42 +50,199 @@ def flat(tree: dict, prefix: str = "") -> dict:
 @pytest.mark.parametrize("name,changes", [
     ("ffpp-paper-ablation.yaml", {  # Table 2: NeuralTextures c40
         "data.methods": ["NeuralTextures"], "data.qualities": ["raw", "c40"], "students.qualities": ["c40"],
-        "students.distill": ["none", "fr", "mv_nocontrast", "mv", "add"],
+        "students.distill": ["fr", "mv_nocontrast", "mv", "add"],
         "evaluate.teacher_qualities": ["raw", "c40"]}),
-    ("ffpp-paper-resnet18.yaml", {"model.name": "resnet18", "students.distill": ["none", "add"]}),  # Table 3
-    ("ffpp-paper-resnet34.yaml", {"model.name": "resnet34", "students.distill": ["none", "add"]}),
+    ("ffpp-paper-resnet18.yaml", {"model.name": "resnet18", "students.distill": ["add"]}),  # Table 3
+    ("ffpp-paper-resnet34.yaml", {"model.name": "resnet34", "students.distill": ["add"]}),
     ("ffpp-paper-efficientnet_b0.yaml", {"model.name": "efficientnet_b0", "distill.gamma_fr": 1e-3,
-                                         "students.distill": ["none", "add"]}),
+                                         "students.distill": ["add"]}),
 ])
 def test_each_experiment_preset_changes_only_what_its_table_changes(name, changes):
-    paper, preset = flat(load_params(ROOT / "presets/ffpp-paper.yaml")), flat(load_params(ROOT / "presets" / name))
+    paper = flat(load_params(ROOT / "presets/ffpp-paper.yaml").to_dict())
+    preset = flat(load_params(ROOT / "presets" / name).to_dict())
     assert preset.keys() == paper.keys()
     assert {key: value for key, value in preset.items() if paper[key] != value} == changes
 
 
 def test_preset_is_the_papers_setup():
     p = load_params(ROOT / "presets/ffpp-paper.yaml")
-    assert p["data"]["source"] == "ffpp" and len(p["data"]["methods"]) == 5
-    assert p["model"] == {"name": "resnet50", "pretrained": True, "weights": None}
-    assert (p["data"]["image_size"], p["data"]["frames_per_video"], p["train"]["batch_size"]) == (128, 64, 144)
+    assert p.data.source == "ffpp" and len(p.data.methods) == 5
+    assert p.model.to_dict() == {"name": "resnet50", "pretrained": True, "weights": None}
+    assert (p.data.image_size, p.data.frames_per_video, p.train.batch_size) == (128, 64, 144)
     train = TrainConfig.from_params(p)
     assert train.lr == pytest.approx(2e-4)
     # the authors' protocol (src/train.py, src/resnet_kd_fr_mv.yaml): 32 epochs, 3 head-only, one-cycle 0.05
     assert (train.epochs, train.warmup_epochs, train.pct_start, train.val_per_epoch, train.patience) == (
         32, 3, 0.05, 10, 10)
-    assert p["students"]["qualities"] == ["c23", "c40"]
-    assert p["students"]["distill"] == ["none", "fitnet", "at", "nl", "add"]  # Table 1
-    cfg = parse_distill_config({**p["distill"], "beta": p["beta"]})
+    assert p.students.qualities == ("c23", "c40")
+    assert p.students.distill == ("fitnet", "at", "nl", "add")  # Table 1, beside the plain student (none)
+    cfg = distill_config(p.distill, beta=p.beta)
     assert (cfg.alpha, cfg.beta, cfg.gamma_fr, cfg.gamma_mv, cfg.eta_mv, cfg.margin) == (1, 16, 1, 100, 50, 0.012)
 
 
-def test_yaml_exponent_strings_are_numbers():
-    # PyYAML reads `2e-4` as a string; `dvc exp run -S train.lr=2e-4` must still work.
-    assert get_float({"lr": "2e-4"}, "lr", 1.0, where="train") == pytest.approx(2e-4)
-    with pytest.raises(ParamsError, match="train.lr"):
-        get_float({"lr": "fast"}, "lr", 1.0, where="train")
+# -------------------------------------------------------------------------------------------- one number rule
+def numeric_keys() -> list[tuple[str, str, type]]:
+    """Every numeric key of every section: (section, key, int or float), from the dataclasses themselves."""
+    import dataclasses
+    import typing
+
+    from add import params as module
+
+    out = []
+    for top in dataclasses.fields(Params):
+        hints = typing.get_type_hints(Params)
+        section = hints[top.name]
+        if section in (int, float):
+            out.append(("", top.name, section))
+            continue
+        if typing.get_origin(section) is tuple:
+            continue  # a list of entries (cross): its numbers are checked with the entries (test_cross_datasets.py)
+        for key, tp in typing.get_type_hints(section).items():
+            kinds = {a for a in (typing.get_args(tp) or (tp,)) if a in (int, float)}
+            if typing.get_origin(tp) is tuple:
+                kinds = {a for a in typing.get_args(tp) if a in (int, float)}
+            if kinds and not key.startswith("_"):
+                out.append((top.name, key, kinds.pop()))
+    assert module.Train in {typing.get_type_hints(Params)["train"]}
+    return out
+
+
+NUMERIC = numeric_keys()
+
+
+def test_every_section_has_numeric_keys():
+    assert {section for section, _, _ in NUMERIC} >= {"", "data", "demo", "shards", "train", "distill", "gallery"}
+    assert ("", "beta", float) in NUMERIC and ("train", "epochs", int) in NUMERIC
+
+
+@pytest.mark.parametrize("section,key,kind", NUMERIC, ids=[f"{s}.{k}".lstrip(".") for s, k, _ in NUMERIC])
+def test_every_numeric_key_takes_the_same_spellings(section, key, kind):
+    default = getattr(Params() if not section else getattr(Params(), section), key)
+    if isinstance(default, tuple):  # a list of numbers: each item follows the rule
+        spelled = [f"{v!r}" if isinstance(v, float) and not v.is_integer() else f"{int(v)}e0" for v in default]
+        for item in (spelled, [str(v) for v in default]):
+            raw = {key: item} if not section else {section: {key: item}}
+            got = parse_params(raw)
+            assert getattr(got if not section else getattr(got, section), key) == default
+        return
+    # the same value spelt as YAML gives it: a number, a plain string, an exponent string
+    value = default if default is not None else 20
+    value = 20 if kind is int and key not in ("threads",) and value == 0 else value
+    if kind is int:
+        spellings = [value, str(value), f"{value}e0", f"{value * 10}e-1", float(value)]
+    else:
+        spellings = [value, str(value), f"{value:.17e}", f"{value!r}"]
+    results = set()
+    for spelling in spellings:
+        raw = {key: spelling} if not section else {section: {key: spelling}}
+        try:
+            got = parse_params(raw)
+        except ParamsError as e:  # a value outside the key's bounds is refused the same way for every spelling
+            results.add(("error", str(e).split(", got")[0]))
+            continue
+        result = getattr(got if not section else getattr(got, section), key)
+        assert type(result) is kind
+        results.add(result)
+    assert len(results) == 1, (key, results)
+    for nonsense in ("fast", "1e", "0x10", "nan", [1], True):
+        raw = {key: nonsense} if not section else {section: {key: nonsense}}
+        with pytest.raises(ParamsError, match=re.escape(f"params '{section + '.' if section else ''}{key}'")) as e:
+            parse_params(raw)
+        assert "\n" not in str(e.value)
+
+
+def test_exponents_are_numbers_for_beta_and_the_loss_keys():
+    assert parse_params({"beta": "2e1"}).beta == 20.0
+    assert parse_params({"beta": 20}).beta == 20.0
+    p = parse_params({"train": {"lr": "2e-4", "epochs": "2e1"}, "distill": {"alpha": "2e1", "gamma_fr": "1e-3"}})
+    assert (p.train.lr, p.train.epochs, p.distill.alpha, p.distill.gamma_fr) == (2e-4, 20, 20.0, 1e-3)
+    assert isinstance(p.train.epochs, int)
+    with pytest.raises(ParamsError, match="'train.epochs' must be an integer"):
+        parse_params({"train": {"epochs": "1e-3"}})
+    with pytest.raises(ParamsError, match="'train.lr' must be a number"):
+        parse_params({"train": {"lr": "fast"}})
     with pytest.raises(ParamsError, match="finite"):
-        get_float({"lr": "nan"}, "lr", 1.0, where="train")
+        parse_params({"train": {"lr": float("nan")}})
+
+
+def test_beta_in_params_yaml_and_from_dvc_set(tmp_path, capsys):
+    from dvc.utils.hydra import apply_overrides
+
+    from add import cli
+
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text().replace("\nbeta: 16 ", "\nbeta: 2e1"))
+    assert "beta: 2e1" in path.read_text()
+    assert load_params(path).beta == 20.0
+    assert cli.main(["params", "--params", str(path)]) == 0
+    assert "\nbeta: 20.0\n" in capsys.readouterr().out
+    dvc_set = tmp_path / "dvc" / "params.yaml"
+    dvc_set.parent.mkdir()
+    dvc_set.write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(str(dvc_set), ["beta=2e1"])  # what `dvc exp run -S beta=2e1` writes
+    assert load_params(dvc_set).beta == 20.0
+    assert cli.main(["params", "--params", str(dvc_set)]) == 0
+    assert "\nbeta: 20.0\n" in capsys.readouterr().out
+
+
+def test_distill_beta_is_refused_naming_beta(tmp_path, capsys):
+    from add import cli
+
+    with pytest.raises(ParamsError, match=r"'distill.beta' is not a key of 'distill'.*top-level 'beta'"):
+        parse_params({"beta": 16, "distill": {"beta": 20}})
+    path = tmp_path / "params.yaml"
+    path.write_text("beta: 16\ndistill:\n  beta: 20\n")
+    assert cli.main(["params", "--params", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'distill.beta'" in err and "top-level 'beta'" in err
+
+
+def test_add_params_prints_every_default(tmp_path, capsys):
+    import yaml
+
+    from add import cli
+
+    path = tmp_path / "params.yaml"
+    path.write_text("train: {epochs: 3}\n")
+    assert cli.main(["params", "--params", str(path)]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown == {**Params().to_dict(), "train": {**Params().train.to_dict(), "epochs": 3}}
+    assert parse_params(shown) == load_params(path)  # what it prints reads back as the same params
+
+
+def test_params_are_parsed_once_per_process(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 1\n")
+    assert load_params(path) is load_params(path)
+    path.write_text("seed: 22\n")  # a new version of the file is read again
+    assert load_params(path).seed == 22
+
+
+def test_a_list_section_of_typed_entries_is_checked_like_a_section():
+    import dataclasses
+
+    from add.params import Section, parse_section, recording
+
+    @dataclasses.dataclass(frozen=True)
+    class Entry(Section):
+        name: str = "x"
+        size: int = dataclasses.field(default=1, metadata={"min": 1})
+
+    @dataclasses.dataclass(frozen=True)
+    class Top(Section):
+        seed: int = 0
+        cross: tuple[Entry, ...] = dataclasses.field(default=(), metadata={"nonempty": False})
+
+    top = parse_section(Top, {"cross": [{"name": "a", "size": "2e1"}, {"name": "b"}]}, "")
+    assert top.cross == (Entry("a", 20), Entry("b", 1))
+    with pytest.raises(ParamsError, match=re.escape("'cross[1].siez' is not a known key; did you mean "
+                                                    "'cross[1].size'?")):
+        parse_section(Top, {"cross": [{"name": "a"}, {"siez": 2}]}, "")
+    with pytest.raises(ParamsError, match=re.escape("'cross[0].size' must be >= 1")):
+        parse_section(Top, {"cross": [{"size": 0}]}, "")
+    with recording() as reads:
+        [entry.size for entry in top.cross]
+    assert reads == {"cross"}
 
 
 def test_bad_files_and_lists(tmp_path):
@@ -95,16 +253,16 @@ def test_bad_files_and_lists(tmp_path):
     with pytest.raises(ParamsError, match="mapping"):
         load_params(bad)
     with pytest.raises(ParamsError, match="duplicates"):
-        get_list({"m": ["a", "a"]}, "m", [], where="data")
+        parse_params({"data": {"methods": ["Deepfakes", "Deepfakes"]}})
     with pytest.raises(ParamsError, match="unknown"):
-        get_list({"m": ["x"]}, "m", [], where="data", choices=["a"])
+        parse_params({"data": {"methods": ["x"]}})
 
 
 # ------------------------------------------------------------------------------------------------- unknown keys
 def write_params(tmp_path: Path, change) -> Path:
     import yaml
 
-    params = load_params(ROOT / "params.yaml")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     change(params)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -127,8 +285,6 @@ def write_params(tmp_path: Path, change) -> Path:
     (lambda p: p["distill"].update(init_from_teachr=True), "did you mean 'distill.init_from_teacher'?"),
 ])
 def test_unknown_keys_are_refused_naming_the_closest_valid_one(tmp_path, change, message):
-    import add.losses  # noqa: F401  (the distill keys are the loss config's; see add.params.SCHEMA_FROM)
-
     path = write_params(tmp_path, change)
     with pytest.raises(ParamsError, match=re.escape(message)) as raised:
         load_params(path)
@@ -145,26 +301,44 @@ def test_a_misspelt_key_stops_a_stage_at_start_up(tmp_path, capsys):
     assert "videos table not found" not in err  # stopped before it looked at any data
 
 
-def test_the_schema_lists_every_field_of_every_config():
+def test_the_params_hold_every_field_of_every_config():
     import dataclasses
 
     from add.data.shards import ShardsConfig
     from add.determinism import DeterminismConfig
-    from add.losses import CONFIG_KEYS
-    from add.params import SCHEMA, allowed_keys
+    from add.layout import DISTILLER_NAMES
+    from add.losses import BINS, CONFIG_KEYS, CONTRASTS, COORDS, FLOAT32_MAX_EXPONENT, VECTORS
+    from add.losses.fitnet import FITNET_VARIANTS
+    from add.params import Distill
 
     def fields(cls) -> set[str]:
         return {f.name for f in dataclasses.fields(cls)} - {"seed"}
 
-    assert fields(ExtractConfig) | fields(FFPPConfig) <= set(SCHEMA["data"])
-    assert fields(DemoConfig) == set(SCHEMA["demo"])
-    assert fields(ShardsConfig) == set(SCHEMA["shards"])
-    assert fields(ModelConfig) == set(SCHEMA["model"])
-    assert fields(TrainConfig) | fields(DeterminismConfig) == set(SCHEMA["train"])
-    assert set(CONFIG_KEYS) < set(allowed_keys("distill"))
+    p = Params()
+    assert fields(ExtractConfig) | fields(FFPPConfig) <= set(p.data.to_dict())
+    assert fields(DemoConfig) == set(p.demo.to_dict())
+    assert fields(ShardsConfig) == set(p.shards.to_dict())
+    assert fields(ModelConfig) == set(p.model.to_dict())
+    assert fields(TrainConfig) | fields(DeterminismConfig) == set(p.train.to_dict())
+    assert set(CONFIG_KEYS) - {"beta"} < set(p.distill.to_dict())
+    assert tuple(DISTILLERS) == DISTILLER_NAMES
+    # the choices params checks without importing torch are the loss modules' own
+    choices = {k: typing_args(Distill, k) for k in ("mv_vectors", "mv_bins", "mv_coords", "mv_contrast",
+                                                    "fitnet_variant")}
+    assert choices == {"mv_vectors": VECTORS, "mv_bins": BINS, "mv_coords": COORDS, "mv_contrast": CONTRASTS,
+                       "fitnet_variant": FITNET_VARIANTS}
+    assert p.distill.fr_max_exponent == pytest.approx(FLOAT32_MAX_EXPONENT)
     for path in ("params.yaml", "presets/ffpp-paper.yaml"):
-        params = load_params(ROOT / path)
-        assert set(params) == set(allowed_keys(""))  # the shipped files show every section
+        import yaml
+
+        shown = yaml.safe_load((ROOT / path).read_text())
+        assert set(shown) == set(p.to_dict())  # the shipped files show every section
+
+
+def typing_args(cls, key):
+    import typing
+
+    return typing.get_args(typing.get_type_hints(cls)[key])
 
 
 def test_the_data_stages_check_params_without_importing_torch(tmp_path):

@@ -13,6 +13,7 @@ from faces_factory import write_faces
 
 from add.data import shards
 from add.params import ParamsError
+from add.stages import shards as shards_stage
 
 METHODS = ("Deepfakes", "FaceSwap")
 FRAMES = 3
@@ -215,7 +216,7 @@ def test_main_with_params_file(tmp_path, capsys):
     params.write_text(yaml.safe_dump(PARAMS))
     out = tmp_path / "out"
     argv = ["--params", str(params), "--faces", str(faces), "--manifest", str(manifest), "--out", str(out)]
-    assert shards.main(argv) == 0
+    assert shards_stage.main(argv) == 0
     index = json.loads((out / "index.json").read_text())
     assert index["datasets"]["Deepfakes"]["train"]["count"] == 4 + 4
     assert "Deepfakes" in capsys.readouterr().out

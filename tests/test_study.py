@@ -1,4 +1,5 @@
-"""bench/study.py: the DVC commands it queues, and results/summary/plot/README from `dvc exp show --json` output."""
+"""docs/study/study.py: the DVC commands it queues, and results/summary/plot/README from `dvc exp show --json`
+output."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("study", REPO / "bench" / "study.py")
+spec = importlib.util.spec_from_file_location("study", REPO / "docs" / "study" / "study.py")
 study = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(study)
 
@@ -45,7 +46,7 @@ def test_queue_commands():
     assert cmds[1][:6] == ["dvc", "exp", "run", "--queue", "--name", "study-seed3"]
     flat = " ".join(cmds[0])
     assert "-S seed=0" in flat and "-S beta=20" in flat
-    assert "-S students.distill=[none,add,fr,mv,mv_nocontrast,fitnet,at,nl,kd]" in flat
+    assert "-S students.distill=[add,fr,mv,mv_nocontrast,fitnet,at,nl,kd]" in flat  # none: stage student_none
     assert "-S evaluate.teacher_qualities=[raw,c40]" in flat
 
 
@@ -57,7 +58,7 @@ def test_results_summary_plot_and_readme(tmp_path, monkeypatch):
     rows = study.collect("study")
     assert len(rows) == 3 * (2 + len(study.DISTILLERS))
     assert rows[0]["distill"] == "teacher" and rows[0]["test_quality"] == "raw"
-    meta = {"name": "study", "commit": "abc1234", "command": "uv run python bench/study.py", "set": [],
+    meta = {"name": "study", "commit": "abc1234", "command": "uv run python docs/study/study.py", "set": [],
             "wall": "61.0 min for 3 seeds"}
     summary = study.write_outputs(rows, meta, tmp_path)
     with (tmp_path / "results.csv").open() as f:
@@ -70,7 +71,7 @@ def test_results_summary_plot_and_readme(tmp_path, monkeypatch):
     assert none["acc"] == pytest.approx(0.8) and none["acc_std"] == pytest.approx(0.02)
     text = (tmp_path / "README.md").read_text()
     assert "| add | +0.023 ± 0.029 | 2 / 1 | 0: +0.040, 1: -0.010, 2: +0.040 |" in text
-    assert "| none | c40 | 0.800 ± 0.020 |" in text and "uv run python bench/study.py" in text
+    assert "| none | c40 | 0.800 ± 0.020 |" in text and "uv run python docs/study/study.py" in text
     assert (tmp_path / "c40_acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

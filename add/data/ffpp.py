@@ -20,8 +20,8 @@ import pandas as pd
 
 from add.errors import AddError
 from add.io import file_sha256
-from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method
-from add.params import ParamsError, get_bool, get_choice, get_int, get_list, get_str, section
+from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method  # noqa: F401  (ffpp.METHODS)
+from add.params import Params, as_params
 
 SOURCES = ("demo", "ffpp")
 
@@ -267,24 +267,11 @@ class FFPPConfig:
         return self.root / "splits"
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> FFPPConfig:
-        data = section(params, "data")
-        where = "data"
-        splits_url = get_str(data, "splits_url", cls.splits_url, where=where)
-        if not splits_url.startswith(("http://", "https://")):
-            raise ParamsError(f"params 'data.splits_url' must be an http(s) URL, got {splits_url!r}")
-        qualities = get_list(data, "qualities", list(cls.qualities), where=where, choices=QUALITIES)
-        return cls(
-            source=get_choice(data, "source", cls.source, SOURCES, where=where),
-            root=Path(get_str(data, "root", str(cls.root), where=where)),
-            download=get_bool(data, "download", cls.download, where=where),
-            agree_tos=get_bool(data, "agree_tos", cls.agree_tos, where=where),
-            server=get_choice(data, "server", cls.server, SERVERS, where=where),
-            splits_url=splits_url.rstrip("/"),
-            methods=tuple(get_list(data, "methods", list(cls.methods), where=where, choices=METHODS)),
-            qualities=tuple(q for q in QUALITIES if q in qualities),
-            max_videos=get_int(data, "max_videos", cls.max_videos, where=where, min=1, allow_none=True),
-        )
+    def from_params(cls, params: Params | dict[str, Any]) -> FFPPConfig:
+        data = as_params(params).data
+        return cls(source=data.source, root=Path(data.root), download=data.download, agree_tos=data.agree_tos,
+                   server=data.server, splits_url=data.splits_url.rstrip("/"), methods=data.methods,
+                   qualities=tuple(q for q in QUALITIES if q in data.qualities), max_videos=data.max_videos)
 
     def list_videos(self) -> pd.DataFrame:
         """:func:`list_videos` of this tree, methods, qualities and video limit."""

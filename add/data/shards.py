@@ -23,13 +23,11 @@ paths) when the face folder, the manifest or, for FF++, ``data.root`` lies insid
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
 import struct
-import sys
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,13 +38,12 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from add.data.ffpp import VIDEO_RE, FFPPConfig, video_target
+from add.data.ffpp import VIDEO_RE, video_target
 from add.errors import AddError
 from add.io import HashingWriter, atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
 from add.layout import FACES, INDEX, MANIFEST, MANIFEST_COLUMNS, METHODS, ORIGINAL, QUALITIES, SHARDS, SPLITS
-from add.params import get_int, get_seed, load_params, section
+from add.params import Params, as_params
 from add.seeds import rng_for
-from add.stage_args import stage_parser
 
 REQUIRED_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c != "reason")  # "reason" only explains a dropped frame
 KEPT_STATUSES = ("ok", "fallback")
@@ -65,11 +62,9 @@ class ShardsConfig:
     max_samples_per_shard: int
 
     @classmethod
-    def from_params(cls, params: dict) -> ShardsConfig:
-        seed = get_seed(params)
-        cfg = section(params, "shards")
-        return cls(seed=seed,
-                   max_samples_per_shard=get_int(cfg, "max_samples_per_shard", 1000, where="shards", min=1))
+    def from_params(cls, params: Params | dict) -> ShardsConfig:
+        params = as_params(params)
+        return cls(seed=params.seed, max_samples_per_shard=params.shards.max_samples_per_shard)
 
 
 # ----------------------------------------------------------------------------------------------- the manifest
@@ -269,18 +264,24 @@ def build_sample(row, tar: VideoTar, layout_info: dict) -> dict:
 # ------------------------------------------------------------------------------------------------------ stage
 
 
-def run(params: dict, faces: str | os.PathLike = FACES, manifest: str | os.PathLike = MANIFEST,
+def settings(params: Params | dict) -> tuple[ShardsConfig, Path | None]:
+    """What the stage reads: ``seed``, ``shards.*`` and, for FF++, ``data.root`` (never written into)."""
+    params = as_params(params)
+    cfg = ShardsConfig.from_params(params)
+    return cfg, Path(params.data.root) if params.data.source == "ffpp" else None
+
+
+def run(params: Params | dict, faces: str | os.PathLike = FACES, manifest: str | os.PathLike = MANIFEST,
         out_dir: str | os.PathLike = SHARDS) -> dict:
     """Build ``out_dir`` (shards + index.json) from the face tars and the manifest; return the index."""
-    cfg = ShardsConfig.from_params(params)
+    cfg, data_root = settings(params)
     faces, manifest, out_dir = Path(faces), Path(manifest), Path(out_dir)
     if not faces.is_dir():
         raise ShardsError(f"{faces}: face tar folder not found (run the extract stage first)")
     refuse_overlap(out_dir, faces, output_what="the shard folder", other_what="the face folder")
     refuse_overlap(out_dir, manifest, output_what="the shard folder", other_what="the manifest")
-    data = FFPPConfig.from_params(params)
-    if data.source == "ffpp":
-        refuse_overlap(out_dir, data.root, output_what="the shard folder", other_what="data.root")
+    if data_root is not None:
+        refuse_overlap(out_dir, data_root, output_what="the shard folder", other_what="data.root")
     kept, videos = read_manifest(manifest)
     methods = sorted(set(videos["method"]) - {ORIGINAL}, key=METHODS.index)
     if not methods:
@@ -323,15 +324,3 @@ def summary(index: dict) -> Iterable[str]:
         for split, entry in by_split.items():
             yield (f"  {method:15s} {split:5s} {entry['count']:7d} samples ({entry['real']} real, "
                    f"{entry['fake']} fake) in {len(entry['shards'])} shard(s)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add shards", __doc__)
-    parser.add_argument("--faces", default=FACES, help="folder of per-video face tars")
-    parser.add_argument("--manifest", default=MANIFEST)
-    parser.add_argument("--out", default=SHARDS, help="output folder (shards + index.json)")
-    args = parser.parse_args(argv)
-    index = run(load_params(args.params), args.faces, args.manifest, args.out)
-    with contextlib.suppress(BrokenPipeError):
-        print("\n".join(summary(index)), file=sys.stdout)
-    return 0

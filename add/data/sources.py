@@ -15,23 +15,35 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from add.data import ffpp
 from add.errors import AddError
 from add.io import atomic_path, refuse_overlap
 from add.layout import DEMO_ROOT, VIDEOS
-from add.params import load_params, section
-from add.stage_args import stage_parser
+from add.params import Params, as_params
+
+if TYPE_CHECKING:
+    from add.data.demo.planning import DemoConfig
 
 
-def run(params: dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT) -> Path:
+def settings(params: Params | dict) -> tuple[ffpp.FFPPConfig, DemoConfig | None]:
+    """What the stage reads: the source (``data.*``) and, for the demo, ``demo.*`` and ``seed``."""
+    params = as_params(params)
     cfg = ffpp.FFPPConfig.from_params(params)
-    demo_root = Path(demo_root)
-    if cfg.source == "demo":
-        from add.data.demo.build import build_demo
-        from add.data.demo.planning import DemoConfig
+    if cfg.source != "demo":
+        return cfg, None
+    from add.data.demo.planning import DemoConfig
 
-        demo = DemoConfig.from_params(params)
+    return cfg, DemoConfig.from_params(params)
+
+
+def run(params: Params | dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT) -> Path:
+    cfg, demo = settings(params)
+    demo_root = Path(demo_root)
+    if demo is not None:
+        from add.data.demo.build import build_demo
+
         build_demo(demo_root, **demo.build_kwargs(methods=cfg.methods, qualities=cfg.qualities))
         root = demo_root
         table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
@@ -68,14 +80,3 @@ def _check_replaceable(demo_root: Path) -> None:
         raise AddError(f"{demo_root}: the videos stage empties its demo folder when data.source is ffpp, but this "
                        f"one is not a demo tree (no {MARKER}); refusing to delete it — move it away or pass another "
                        f"--demo-root")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add videos", __doc__)
-    parser.add_argument("--out", default=VIDEOS, help="video index to write (parquet)")
-    parser.add_argument("--demo-root", default=DEMO_ROOT)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    section(params, "data")
-    run(params, args.out, args.demo_root)
-    return 0

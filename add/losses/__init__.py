@@ -5,7 +5,7 @@ The params keys are documented in :mod:`add.losses.config`, the registry in :mod
 """
 
 from add.losses.attention_transfer import attention_map, attention_transfer_loss
-from add.losses.config import CONFIG_KEYS, DistillConfig, parse_distill_config
+from add.losses.config import CONFIG_KEYS, DistillConfig, distill_config
 from add.losses.distillers import DISTILLERS, Distiller, build_distiller, check_distiller, needs_teacher
 from add.losses.fitnet import FitNetLoss, fitnet_cosine_loss
 from add.losses.frequency import FLOAT32_MAX_EXPONENT, frequency_attention_loss
@@ -50,6 +50,7 @@ __all__ = [
     "check_distiller",
     "contrastive_partners",
     "default_groups",
+    "distill_config",
     "element_coordinates",
     "fitnet_cosine_loss",
     "frequency_attention_loss",
@@ -58,7 +59,6 @@ __all__ = [
     "multi_view_terms",
     "multi_view_vectors",
     "needs_teacher",
-    "parse_distill_config",
     "projections",
     "random_directions",
     "sliced_wasserstein",

@@ -5,8 +5,8 @@ lists have one entry per distilled feature stage (ResNet layer2, layer3, layer4)
 
 ADD (Eq. 10: L = CE + α·L_FR + β·L_MV, summed over stages with the per-stage weights)
   ``alpha``            1       α, weight of the frequency attention loss (≥ 0)
-  ``beta``             16      β, weight of the multi-view attention loss; a top-level param (``dvc exp run -S
-                               beta=20``) that the trainer copies into this dict; the paper tunes it in 16-23
+  ``beta``             16      β, weight of the multi-view attention loss: the top-level param ``beta`` (``dvc exp
+                               run -S beta=20``), never a ``distill`` key; the paper tunes it in 16-23
   ``fr_weights``       [1, 2, 0.25]     per-stage weights of L_FR
   ``mv_weights``       [0.5, 2.5, 2.0]  per-stage weights of L_MV
   ``gamma_fr``         1       γ_FR (≥ 0); the paper uses 1e-3 for EfficientNet-B0
@@ -41,33 +41,34 @@ Baselines (Table 1)
   ``kd_weight``        1       weight of Hinton KD
   ``kd_temperature``   4       its temperature T (> 0; the authors' ``kd_T``)
 
-Other keys are ignored, so the trainer may keep its own settings in the same section, but a key that looks like a
-misspelling of one above (``gama_fr``) is an error.
+The keys, their types and bounds are the fields of :class:`add.params.Distill` (parsed once, with every other
+param); :func:`distill_config` resolves what depends on the model: the per-stage lists against its stage count and
+the FitNet defaults.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from add.losses.fitnet import FITNET_VARIANTS
-from add.losses.frequency import FLOAT32_MAX_EXPONENT
-from add.losses.multi_view import BINS, CONTRASTS, COORDS, VECTORS
-from add.params import ParamsError, get_choice, get_float, get_int
+from add.params import Distill, Params, ParamsError, number, parse_section
 
 FITNET_DEFAULT_WEIGHTS = {"hint": 100.0, "cosine": 16.0}
+DEFAULT_BETA = Params().beta
 
 
 @dataclass(frozen=True)
 class DistillConfig:
+    """The loss settings, resolved for a model with a given number of distilled stages."""
+
     alpha: float = 1.0
-    beta: float = 16.0
+    beta: float = DEFAULT_BETA
     fr_weights: tuple[float, ...] = (1.0, 2.0, 0.25)
     mv_weights: tuple[float, ...] = (0.5, 2.5, 2.0)
     gamma_fr: float = 1.0
-    fr_max_exponent: float = FLOAT32_MAX_EXPONENT
+    fr_max_exponent: float = Distill.fr_max_exponent
     gamma_mv: float = 100.0
     eta_mv: float = 50.0
     margin: float = 0.012
@@ -89,85 +90,40 @@ class DistillConfig:
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(DistillConfig))
-_DEFAULTS = DistillConfig()
+PER_STAGE = ("fr_weights", "mv_weights", "at_weights", "nl_weights")
 
 
-def _weights(cfg: dict, key: str, stages: int, where: str) -> tuple[float, ...]:
-    if key not in cfg:
-        default = getattr(_DEFAULTS, key)
-        if len(default) == stages:
-            return default
-        if len(set(default)) == 1:
-            return (default[0],) * stages
-        raise ParamsError(f"params '{where}.{key}': the default {list(default)} is for 3 stages (ResNet layer2-4); "
+def _weights(distill: Distill, key: str, stages: int, given: bool) -> tuple[float, ...]:
+    value = getattr(distill, key)
+    if len(value) == stages:
+        return value
+    if not given and len(set(value)) == 1:
+        return (value[0],) * stages
+    if not given:
+        raise ParamsError(f"params 'distill.{key}': the default {list(value)} is for 3 stages (ResNet layer2-4); "
                           f"set one weight for each of the {stages} distilled stages")
-    value = cfg[key]
-    if isinstance(value, tuple):
-        value = list(value)
-    if not isinstance(value, list):
-        raise ParamsError(f"params '{where}.{key}' must be a list of {stages} numbers (one per stage), got {value!r}")
-    if len(value) != stages:
-        raise ParamsError(f"params '{where}.{key}' must have one weight per distilled stage ({stages}), "
-                          f"got {len(value)}: {value!r}")
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item) or item < 0:
-            raise ParamsError(f"params '{where}.{key}' must hold finite numbers >= 0, got {value!r}")
-    return tuple(float(item) for item in value)
+    raise ParamsError(f"params 'distill.{key}' must have one weight per distilled stage ({stages}), "
+                      f"got {len(value)}: {list(value)}")
 
 
-def _reject_misspellings(cfg: dict, where: str) -> None:
-    for key in cfg:
-        if key in CONFIG_KEYS or not isinstance(key, str):
-            continue
-        close = difflib.get_close_matches(key, CONFIG_KEYS, n=1, cutoff=0.8)
-        if close:
-            raise ParamsError(f"params '{where}.{key}' is not a known key; did you mean '{where}.{close[0]}'?")
-
-
-def parse_distill_config(cfg: dict[str, Any] | None, stages: int = 3, where: str = "distill") -> DistillConfig:
-    """Validate the ``distill`` section (a plain dict) for ``stages`` feature stages; ``ParamsError`` otherwise."""
-    if cfg is None:
-        cfg = {}
-    if not isinstance(cfg, dict):
-        raise ParamsError(f"params '{where}' must be a mapping, got {cfg!r}")
-    _reject_misspellings(cfg, where)
-    d = _DEFAULTS
-
-    def number(key: str, **bounds: Any) -> float:
-        return get_float(cfg, key, getattr(d, key), where=where, **bounds)
-
-    variant = get_choice(cfg, "fitnet_variant", d.fitnet_variant, FITNET_VARIANTS, where=where)
-    stage = get_int(cfg, "fitnet_stage", d.fitnet_stage, where=where, min=-stages, max=stages - 1, allow_none=True)
-    fitnet_weight = get_float(cfg, "fitnet_weight", d.fitnet_weight, where=where, min=0.0, allow_none=True)
-    kd_temperature = number("kd_temperature", min=0.0)
-    if kd_temperature == 0:
-        raise ParamsError(f"params '{where}.kd_temperature' must be > 0, got 0")
-    max_exponent = number("fr_max_exponent", min=0.0, max=FLOAT32_MAX_EXPONENT)
-    if max_exponent == 0:
-        raise ParamsError(f"params '{where}.fr_max_exponent' must be > 0, got 0")
-    return DistillConfig(
-        alpha=number("alpha", min=0.0),
-        beta=number("beta", min=0.0),
-        fr_weights=_weights(cfg, "fr_weights", stages, where),
-        mv_weights=_weights(cfg, "mv_weights", stages, where),
-        gamma_fr=number("gamma_fr", min=0.0),
-        fr_max_exponent=max_exponent,
-        gamma_mv=number("gamma_mv", min=0.0),
-        eta_mv=number("eta_mv", min=0.0),
-        margin=number("margin", min=0.0),
-        directions=get_int(cfg, "directions", d.directions, where=where, min=1),
-        groups=get_int(cfg, "groups", d.groups, where=where, min=1, allow_none=True),
-        mv_vectors=get_choice(cfg, "mv_vectors", d.mv_vectors, VECTORS, where=where),
-        mv_bins=get_choice(cfg, "mv_bins", d.mv_bins, BINS, where=where),
-        mv_coords=get_choice(cfg, "mv_coords", d.mv_coords, COORDS, where=where),
-        mv_contrast=get_choice(cfg, "mv_contrast", d.mv_contrast, CONTRASTS, where=where),
-        fitnet_variant=variant,
-        fitnet_stage=(stages // 2 if variant == "hint" else stages - 1) if stage is None else stage % stages,
-        fitnet_weight=FITNET_DEFAULT_WEIGHTS[variant] if fitnet_weight is None else fitnet_weight,
-        at_weight=number("at_weight", min=0.0),
-        at_weights=_weights(cfg, "at_weights", stages, where),
-        nl_weight=number("nl_weight", min=0.0),
-        nl_weights=_weights(cfg, "nl_weights", stages, where),
-        kd_weight=number("kd_weight", min=0.0),
-        kd_temperature=kd_temperature,
-    )
+def distill_config(distill: Distill | Mapping[str, Any] | None = None, *, beta: float = DEFAULT_BETA,
+                   stages: int = 3) -> DistillConfig:
+    """The loss settings of the ``distill`` section (typed; a mapping is parsed by the same rules) and the top-level
+    ``beta``, for ``stages`` distilled feature stages; ``ParamsError`` naming the key otherwise."""
+    if not isinstance(distill, Distill):
+        distill = parse_section(Distill, distill, "distill", record_as=None)
+    beta = number(beta, "beta")
+    if not math.isfinite(beta) or beta < 0:
+        raise ParamsError(f"params 'beta' must be >= 0, got {beta}")
+    default = Distill()
+    stage = distill.fitnet_stage
+    if stage is not None and not -stages <= stage < stages:
+        raise ParamsError(f"params 'distill.fitnet_stage' must be in {-stages}..{stages - 1}, got {stage}")
+    variant = distill.fitnet_variant
+    values = {f.name: getattr(distill, f.name) for f in fields(DistillConfig) if f.name != "beta"}
+    values.update({key: _weights(distill, key, stages, getattr(distill, key) != getattr(default, key))
+                   for key in PER_STAGE})
+    values["fitnet_stage"] = (stages // 2 if variant == "hint" else stages - 1) if stage is None else stage % stages
+    if distill.fitnet_weight is None:
+        values["fitnet_weight"] = FITNET_DEFAULT_WEIGHTS[variant]
+    return DistillConfig(beta=beta, **values)

@@ -1,6 +1,6 @@
 """Distillers behind one interface, selected by name (params ``distill``): the registry and ``build_distiller``.
 
-    distiller = build_distiller(name, student_channels, teacher_channels, cfg)
+    distiller = build_distiller(name, student_channels, teacher_channels, params.distill, beta=params.beta)
     terms = distiller(student_feats, teacher_feats, student_logits, teacher_logits, labels, generator=None)
     loss = ce + sum(terms.values())
 
@@ -23,25 +23,26 @@ order of ``student_channels`` / ``teacher_channels``; the teacher's are detached
 whose weights are all 0 is a zero tensor, not computed. FitNet regressors and non-local blocks are parameters of the
 distiller: give ``distiller.parameters()`` to the optimiser. Attributes ``needs_teacher``, ``uses_features`` and
 ``uses_logits`` (also on the classes in ``DISTILLERS``) tell a trainer what it may skip. Randomness (MV directions,
-contrastive partners) is drawn from ``generator``. Keys of ``cfg``: see :mod:`add.losses.config`.
+contrastive partners) is drawn from ``generator``. The settings: see :mod:`add.losses.config`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from add.losses.attention_transfer import attention_transfer_loss
 from add.losses.common import check_feature_pair
-from add.losses.config import DistillConfig, parse_distill_config
+from add.losses.config import DEFAULT_BETA, DistillConfig, distill_config
 from add.losses.fitnet import FitNetLoss
 from add.losses.frequency import frequency_attention_loss
 from add.losses.kd import hinton_kd_loss
 from add.losses.multi_view import multi_view_attention_loss
 from add.losses.non_local import NonLocalLoss
-from add.params import ParamsError
+from add.params import Distill, ParamsError
 
 
 class Distiller(nn.Module):
@@ -239,13 +240,14 @@ def _channels(value: Sequence[int], who: str) -> tuple[int, ...]:
 
 
 def build_distiller(name: str, student_channels: Sequence[int], teacher_channels: Sequence[int],
-                    cfg: dict | None = None, *, where: str = "distill") -> Distiller:
-    """The distiller ``name`` for the given per-stage channel counts, configured by the params dict ``cfg``."""
+                    distill: Distill | Mapping[str, Any] | None = None, *, beta: float = DEFAULT_BETA) -> Distiller:
+    """The distiller ``name`` for the given per-stage channel counts, configured by the typed ``distill`` section
+    (a mapping is parsed by the same rules) and the top-level ``beta``."""
     check_distiller(name)
     student_channels = _channels(student_channels, "student")
     teacher_channels = _channels(teacher_channels, "teacher")
     if len(student_channels) != len(teacher_channels):
         raise ValueError(f"build_distiller: student and teacher have different numbers of stages: "
                          f"{list(student_channels)} vs {list(teacher_channels)}")
-    config = parse_distill_config(cfg, stages=len(student_channels), where=where)
+    config = distill_config(distill, beta=beta, stages=len(student_channels))
     return DISTILLERS[name](name, student_channels, teacher_channels, config)

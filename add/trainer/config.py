@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from add.models import DEFAULT_MODEL, Detector, check_model_name, create_detector
-from add.params import ParamsError, get_bool, get_float, get_int, get_seed, get_str, section
+from add.params import Params, as_params
 
 
 @dataclass(frozen=True)
@@ -18,11 +18,10 @@ class ModelConfig:
     weights: str | None = None
 
     @classmethod
-    def from_params(cls, params: dict) -> ModelConfig:
-        cfg = section(params, "model")
-        name = check_model_name(get_str(cfg, "name", DEFAULT_MODEL, where="model"), key="model.name")
-        return cls(name=name, pretrained=get_bool(cfg, "pretrained", False, where="model"),
-                   weights=get_str(cfg, "weights", None, where="model", allow_none=True))
+    def from_params(cls, params: Params | dict) -> ModelConfig:
+        model = as_params(params).model
+        return cls(name=check_model_name(model.name, key="model.name"), pretrained=model.pretrained,
+                   weights=model.weights)
 
     def create(self) -> Detector:
         return create_detector(self.name, pretrained=self.pretrained, weights=self.weights)
@@ -30,6 +29,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """What the training loop reads: the ``train`` section's loop settings and the top-level ``seed``."""
+
     seed: int = 0
     epochs: int = 10
     batch_size: int = 144
@@ -42,28 +43,9 @@ class TrainConfig:
     pct_start: float = 0.05
 
     @classmethod
-    def from_params(cls, params: dict) -> TrainConfig:
-        seed = get_seed(params)
-        cfg = section(params, "train")
-        d = cls()
-        epochs = get_int(cfg, "epochs", d.epochs, where="train", min=1)
-        lr = get_float(cfg, "lr", d.lr, where="train", min=0.0)
-        if lr == 0:
-            raise ParamsError("params 'train.lr' must be > 0, got 0")
-        warmup = get_int(cfg, "warmup_epochs", d.warmup_epochs, where="train", min=0)
-        if warmup >= epochs:
-            raise ParamsError(f"params 'train.warmup_epochs' ({warmup}) must be < train.epochs ({epochs}): "
-                              f"the warm-up trains the head only")
-        pct_start = get_float(cfg, "pct_start", d.pct_start, where="train", min=0.0, max=1.0)
-        if not 0 < pct_start < 1:
-            raise ParamsError(f"params 'train.pct_start' (the rising share of the one-cycle schedule) must be in "
-                              f"(0, 1), got {pct_start}")
-        return cls(seed=seed, epochs=epochs, lr=lr, warmup_epochs=warmup, pct_start=pct_start,
-                   batch_size=get_int(cfg, "batch_size", d.batch_size, where="train", min=1),
-                   val_per_epoch=get_int(cfg, "val_per_epoch", d.val_per_epoch, where="train", min=1),
-                   patience=get_int(cfg, "patience", d.patience, where="train", min=1),
-                   num_workers=get_int(cfg, "num_workers", d.num_workers, where="train", min=0),
-                   max_steps=get_int(cfg, "max_steps", d.max_steps, where="train", min=1, allow_none=True))
+    def from_params(cls, params: Params | dict) -> TrainConfig:
+        params = as_params(params)
+        return cls(seed=params.seed, **{f.name: getattr(params.train, f.name) for f in fields(cls) if f.name != "seed"})
 
 
 def fingerprint(obj: Any) -> str:

@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,9 +86,10 @@ def _fake_frames(scene: Scene, source_identity: int, family: str, rng: np.random
         yield frame
 
 
-def plan_cross(seed: int, demo: DemoConfig, methods: Sequence[str]) -> dict:
-    """Identities (usable photos the training demo does not use), videos and fake families, from the seed."""
-    used = set(plan(demo, methods)[1].values())
+def plan_cross(seed: int, demo: DemoConfig) -> dict:
+    """Identities (usable photos the training demo does not use: its plan draws them from ``demo.seed`` and
+    ``demo.pairs`` alone), videos and fake families, from the seed."""
+    used = set(plan(demo, ())[1].values())
     fresh = [i for i in usable_identities() if i not in used]
     n_ids = CELEB_REAL + YOUTUBE_REAL
     if len(fresh) < n_ids:
@@ -115,13 +116,13 @@ def _write(task: tuple[str, str, int, dict | None], root: Path, seed: int, stren
     return relpath
 
 
-def build_cross_demo(root: str | os.PathLike, *, seed: int, demo: DemoConfig, methods: Sequence[str] = ("Deepfakes",),
-                     jobs: int = 0, progress: bool = True) -> Path:
+def build_cross_demo(root: str | os.PathLike, *, seed: int, demo: DemoConfig, jobs: int = 0, progress: bool = True
+                     ) -> Path:
     """Build the cross set at ``root`` (replacing a previous one; refusing a folder that is not one)."""
     root = Path(root)
     if root.exists() and (not root.is_dir() or (any(root.iterdir()) and not (root / MARKER).is_file())):
         raise AddError(f"{root}: exists and is not the demo's cross set (no {MARKER}); refusing to replace it")
-    layout = plan_cross(seed, demo, methods)
+    layout = plan_cross(seed, demo)
     ids = layout["celeb_real"]
     tasks = [(f"Celeb-real/{i}_0000.mp4", i, identity, None) for i, identity in ids.items()]
     tasks += [(f"YouTube-real/{n}.mp4", f"yt{n}", identity, None) for n, identity in layout["youtube_real"].items()]

@@ -9,7 +9,7 @@ from typing import Any
 from add.data import ffpp
 from add.data.demo import manipulations as manip
 from add.data.demo.rendering import MIN_SIDE, N_IDENTITIES, usable_identities
-from add.params import ParamsError, get_float, get_int, section
+from add.params import Params, ParamsError, as_params
 
 # ---------------------------------------------------------------------------------------------------- config
 
@@ -62,30 +62,12 @@ class DemoConfig:
             raise bad("demo.strength", "must be a number in 0..4", self.strength)
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> DemoConfig:
-        """Read ``seed`` and ``demo:``; ``demo.jobs`` defaults to ``data.jobs``. Nonsense raises ParamsError."""
-        if not isinstance(params, dict):
-            raise ParamsError(f"params must be a mapping, got {type(params).__name__}")
-        demo = section(params, "demo")
-        unknown = sorted(set(demo) - {"pairs", "frames", "width", "height", "fps", "jobs", "strength"})
-        if unknown:
-            raise ParamsError(f"params 'demo' has unknown key(s) {unknown}")
-        pairs = demo.get("pairs", list(cls.pairs))
-        if not isinstance(pairs, list | tuple):
-            raise ParamsError(f"params 'demo.pairs' must be three non-negative integers [train, val, test], "
-                              f"got {pairs!r}")
-        jobs_default = section(params, "data").get("jobs", cls.jobs)
-        seed = params.get("seed", cls.seed)
-        return cls(
-            seed=seed,
-            pairs=tuple(pairs),
-            frames=get_int(demo, "frames", cls.frames, where="demo", min=1),
-            width=get_int(demo, "width", cls.width, where="demo", min=MIN_SIDE),
-            height=get_int(demo, "height", cls.height, where="demo", min=MIN_SIDE),
-            fps=get_float(demo, "fps", cls.fps, where="demo", min=1, max=240),
-            jobs=get_int(demo, "jobs", jobs_default, where="demo", min=0),
-            strength=get_float(demo, "strength", cls.strength, where="demo", min=0, max=4),
-        )
+    def from_params(cls, params: Params | dict[str, Any]) -> DemoConfig:
+        """``seed`` and ``demo:``; ``demo.jobs`` defaults to ``data.jobs``. Nonsense raises ParamsError."""
+        params = as_params(params)
+        demo = params.demo
+        return cls(seed=params.seed, pairs=demo.pairs, frames=demo.frames, width=demo.width, height=demo.height,
+                   fps=demo.fps, jobs=params.data.jobs if demo.jobs is None else demo.jobs, strength=demo.strength)
 
     def build_kwargs(self, methods: Sequence[str] = ("Deepfakes",),
                      qualities: Sequence[str] = ffpp.QUALITIES) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from add.data.faces import FaceSettings
 from add.data.video import QUALITY_CRF
 from add.determinism import usable_cpus
 from add.errors import AddError
-from add.params import get_bool, get_choice, get_int, get_list, get_seed, section
+from add.params import Params, as_params
 
 STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
 SIDECAR_SUFFIX = ".decisions.json"
@@ -49,26 +49,14 @@ class ExtractConfig:
     reuse_boxes: bool = True
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> ExtractConfig:
-        data = section(dict(params), "data")
-        w = "data"
-        d = cls()
-        seed = get_seed(params)
-        faces = FaceSettings.from_params(params)
-        return cls(
-            qualities=tuple(get_list(data, "qualities", list(d.qualities), where=w, choices=list(QUALITY_CRF))),
-            frames_per_video=get_int(data, "frames_per_video", d.frames_per_video, where=w, min=1, max=100_000),
-            sampling=get_choice(data, "sampling", d.sampling, ("even", "random"), where=w),
-            seed=seed,
-            image_size=get_int(data, "image_size", d.image_size, where=w, min=16, max=4096),
-            jobs=get_int(data, "jobs", d.jobs, where=w, min=0, max=1024),
-            detect_threshold=faces.threshold,
-            detect_upsample=faces.upsample,
-            detect_max_side=faces.max_side,
-            detect_size_tolerance=faces.size_tolerance,
-            box_scale=faces.box_scale,
-            reuse_boxes=get_bool(data, "reuse_boxes", d.reuse_boxes, where=w),
-        )
+    def from_params(cls, params: Params | Mapping[str, Any]) -> ExtractConfig:
+        params = as_params(params)
+        data = params.data
+        return cls(qualities=data.qualities, frames_per_video=data.frames_per_video, sampling=data.sampling,
+                   seed=params.seed, image_size=data.image_size, jobs=data.jobs,
+                   detect_threshold=data.detect_threshold, detect_upsample=data.detect_upsample,
+                   detect_max_side=data.detect_max_side, detect_size_tolerance=data.detect_size_tolerance,
+                   box_scale=data.box_scale, reuse_boxes=data.reuse_boxes)
 
     @property
     def detect_quality(self) -> str:

@@ -20,8 +20,7 @@ from add.data.extract.jobs import VideoJob, VideoResult
 from add.data.extract.scheduler import extract_videos
 from add.io import atomic_path, atomic_write_json, safe_join
 from add.layout import EXTRACT_METRICS, FACES, MANIFEST, MANIFEST_COLUMNS, VIDEOS
-from add.params import load_params
-from add.stage_args import stage_parser
+from add.params import Params, load_params
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,12 +130,12 @@ def _metrics(manifest: pd.DataFrame, results: Mapping[int, VideoResult], seconds
     return metrics
 
 
-def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike = VIDEOS,
+def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike = VIDEOS,
         out_dir: str | os.PathLike = FACES, manifest: str | os.PathLike = MANIFEST,
         metrics: str | os.PathLike = EXTRACT_METRICS, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run the stage; return its metrics. ``params`` is the params dict or the path of params.yaml."""
+    """Run the stage; return its metrics. ``params``: the Params, a params dict or the path of params.yaml."""
     start = time.perf_counter()
-    if not isinstance(params, Mapping):
+    if isinstance(params, str | os.PathLike):
         params = load_params(params)
     cfg = ExtractConfig.from_params(params)
     out_dir = Path(out_dir)
@@ -163,18 +162,3 @@ def run(params: Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike
     totals = _metrics(table, results, time.perf_counter() - start)
     atomic_write_json(metrics, totals)
     return totals
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add extract", __doc__)
-    parser.add_argument("--videos", default=VIDEOS, help="videos table written by the videos stage")
-    parser.add_argument("--out-dir", default=FACES, help="folder of per-video face tars")
-    parser.add_argument("--manifest", default=MANIFEST, help="parquet of every frame decision")
-    parser.add_argument("--metrics", default=EXTRACT_METRICS, help="flat JSON totals")
-    parser.add_argument("--force", action="store_true", help="re-extract every video, ignoring complete outputs")
-    args = parser.parse_args(argv)
-    totals = run(load_params(args.params), args.videos, args.out_dir, args.manifest, args.metrics, force=args.force)
-    print(f"extract: {totals['videos_kept']}/{totals['videos']} videos kept, {totals['frames_kept']} frames "
-          f"({totals['frames_fallback']} fallback), {totals['videos_dropped']} dropped, "
-          f"{totals['videos_resumed']} resumed; details in {args.manifest}")
-    return 0

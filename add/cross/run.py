@@ -1,11 +1,9 @@
-"""Stage ``cross``: every trained detector scored on the test-only datasets of ``cross:`` in params.yaml.
-
-    add cross [--name NAME ...] [--jobs N]
+"""The cross evaluation: every trained model scored on each test-only dataset of ``cross:``, per compression.
 
 For each entry and each of its compressions (``as_is``, ``c40``): the faces of every file are found once per face
 key (the model card's detector settings and crop size, ``frames_per_video``, the compression) and cached under
-``data/cross/<name>/`` (:mod:`add.cross.faces`), in parallel processes (``--jobs``, default all cores); then each
-model (the teacher of every method, every student of the matrix) scores the cached crops and its metrics go to
+``data/cross/<name>/`` (:mod:`add.cross.faces`), in parallel processes; then each model (the teacher of every
+method, the plain and every distilled student) scores the cached crops and its metrics go to
 ``metrics/cross/<name>/<compression>/<model path>.json`` (:mod:`add.cross.scoring`); ``plots/cross/<name>.png``
 compares the models. A killed run resumes: finished videos are read from the cache.
 """
@@ -20,7 +18,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from add.cross.config import CrossEntry, parse_cross
 from add.cross.faces import FaceCache, FaceKey, faces_for
 from add.cross.plot import plot_models
 from add.cross.scoring import cross_metrics
@@ -29,36 +26,32 @@ from add.datasets.records import SHOWN, Record
 from add.determinism import usable_cpus
 from add.errors import AddError
 from add.io import atomic_write_json
-from add.layout import (
-    BEST,
-    CROSS_FACES,
-    METHODS,
-    METRICS,
-    PLOTS,
-    cross_metrics_path,
-    cross_plot_png,
-    student_dir,
-    teacher_dir,
-)
-from add.params import get_list, load_params, section
-from add.stage_args import add_models, stage_parser
+from add.layout import BEST, cross_metrics_path, cross_plot_png, student_dir, teacher_dir
+from add.params import CrossEntry, Params
 
 
 class CrossError(AddError):
     """A cross dataset cannot be evaluated (unreadable files, a model missing); the message says which."""
 
 
-def trained_models(params: dict, models: str | os.PathLike) -> list[tuple[str, Path]]:
-    """``(model path, best.pt)`` of the teacher of every method and every student of the matrix, in that order."""
-    methods = get_list(section(params, "data"), "methods", ["Deepfakes"], where="data", choices=METHODS)
-    students = section(params, "students")
-    qualities = get_list(students, "qualities", ["c40"], where="students")
-    distills = get_list(students, "distill", ["none", "add"], where="students")
+def model_paths(params: Params) -> list[str]:
+    """The models of the pipeline, teacher first: ``teacher/{method}``, ``student/{method}/{quality}/{distill}`` for
+    the plain student (``none``) and every distilled one (``students.distill``)."""
     found = []
-    for method in methods:
-        found.append((f"teacher/{method}", teacher_dir(models, method) / BEST))
-        found += [(f"student/{method}/{q}/{d}", student_dir(models, method, q, d) / BEST)
-                  for q in qualities for d in distills]
+    for method in params.data.methods:
+        found.append(f"teacher/{method}")
+        found += [f"student/{method}/{q}/{d}" for q in params.students.qualities
+                  for d in ("none", *params.students.distill)]
+    return found
+
+
+def trained_models(paths: Sequence[str], models: str | os.PathLike) -> list[tuple[str, Path]]:
+    """``(model path, best.pt)`` of each of ``paths``; a :class:`CrossError` when one is not trained yet."""
+    found = []
+    for path in paths:
+        kind, method, *rest = path.split("/")
+        folder = teacher_dir(models, method) if kind == "teacher" else student_dir(models, method, *rest)
+        found.append((path, folder / BEST))
     absent = [str(path) for _, path in found if not path.is_file()]
     if absent:
         raise CrossError(f"no trained model at {', '.join(absent[:SHOWN])}; train them first (uv run dvc repro)")
@@ -96,7 +89,7 @@ def evaluate_entry(entry: CrossEntry, models: Sequence[tuple[str, Path]], *, cac
     from add.predict import Scorer
     from add.trainer.runtime import log
 
-    records, missing = read_dataset(entry.format, entry.root, missing=entry.missing, quality=entry.quality)
+    records, missing = read_dataset(entry.format, entry.root, missing=entry.missing, quality=entry.dfd_quality)
     if missing:
         log(f"cross {entry.name}: {missing} listed file(s) missing, skipped (missing: skip); see videos_missing")
     scorers = [(path, Scorer.load(checkpoint, device)) for path, checkpoint in models]
@@ -123,32 +116,3 @@ def evaluate_entry(entry: CrossEntry, models: Sequence[tuple[str, Path]], *, cac
                 f"{k} {metrics[k]}" for k in ("auc", "video_auc", "videos_real", "videos_fake", "videos_no_face")))
     plot_models(cross_plot_png(plots_root, entry.name), entry.name, results)
     return results
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("add cross", __doc__)
-    parser.add_argument("--name", action="append", default=None, help="evaluate only this entry (repeatable)")
-    add_models(parser)
-    parser.add_argument("--cache", default=CROSS_FACES, help="face cache root (default: %(default)s)")
-    parser.add_argument("--metrics", default=METRICS, help="metrics root (default: %(default)s)")
-    parser.add_argument("--plots", default=PLOTS, help="plots root (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=0, help="face-finding processes (default: all cores)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    entries = parse_cross(params.get("cross"))
-    if args.name:
-        unknown = sorted(set(args.name) - {e.name for e in entries})
-        if unknown:
-            parser.error(f"--name {unknown}: not in params 'cross' ({[e.name for e in entries]})")
-        entries = [e for e in entries if e.name in args.name]
-    if not entries:
-        for folder in (Path(args.metrics) / "cross", Path(args.plots) / "cross"):
-            folder.mkdir(parents=True, exist_ok=True)  # DVC's outputs of this stage, empty
-        print("add cross: params 'cross' lists no dataset; nothing to evaluate")
-        return 0
-    models = trained_models(params, args.models)
-    for entry in entries:
-        evaluate_entry(entry, models, cache_root=args.cache, metrics_root=args.metrics, plots_root=args.plots,
-                       jobs=args.jobs, device=args.device)
-    return 0

@@ -1,0 +1,47 @@
+"""Stage ``evaluate``: test metrics and plots of one best checkpoint (never used to select anything).
+
+    add evaluate --kind teacher --method Deepfakes --test-quality raw
+    add evaluate --kind student --method Deepfakes --quality c40 --distill add
+
+Writes ``metrics/{teacher,student}/...json`` and ``plots/{teacher,student}/.../{roc,confusion}.{csv,png}``; the
+metrics are defined in :mod:`add.evaluate`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from add import evaluate
+from add.io import atomic_write_json
+from add.layout import KINDS, METRICS, PLOTS, QUALITIES, evaluation_paths
+from add.params import load_params
+from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
+from add.trainer.runtime import log
+
+settings = evaluate.EvalSettings.from_params  # all the stage reads from the params
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser("add evaluate", evaluate.__doc__)
+    parser.add_argument("--kind", choices=KINDS, default="teacher")
+    add_method(parser)
+    add_student_quality(parser, None, "student: the quality it was trained on")
+    parser.add_argument("--distill", default=None, help="student: its distiller name")
+    parser.add_argument("--test-quality", default=None, choices=QUALITIES,
+                        help="test crops (default: the model's training quality)")
+    parser.add_argument("--checkpoint", default=None, help="override the checkpoint path")
+    add_shards(parser)
+    add_models(parser)
+    parser.add_argument("--metrics", default=METRICS, help="metrics root (default: %(default)s)")
+    parser.add_argument("--plots", default=PLOTS, help="plots root (default: %(default)s)")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    method = args.method or default_method(params)
+    checkpoint, metrics_path, plots_dir = evaluation_paths(args.kind, method, args.quality, args.distill,
+                                                        args.test_quality, args.models, args.metrics, args.plots)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else checkpoint
+    metrics, curves = evaluate.evaluate_checkpoint(params, checkpoint, quality=args.test_quality, shards=args.shards)
+    atomic_write_json(metrics_path, metrics)
+    evaluate.write_plots(plots_dir, curves)
+    log(f"evaluate: {metrics_path}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    return 0

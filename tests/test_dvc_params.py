@@ -1,0 +1,137 @@
+"""`dvc.yaml` params are exactly the params each stage reads (the params-side twin of tests/test_dvc_deps.py).
+
+What a stage reads is not a hand list: each stage module's ``settings`` function is everything it reads from the
+params (its ``main`` reads them through it), and :func:`add.params.recording` collects the keys that function
+touches on the typed sections — run for every instance of every matrix stage, with params.yaml and each preset
+(FF++ and the demo, every distiller the presets train). A stage that reads a key its ``params:`` does not list would
+keep a stale output when that key changes; a listed key no instance reads reruns the stage for nothing (the plain
+student retrained by ``dvc exp run -S beta=20``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from add.cli import ALIASES
+from add.determinism import TORCH_COMMANDS, DeterminismConfig
+from add.params import load_params, recording
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS_FILES = ["params.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml"))]
+
+
+def resolve(raw: dict, expression: str):
+    """``${data.methods}`` -> params value (raw YAML, as DVC interpolates it)."""
+    value = raw
+    for part in expression.split("."):
+        value = value[part]
+    return value
+
+
+def instances(stage: dict, raw: dict) -> list[tuple[str, dict]]:
+    """The commands of a (matrix) stage with ``raw`` params: [(command line, item)]."""
+    matrix = stage.get("matrix") or {}
+    axes = {name: resolve(raw, values[2:-1]) if isinstance(values, str) else values for name, values in
+            matrix.items()}
+    out = []
+    for combo in itertools.product(*axes.values()) if axes else [()]:
+        item = dict(zip(axes, combo, strict=True))
+        cmd = re.sub(r"\$\{item\.(\w+)\}", lambda m, item=item: str(item[m.group(1)]), " ".join(stage["cmd"].split()))
+        out.append((cmd, item))
+    return out
+
+
+def command_of(script: str) -> str:
+    """The ``add`` command a pipeline script runs (an old script name maps through the CLI's aliases)."""
+    path = ROOT / script
+    name = Path(script).stem
+    if path.is_file():
+        match = re.search(r'main\(\["(\w+)"', path.read_text(encoding="utf-8"))
+        name = match.group(1) if match else name
+    return ALIASES.get(name, name)
+
+
+def options(words: list[str]) -> dict[str, str]:
+    return {words[i][2:].replace("-", "_"): words[i + 1] for i in range(len(words) - 1) if words[i].startswith("--")}
+
+
+def reads_of(cmd: str, params) -> set[str]:
+    """The params keys the stage command ``cmd`` reads: its module's ``settings`` (+ the CPU pinning of the torch
+    commands, add.determinism), recorded."""
+    words = cmd.split()
+    command = command_of(words[1])
+    settings = importlib.import_module(f"add.stages.{command}").settings
+    accepted = inspect.signature(settings).parameters
+    kwargs = {k: v for k, v in options(words[2:]).items() if k in accepted}
+    with recording() as reads:
+        if command in TORCH_COMMANDS:
+            DeterminismConfig.from_params(params)
+        settings(params, **kwargs)
+    return reads
+
+
+def listed(stage: dict) -> list[str]:
+    return [p for p in stage.get("params", []) if isinstance(p, str)]
+
+
+def covers(entry: str, key: str) -> bool:
+    return key == entry or key.startswith(f"{entry}.")
+
+
+def check(dvc_yaml: dict) -> list[str]:
+    """Every problem: a key read but not listed, or a listed key no instance reads."""
+    problems = []
+    for name, stage in dvc_yaml["stages"].items():
+        read: set[str] = set()
+        missing: dict[str, str] = {}  # key -> an instance that reads it
+        for path in PARAMS_FILES:
+            raw = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+            params = load_params(ROOT / path)
+            for cmd, _ in instances(stage, raw):
+                keys = reads_of(cmd, params)
+                read |= keys
+                for key in keys:
+                    if not any(covers(e, key) for e in listed(stage)):
+                        missing.setdefault(key, f"{cmd} with {path}")
+        if missing:
+            problems.append(f"stage {name!r} reads {sorted(missing)}, not in its params: (e.g. "
+                            f"{next(iter(missing.values()))})")
+        unused = [e for e in listed(stage) if not any(covers(e, k) for k in read)]
+        if unused:
+            problems.append(f"stage {name!r} lists params no instance reads: {unused}")
+    return problems
+
+
+def test_dvc_yaml_lists_every_param_each_stage_reads():
+    problems = check(yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8")))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_check_sees_a_missing_and_an_extra_param():
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    shards = dvc_yaml["stages"]["shards"]
+    shards["params"] = [p for p in shards["params"] if p != "seed"] + ["beta"]
+    problems = check(dvc_yaml)
+    assert any("'shards'" in p and "['seed']" in p for p in problems)
+    assert any("'shards' lists params no instance reads: ['beta']" in p for p in problems)
+
+
+def test_beta_reaches_only_the_distilled_students():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    assert [name for name, stage in stages.items() if any(covers(e, "beta") for e in listed(stage))] == ["student"]
+    assert "none" not in yaml.safe_load((ROOT / "params.yaml").read_text())["students"]["distill"]
+
+
+@pytest.mark.parametrize("command", ["teacher", "student"])
+def test_the_training_stages_record_what_the_run_uses(command):
+    params = load_params(ROOT / "params.yaml")
+    keys = reads_of(f"python pipeline/{command}.py --method Deepfakes --quality c40 --distill add", params)
+    assert {"seed", "model.name", "train.lr", "train.threads", "data.box_scale"} <= keys
+    assert ("beta" in keys and "distill.alpha" in keys) == (command == "student")
