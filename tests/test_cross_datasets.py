@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from add.datasets.read import FORMATS, read_dataset
 from add.datasets.records import DatasetError
@@ -168,3 +169,11 @@ def test_cross_entries_in_params_defaults_and_errors():
     with pytest.raises(ParamsError, match="used twice"):
         parse_params({"cross": [{"name": "a", "format": "list", "root": "x"},
                                 {"name": "a", "format": "folder", "root": "y"}]})
+
+
+def test_the_readme_examples_are_valid_params():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Cross-dataset evaluation", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    entries = parse_params(yaml.safe_load(block)).cross
+    assert sorted(e.format for e in entries) == sorted(FORMATS)  # one example per format
