@@ -110,3 +110,17 @@ def make_video_frames(n: int = 8, width: int = 320, height: int = 240):
     from video_factory import synth_frames
 
     return synth_frames(n, width, height, face="astronaut", seed=3)
+
+
+def test_an_image_is_a_one_frame_input_also_at_c40(tmp_path):
+    import cv2
+    from skimage import data
+
+    image = data.astronaut()[:511, :509]  # odd sides: c40 pads them for 4:2:0 and crops back
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    rec = record(tmp_path, "a.png", 0)
+    as_is = find_faces(rec, KEY)
+    c40 = find_faces(rec, FaceKey(FaceSettings(), SIZE, 4, "c40"))
+    assert as_is.status == c40.status == "ok" and as_is.frames.tolist() == c40.frames.tolist() == [0]
+    assert np.abs(as_is.boxes - c40.boxes).max() <= 4  # the same face, found again after compression
+    assert not np.array_equal(as_is.crops, c40.crops)

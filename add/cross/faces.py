@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from add.data import video
 from add.data.extract.config import sample_indices
 from add.data.faces import Box, FaceSettings, crop, face_crops
-from add.data.video import compress, probe, read_frames, write_video
+from add.data.video import VideoInfo, compress, probe, read_frames, write_video
 from add.datasets.records import Record
 from add.errors import AddError
 from add.io import atomic_path, atomic_write_json, file_record
@@ -117,27 +118,34 @@ def _find_faces(record: Record, key: FaceKey, scratch: Path) -> FileFaces:
         if key.compression == "c40":
             image = _c40_image(image, scratch)
         height, width = image.shape[:2]
-        indices = [0]
+        return _faces_of(lambda wanted: ((i, image) for i in wanted), [0], width, height, key)
+    if key.compression == "c40":
+        encoded = scratch / "c40.mp4"
+        compress(path, encoded, "c40")
+        path = encoded
 
-        def source(wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-            yield from ((i, image) for i in wanted)
-    else:
-        if key.compression == "c40":
-            encoded = scratch / "c40.mp4"
-            compress(path, encoded, "c40")
-            path = encoded
-        info = probe(path)
-        width, height = info.width, info.height
+    def sampled(info: VideoInfo) -> FileFaces:
         indices = sample_indices(info.frames, key.frames, "even")
+        return _faces_of(lambda wanted: read_frames(path, wanted, info), indices, info.width, info.height, key)
 
-        def source(wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-            return read_frames(path, wanted, info)
+    return _with_frames(path, sampled)
 
+
+def _with_frames(path: Path, work: Callable[[VideoInfo], FileFaces]) -> FileFaces:
+    """``work(probe(path))`` as ``add predict`` does it: through ``add.data.video.with_frames`` (issue 23: a file
+    where fewer frames decode than the container lists is sampled again among those that decode) where it exists."""
+    with_frames = getattr(video, "with_frames", None)
+    return with_frames(path, work) if with_frames is not None else work(probe(path))
+
+
+def _faces_of(source: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]], indices: list[int], width: int,
+              height: int, key: FaceKey) -> FileFaces:
+    """The faces of the frames ``source`` streams: ``face_crops`` keeps every candidate's crop (see below)."""
     current: list[int] = [-1]
     candidates: dict[tuple[int, Box], np.ndarray] = {}
 
     def read(wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-        for index, frame in source(wanted):
+        for index, frame in source(list(wanted)):
             current[0] = index  # cut() below is called for this frame's boxes before the next one is read
             yield index, frame
 
