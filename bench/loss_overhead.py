@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     student, teacher, channels = make_models(args.image_size)
     names = ["ce", *args.methods]
-    cfg = {"beta": 16}
+    cfg = {}  # the default loss settings; beta: build_distiller's default (16)
     variants = [Variant(name, student, teacher, channels, cfg) for name in names]
     data = torch.Generator().manual_seed(args.seed)
     raw = torch.rand(args.batch, 3, args.image_size, args.image_size, generator=data) * 2 - 1

@@ -54,7 +54,7 @@ def bench(name: str, size: int, batch: int, steps: int, warmup: int, distill: st
     if distill is not None:
         from add.losses import build_distiller
 
-        distiller = build_distiller(distill, model.feature_channels, teacher.feature_channels, {}).to(device)
+        distiller = build_distiller(distill, model.feature_channels, teacher.feature_channels, {}, beta=16).to(device)
         optimizer.add_param_group({"params": list(distiller.parameters())})
 
     runtime = Runtime(device)

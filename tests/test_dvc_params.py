@@ -21,10 +21,18 @@ import yaml
 
 from add.cli import ALIASES
 from add.determinism import TORCH_COMMANDS, DeterminismConfig
-from add.params import load_params, recording
+from add.params import load_params, parse_params, recording
+from add.presets import resolved
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILES = ["params.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml"))]
+
+
+def shipped(path: str) -> dict:
+    """params.yaml, or a preset applied to it (``add preset``), as the raw mapping DVC interpolates."""
+    if path == "params.yaml":
+        return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    return resolved(Path(path).stem, ROOT / "params.yaml")
 
 
 def resolve(raw: dict, expression: str):
@@ -92,8 +100,8 @@ def check(dvc_yaml: dict) -> list[str]:
         read: set[str] = set()
         missing: dict[str, str] = {}  # key -> an instance that reads it
         for path in PARAMS_FILES:
-            raw = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
-            params = load_params(ROOT / path)
+            raw = shipped(path)
+            params = parse_params(raw)
             for cmd, _ in instances(stage, raw):
                 keys = reads_of(cmd, params)
                 read |= keys

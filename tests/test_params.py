@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(path.name for path in (ROOT / "presets").glob("*.yaml"))
 
 
+def shipped(path: str) -> Params:
+    """params.yaml, or a preset applied to it (what `add preset` writes)."""
+    from add.presets import resolved
+
+    if path == "params.yaml":
+        return load_params(ROOT / path)
+    return parse_params(resolved(Path(path).stem, ROOT / "params.yaml"))
+
+
 def test_the_presets_are_the_papers_experiments():
     assert PRESETS == ["ffpp-paper-ablation.yaml", "ffpp-paper-efficientnet_b0.yaml", "ffpp-paper-resnet18.yaml",
                        "ffpp-paper-resnet34.yaml", "ffpp-paper.yaml"]
@@ -24,7 +33,7 @@ def test_the_presets_are_the_papers_experiments():
 
 @pytest.mark.parametrize("path", ["params.yaml", *(f"presets/{name}" for name in PRESETS)])
 def test_every_stage_accepts_the_shipped_params(path):
-    params = load_params(ROOT / path)
+    params = shipped(path)
     FFPPConfig.from_params(params)
     ExtractConfig.from_params(params)
     TrainConfig.from_params(params)
@@ -58,14 +67,14 @@ def flat(tree: dict, prefix: str = "") -> dict:
                                          "students.distill": ["add"]}),
 ])
 def test_each_experiment_preset_changes_only_what_its_table_changes(name, changes):
-    paper = flat(load_params(ROOT / "presets/ffpp-paper.yaml").to_dict())
-    preset = flat(load_params(ROOT / "presets" / name).to_dict())
+    paper = flat(shipped("presets/ffpp-paper.yaml").to_dict())
+    preset = flat(shipped(f"presets/{name}").to_dict())
     assert preset.keys() == paper.keys()
     assert {key: value for key, value in preset.items() if paper[key] != value} == changes
 
 
 def test_preset_is_the_papers_setup():
-    p = load_params(ROOT / "presets/ffpp-paper.yaml")
+    p = shipped("presets/ffpp-paper.yaml")
     assert p.data.source == "ffpp" and len(p.data.methods) == 5
     assert p.model.to_dict() == {"name": "resnet50", "pretrained": True, "weights": None}
     assert (p.data.image_size, p.data.frames_per_video, p.train.batch_size) == (128, 64, 144)
@@ -221,17 +230,17 @@ def test_params_are_parsed_once_per_process(tmp_path):
 def test_a_list_section_of_typed_entries_is_checked_like_a_section():
     import dataclasses
 
-    from add.params import Section, parse_section, recording
+    from add.params import Section, entries, num, parse_section, recording
 
     @dataclasses.dataclass(frozen=True)
     class Entry(Section):
         name: str = "x"
-        size: int = dataclasses.field(default=1, metadata={"min": 1})
+        size: int = num(1, min=1)
 
     @dataclasses.dataclass(frozen=True)
     class Top(Section):
         seed: int = 0
-        cross: tuple[Entry, ...] = dataclasses.field(default=(), metadata={"nonempty": False})
+        cross: tuple[Entry, ...] = entries()
 
     top = parse_section(Top, {"cross": [{"name": "a", "size": "2e1"}, {"name": "b"}]}, "")
     assert top.cross == (Entry("a", 20), Entry("b", 1))
@@ -328,11 +337,10 @@ def test_the_params_hold_every_field_of_every_config():
     assert choices == {"mv_vectors": VECTORS, "mv_bins": BINS, "mv_coords": COORDS, "mv_contrast": CONTRASTS,
                        "fitnet_variant": FITNET_VARIANTS}
     assert p.distill.fr_max_exponent == pytest.approx(FLOAT32_MAX_EXPONENT)
-    for path in ("params.yaml", "presets/ffpp-paper.yaml"):
-        import yaml
+    import yaml
 
-        shown = yaml.safe_load((ROOT / path).read_text())
-        assert set(shown) == set(p.to_dict())  # the shipped files show every section
+    shown = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert set(shown) == set(p.to_dict())  # params.yaml shows every section
 
 
 def typing_args(cls, key):
@@ -351,3 +359,56 @@ def test_the_data_stages_check_params_without_importing_torch(tmp_path):
     bad = write_params(tmp_path, lambda p: p["train"].update(epoch=1))
     run = subprocess.run([sys.executable, "-c", good, str(bad)], capture_output=True, text=True)
     assert run.returncode == 1 and "did you mean 'train.epochs'?" in run.stderr
+
+
+# ----------------------------------------------------------------------------------------------------- presets
+@pytest.mark.parametrize("name", [Path(p).stem for p in PRESETS])
+def test_a_preset_holds_only_keys_that_change_params_yaml(name):
+    import yaml
+
+    from add.presets import changes, resolved
+
+    params_yaml = flat(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    own = yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text())
+    parent = own.pop("extends", None)  # the keys differ from what the preset starts from
+    base = flat(resolved(parent, ROOT / "params.yaml")) if parent else params_yaml
+    assert own and all(key in base and base[key] != value for key, value in flat(own).items())
+    assert set(flat(changes(name))) <= set(params_yaml)
+
+
+@pytest.mark.parametrize("name", [Path(p).stem for p in PRESETS])
+def test_add_preset_writes_params_yaml_keeping_its_comments(name, tmp_path, capsys):
+    import difflib
+
+    from add import cli
+    from add.presets import changes
+
+    path = tmp_path / "params.yaml"
+    before = (ROOT / "params.yaml").read_text()
+    path.write_text(before)
+    assert cli.main(["preset", name, "--params", str(path)]) == 0
+    after = path.read_text()
+    assert load_params(path) == shipped(f"presets/{name}.yaml")
+    changed = [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    keys = {k.split(".")[-1] for k in flat(changes(name))}
+    assert changed and all(line[1:].strip().split(":")[0] in keys for line in changed), changed
+    comments = [line for line in before.splitlines() if line.lstrip().startswith("#")]
+    assert comments == [line for line in after.splitlines() if line.lstrip().startswith("#")]  # kept, in place
+
+
+def test_an_unknown_preset_or_key_is_refused(tmp_path, capsys):
+    from add import cli
+
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text())
+    assert cli.main(["preset", "ffpp-papper", "--params", str(path)]) == 1
+    assert "no such preset" in capsys.readouterr().err
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text("train: {epoch: 3}\n")
+    from add.presets import apply
+
+    with pytest.raises(ParamsError, match="did you mean 'train.epochs'"):
+        apply("bad", path, folder)
+    assert path.read_text() == (ROOT / "params.yaml").read_text()  # nothing written

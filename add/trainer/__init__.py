@@ -1,4 +1,4 @@
-"""Training and running detectors, shared by ``add train`` (teacher), ``add distill`` (students) and ``add evaluate``.
+"""Training and running detectors, shared by ``add teacher``, ``add student`` and ``add evaluate``.
 
 - :mod:`add.trainer.config`: ``ModelConfig`` and ``TrainConfig`` from params.yaml;
 - :mod:`add.trainer.runtime`: the device (CPU or CUDA), torch.distributed, seeding, logging;

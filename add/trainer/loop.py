@@ -1,4 +1,4 @@
-"""The training loop shared by ``add train`` (teacher) and ``add distill`` (students).
+"""The training loop shared by ``add teacher`` and ``add student`` (one training spec, add.trainer.spec).
 
 Paper settings (Experiment Settings) and the authors' ``train.py``: Adam (0.9, 0.999, eps 1e-8), lr 2e-4 on a
 one-cycle schedule (torch's ``OneCycleLR`` over all steps, rising for the first ``train.pct_start`` of them, 0.05 as
