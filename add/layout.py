@@ -15,6 +15,10 @@ here and never from each other; ``dvc.yaml`` lists the same paths as the stages'
     metrics/{teacher,student}/..., plots/{teacher,student}/...   evaluate  (evaluation_paths)
     plots/gradcam/{method}/{quality}.png        gallery
     plots/spectrum/{method}/{quality}.png       spectrum
+    data/demo_cross/                            cross_demo  the demo's cross-dataset set (Celeb-DF layout)
+    data/cross/{name}/{key}/{video}.{json,npy}  cross       face crops of the cross datasets (add.cross.faces)
+    metrics/cross/{name}/{compression}/{model path}.json   cross   (model path: teacher/{method}, student/...)
+    plots/cross/{name}.png                      cross       the models compared on a cross dataset
 
 This module imports nothing heavy (no pandas, no torch): extraction workers and every stage load it.
 """
@@ -51,6 +55,8 @@ FACES = "data/faces"
 MANIFEST = "data/manifest.parquet"
 EXTRACT_METRICS = "metrics/extract.json"
 SHARDS = "data/shards"
+CROSS_DEMO_ROOT = "data/demo_cross"
+CROSS_FACES = "data/cross"
 INDEX = "index.json"  # the shard index, in SHARDS
 
 # Columns of data/manifest.parquet, one row per frame decision (extract writes it, shards reads it).
@@ -119,3 +125,12 @@ def data_digest(shards: str | os.PathLike) -> str:
     for tar in sorted(Path(shards).rglob("*.tar")):
         digest.update(f"{tar.relative_to(shards).as_posix()}:{file_sha256(tar)}".encode())
     return digest.hexdigest()
+
+
+def cross_metrics_path(metrics: str | os.PathLike, name: str, compression: str, model_path: str) -> Path:
+    """``metrics/cross/{name}/{compression}/{model path}.json``; ``model_path`` e.g. ``teacher/Deepfakes``."""
+    return Path(metrics) / "cross" / name / compression / f"{model_path}.json"
+
+
+def cross_plot_png(plots: str | os.PathLike, name: str) -> Path:
+    return Path(plots) / "cross" / f"{name}.png"

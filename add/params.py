@@ -37,7 +37,8 @@ import yaml
 from add.errors import ParamsError
 from add.layout import DISTILLER_NAMES, LIST_METHOD, METHOD_CHOICES, QUALITIES
 
-__all__ = ["DEFAULT_PARAMS", "Params", "ParamsError", "Section", "load_params", "parse_params", "recording"]
+__all__ = ["DEFAULT_PARAMS", "CrossEntry", "Params", "ParamsError", "Section", "load_params", "parse_params",
+           "recording"]
 
 DEFAULT_PARAMS = "params.yaml"
 FLOAT32_MAX_EXPONENT = math.log(float.fromhex("0x1.fffffep+127"))  # 88.7228...: exp() of more overflows float32
@@ -264,6 +265,39 @@ class Gallery(Section):
     faces_per_class: int = num(4, min=1, max=32)
 
 
+CROSS_FORMATS = ("celebdf", "dfdc", "dfdcp", "dfd", "folder", "list")  # the readers of add.datasets.read
+CROSS_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class CrossEntry(Section):
+    """One test-only dataset of ``cross:`` that every trained model is scored on (add.stages.cross; README:
+    Cross-dataset evaluation). ``name``, ``format`` and ``root`` are required."""
+
+    name: str | None = None  # letters, digits, - and _: names metrics/cross/<name>/
+    format: Literal[CROSS_FORMATS] | None = None  # type: ignore[valid-type]
+    root: str | None = None  # the dataset's folder (list: its CSV file)
+    compress: tuple[str, ...] = items(("as_is",), choices=("as_is", "c40"))  # c40: re-encoded with libx264 -crf 40
+    frames_per_video: int = num(32, min=1, max=1000)
+    faces: Literal["largest", "all"] = "largest"  # all: every face scored, the frame takes the maximum
+    missing: Literal["error", "skip"] = "error"  # skip: listed files that are missing are left out and counted
+    quality: Literal["raw", "c23", "c40"] | None = None  # dfd only: FF++'s quality folder (default c23)
+
+    def check(self) -> None:
+        what = f"params 'cross' entry {self.name!r}" if self.name else "params 'cross'"
+        absent = [k for k in ("name", "format", "root") if getattr(self, k) is None]
+        if absent:
+            raise ParamsError(f"{what}: an entry needs {', '.join(absent)} (name, format, root are required)")
+        if not CROSS_NAME.fullmatch(self.name):
+            raise ParamsError(f"{what}: name must be letters, digits, - and _ (it names metrics/cross/<name>/)")
+        if self.quality is not None and self.format != "dfd":
+            raise ParamsError(f"{what}: quality only applies to format dfd (FF++'s quality folder)")
+
+    @property
+    def dfd_quality(self) -> str:
+        return self.quality or "c23"
+
+
 @dataclass(frozen=True)
 class Params(Section):
     """The whole file. ``seed`` and ``beta`` are top-level so that ``dvc exp run -S beta=20`` works verbatim."""
@@ -280,6 +314,13 @@ class Params(Section):
     students: Students = field(default_factory=Students)
     evaluate: Evaluate = field(default_factory=Evaluate)
     gallery: Gallery = field(default_factory=Gallery)
+    cross: tuple[CrossEntry, ...] = entries()  # test-only datasets (add.stages.cross)
+
+    def check(self) -> None:
+        names = [entry.name for entry in object.__getattribute__(self, "cross")]
+        for name in names:
+            if names.count(name) > 1:
+                raise ParamsError(f"params 'cross': the name {name!r} is used twice (each names metrics/cross/<name>/)")
 
 
 # --------------------------------------------------------------------------------------------------------- parse
