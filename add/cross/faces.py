@@ -28,10 +28,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from add.data import video
 from add.data.extract.config import sample_indices
 from add.data.faces import Box, FaceSettings, crop, face_crops
-from add.data.video import VideoInfo, compress, probe, read_frames, write_video
+from add.data.images import read_image
+from add.data.video import VideoInfo, compress, read_frames, with_frames, write_video
 from add.datasets.records import Record
 from add.errors import AddError
 from add.io import atomic_path, atomic_write_json, file_record
@@ -82,15 +82,6 @@ class CrossFacesError(AddError):
     """A file of a cross dataset cannot be read (the message names it)."""
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An RGB uint8 image (EXIF orientation applied, as ``add predict`` reads images)."""
-    blob = np.fromfile(path, np.uint8)
-    image = cv2.imdecode(blob, cv2.IMREAD_COLOR) if blob.size else None
-    if image is None:
-        raise CrossFacesError(f"{path}: not a readable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def _c40_image(image: np.ndarray, scratch: Path) -> np.ndarray:
     """``image`` after a one-frame libx264 -crf 40 encode (padded to even sides for 4:2:0, cropped back)."""
     h, w = image.shape[:2]
@@ -114,7 +105,7 @@ def find_faces(record: Record, key: FaceKey) -> FileFaces:
 def _find_faces(record: Record, key: FaceKey, scratch: Path) -> FileFaces:
     path = record.path
     if record.is_image:
-        image = read_image(path)
+        image, _ = read_image(path)  # huge images decoded at a reduced size, as add predict does
         if key.compression == "c40":
             image = _c40_image(image, scratch)
         height, width = image.shape[:2]
@@ -128,14 +119,7 @@ def _find_faces(record: Record, key: FaceKey, scratch: Path) -> FileFaces:
         indices = sample_indices(info.frames, key.frames, "even")
         return _faces_of(lambda wanted: read_frames(path, wanted, info), indices, info.width, info.height, key)
 
-    return _with_frames(path, sampled)
-
-
-def _with_frames(path: Path, work: Callable[[VideoInfo], FileFaces]) -> FileFaces:
-    """``work(probe(path))`` as ``add predict`` does it: through ``add.data.video.with_frames`` (issue 23: a file
-    where fewer frames decode than the container lists is sampled again among those that decode) where it exists."""
-    with_frames = getattr(video, "with_frames", None)
-    return with_frames(path, work) if with_frames is not None else work(probe(path))
+    return with_frames(path, sampled)
 
 
 def _faces_of(source: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]], indices: list[int], width: int,

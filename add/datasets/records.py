@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from add.data.images import is_image, is_media
 from add.errors import AddError
 
 REAL, FAKE = 0, 1  # the project's labels (add.metrics: 1 = fake)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ts",
-                  ".mts", ".m2ts", ".gif")
 MISSING_POLICIES = ("error", "skip")
 SHOWN = 5  # missing files named in a message; the rest are counted
 
@@ -36,17 +34,13 @@ class Record:
 
     @property
     def is_image(self) -> bool:
-        return self.path.suffix.lower() in IMAGE_SUFFIXES
+        return is_image(self.path)
 
 
 def record(root: Path, relpath: str, label: int, group: str | None = None) -> Record:
     """A record for ``relpath`` under ``root`` (``relpath`` must not escape ``root``: checked by the callers)."""
     relpath = Path(relpath).as_posix()
     return Record(root / relpath, label, relpath, group or relpath)
-
-
-def is_media(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 
 def escapes(relpath: str) -> bool:
