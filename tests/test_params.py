@@ -323,6 +323,7 @@ def test_a_misspelt_key_stops_a_stage_at_start_up(tmp_path, capsys):
 def test_the_params_hold_every_field_of_every_config():
     import dataclasses
 
+    from add.data.faces import FaceSettings
     from add.data.shards import ShardsConfig
     from add.determinism import DeterminismConfig
     from add.layout import DISTILLER_NAMES
@@ -334,7 +335,11 @@ def test_the_params_hold_every_field_of_every_config():
         return {f.name for f in dataclasses.fields(cls)} - {"seed"}
 
     p = Params()
-    assert fields(ExtractConfig) | fields(FFPPConfig) <= set(p.data.to_dict())
+    assert (fields(ExtractConfig) - {"faces"}) | fields(FFPPConfig) <= set(p.data.to_dict())
+    # the face settings are data.detect_* and data.box_scale, read through FaceSettings.from_params
+    assert ExtractConfig.from_params(p).faces == FaceSettings(p.data.detect_threshold, p.data.detect_upsample,
+                                                              p.data.detect_max_side, p.data.detect_size_tolerance,
+                                                              p.data.box_scale)
     assert fields(DemoConfig) == set(p.demo.to_dict())
     assert fields(ShardsConfig) == set(p.shards.to_dict())
     assert fields(ModelConfig) == set(p.model.to_dict())
