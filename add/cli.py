@@ -29,6 +29,8 @@ STAGES = {
 TOOLS = {
     "predict": ("add.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),
     "download": ("add.data.download", "download FaceForensics++ videos and splits (needs data.agree_tos: true)"),
+    "lists": ("add.datasets.to_list", "write a data.list CSV (data.source: list) from a labelled dataset "
+              "(celebdf, dfdc, dfdcp, dfd, folder, list), split by group"),
     "export": ("add.export", "write the model card into a checkpoint trained before cards existed"),
     "params": ("add.params", "print the resolved params (every default filled in), or the error"),
     "preset": ("add.presets", "write params.yaml for one of the paper's experiments (presets/NAME.yaml)"),
