@@ -188,6 +188,9 @@ class Train(Section):
     max_steps: int | None = num(None, min=1)
     deterministic: bool = True
     threads: int = num(1, min=1, max=1024)
+    # the students' seed (initialisation, shuffling, augmentation, dropout): null takes the top-level seed. The data,
+    # shards and teacher never read it, so students that differ only in it share them (a paired study)
+    seed: int | None = num(None, min=0)
 
     def check(self) -> None:
         if self.warmup_epochs >= self.epochs:

@@ -65,7 +65,8 @@ class TrainingSpec:
 @dataclass(frozen=True)
 class TrainingSettings:
     """The params a run of ``spec`` reads: a distiller's section and β only when it has one, the teacher only when
-    the student starts from it (``distill.init_from_teacher``) or learns from it."""
+    the student starts from it (``distill.init_from_teacher``) or learns from it; ``train.seed`` (the students'
+    seed, null: ``seed``) only for a student: the teacher and the data always take the top-level ``seed``."""
 
     model: ModelConfig
     train: TrainConfig
@@ -84,7 +85,7 @@ class TrainingSettings:
 def read_settings(params: Params, spec: TrainingSpec) -> TrainingSettings:
     distilled = spec.distill != "none"
     return TrainingSettings(
-        model=ModelConfig.from_params(params), train=TrainConfig.from_params(params),
+        model=ModelConfig.from_params(params), train=TrainConfig.from_params(params, student=spec.kind == "student"),
         distill=read_whole(params.distill) if distilled else None, beta=params.beta if distilled else None,
         init_from_teacher=spec.kind == "student" and params.distill.init_from_teacher,
         faces=face_settings(params))
