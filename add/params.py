@@ -210,9 +210,10 @@ class Distill(Section):
     quality: Literal["c23", "c40"] = "c40"
     init_from_teacher: bool = False
     alpha: float = num(1.0, min=0)
-    fr_weights: tuple[float, ...] = num((1.0, 2.0, 0.25), min=0)
+    # null: the model's default (add.backbones: ResNet [1, 2, 0.25] and 1, EfficientNet [1, 0, 0] and 0.01)
+    fr_weights: tuple[float, ...] | None = num(None, min=0)
     mv_weights: tuple[float, ...] = num((0.5, 2.5, 2.0), min=0)
-    gamma_fr: float = num(1.0, min=0)
+    gamma_fr: float | None = num(None, min=0)
     fr_max_exponent: float = num(FLOAT32_MAX_EXPONENT, gt=0, max=FLOAT32_MAX_EXPONENT)
     gamma_mv: float = num(100.0, min=0)
     eta_mv: float = num(50.0, min=0)
@@ -470,10 +471,28 @@ def get_float(cfg: Mapping, key: str, default: Any, *, where: str, min: float | 
 
 
 # ------------------------------------------------------------------------------------------------- add params
+def model_defaults_shown(params: Params, text: str) -> str:
+    """``text`` (:func:`to_yaml`) with each null key that means "the model's default" annotated with its value."""
+    from add.backbones import family, loss_defaults
+
+    defaults = loss_defaults(params.model.name)
+    out = []
+    for line in text.splitlines(keepends=True):
+        key = line.strip().split(":")[0]
+        if line.startswith("  ") and line.rstrip().endswith(": null") and key in ("fr_weights", "gamma_fr") \
+                and getattr(params.distill, key) is None:
+            value = getattr(defaults, key)
+            value = list(value) if isinstance(value, tuple) else value
+            line = f"{line.rstrip()}  # null -> model default ({family(params.model.name)}): {value}\n"
+        out.append(line)
+    return "".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``add params``: print the resolved params (every default filled in) as YAML; exit 1 with the error."""
     parser = argparse.ArgumentParser(prog="add params", description=main.__doc__)
     parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
-    print(to_yaml(load_params(args.params)), end="")
+    params = load_params(args.params)
+    print(model_defaults_shown(params, to_yaml(params)), end="")
     return 0

@@ -126,7 +126,7 @@ def fit(params: Params, spec: TrainingSpec, *, shards: str | os.PathLike, models
         teacher_model = None
     teacher_channels = model.feature_channels if teacher_model is None else teacher_model.feature_channels
     distiller = build_distiller(spec.distill, model.feature_channels, teacher_channels,
-                                settings.distill or Distill(), beta=settings.beta or 0.0)
+                                settings.distill or Distill(), beta=settings.beta or 0.0, model=settings.model.name)
     qualities = [spec.quality] if teacher_model is None else ["raw", spec.quality]
     train_batches, val_batches = batch_factories(shards, spec.method, qualities, settings.train)
     config = {"stage": spec.kind, "method": spec.method, "quality": spec.quality, "distill": spec.distill,
