@@ -243,3 +243,19 @@ def test_student_can_start_from_the_teacher(run, tmp_path, init):
     assert convs
     same = all(torch.allclose(t[k], s[k], atol=1e-6) for k in convs)
     assert same is init
+
+
+def test_predictions_csv_holds_every_test_frame(run, tmp_path):
+    root, shard_dir = run
+    params = root / "params.yaml"
+    out = tmp_path / "predictions.csv"
+    assert cli.main(["evaluate", "--params", str(params), "--shards", str(shard_dir), "--models", str(root / "models"),
+                     "--metrics", str(tmp_path / "metrics"), "--plots", str(tmp_path / "plots"), "--kind", "student",
+                     "--quality", "c40", "--distill", "add", "--predictions", str(out)]) == 0
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    metrics = json.loads((tmp_path / "metrics/student/Deepfakes/c40/add.json").read_text())
+    assert len(rows) == metrics["frames"] and len({r["key"] for r in rows}) == len(rows)
+    assert {r["video"].split("/")[0] for r in rows} == {"original", METHOD}
+    labels, probs = np.array([int(r["label"]) for r in rows]), np.array([float(r["prob"]) for r in rows])
+    assert metrics["acc"] == pytest.approx(accuracy(labels, probs), abs=1e-6)
