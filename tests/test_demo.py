@@ -275,3 +275,33 @@ def test_kinds_are_balanced_and_seeded():
     assert kinds == manip.assign_kinds("Deepfakes", videos, seed=0)
     assert kinds != manip.assign_kinds("Deepfakes", videos, seed=1)
     assert set(manip.assign_kinds("FaceShifter", videos, seed=0).values()) == {"swap_gan"}
+
+
+def test_difference_energy_by_hand():
+    from add.data.demo.calibration import difference_energy
+
+    img = np.full((20, 30, 3), 10, np.uint8)
+    ref = np.full((20, 30, 3), 7, np.uint8)
+    ref[:, 15:] = 10  # the right half does not differ
+    assert difference_energy(img, ref, (0, 0, 15, 20)) == pytest.approx(9.0, rel=1e-5)  # (10 - 7)^2
+    assert difference_energy(img, ref, (0, 0, 30, 20)) == pytest.approx(4.5, rel=1e-5)
+    assert difference_energy(img, ref, (15, 0, 30, 20)) == 0.0
+
+
+def test_artifact_retention_per_kind(tree, clean_tree):
+    from add.data.demo.calibration import artifact_retention
+
+    kinds = meta(tree)["fakes"]["Deepfakes"]
+    kept = artifact_retention(tree, clean_tree, "Deepfakes", indices=[0, 3])
+    assert set(kept) == set(kinds.values()) | {"all"}
+    for kind, e in kept.items():
+        assert e["raw"] > 0 and e["kept"] == pytest.approx(e["c40"] / e["raw"]), (kind, e)
+    # against the original the swap itself counts too: more energy than the artifacts alone
+    whole = artifact_retention(tree, None, "Deepfakes", indices=[0, 3])
+    assert whole["all"]["raw"] > kept["all"]["raw"]
+    same = artifact_retention(tree, clean_tree, "Deepfakes", qualities=("raw", "raw"), indices=[0])
+    assert all(e["kept"] == 1.0 for e in same.values())
+    with pytest.raises(ValueError, match="strength-0 twin"):
+        artifact_retention(tree, tree, "Deepfakes")
+    with pytest.raises(ValueError, match="no fakes of 'FaceSwap'"):
+        artifact_retention(tree, clean_tree, "FaceSwap")
