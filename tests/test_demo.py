@@ -305,3 +305,25 @@ def test_artifact_retention_per_kind(tree, clean_tree):
         artifact_retention(tree, tree, "Deepfakes")
     with pytest.raises(ValueError, match="no fakes of 'FaceSwap'"):
         artifact_retention(tree, clean_tree, "FaceSwap")
+
+
+def test_calibration_script_prints_the_energies_and_checks_the_targets(tree, clean_tree, tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "bench" / "calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data": {"methods": ["Deepfakes"]}}))
+    out = tmp_path / "calibration.json"
+    assert calibration.main(["--params", str(params), "--demo", str(tree), "--clean", str(clean_tree),
+                             "--frames", "0", "4", "--skip-models", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert set(figures["artifacts"]) == set(meta(tree)["fakes"]["Deepfakes"].values()) | {"all"}
+    assert len(figures["checks"]) == len(figures["artifacts"])
+    assert "c40 keeps" in capsys.readouterr().out
+    checks = calibration.checks({"artifacts": {"swap": {"kept": 0.2}, "gan": {"kept": 0.02}},
+                                 "models": {"teacher_raw": 0.97, "teacher_c40": 0.9, "student_c40": 0.8}})
+    assert [(name, met) for name, _, _, met in checks] == [
+        ("artifacts gan: c40 keeps", False), ("artifacts swap: c40 keeps", True), ("teacher val ACC on raw", True),
+        ("teacher val ACC on c40", False), ("plain c40 student val ACC", True)]

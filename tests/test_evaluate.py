@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from add.trainer.checkpoints import load_checkpoint, load_detector
 from add.trainer.predictions import iter_outputs, predict
 from add.trainer.runtime import setup_runtime
 
+REPO = Path(__file__).resolve().parents[1]
 SIZE = 64
 METHOD = "Deepfakes"
 PARAMS = {
@@ -259,3 +261,19 @@ def test_predictions_csv_holds_every_test_frame(run, tmp_path):
     assert {r["video"].split("/")[0] for r in rows} == {"original", METHOD}
     labels, probs = np.array([int(r["label"]) for r in rows]), np.array([float(r["prob"]) for r in rows])
     assert metrics["acc"] == pytest.approx(accuracy(labels, probs), abs=1e-6)
+
+
+def test_calibration_val_accuracy_is_the_validation_acc_of_training(run):
+    import importlib.util
+
+    from add.params import load_params
+
+    root, shard_dir = run
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "bench" / "calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    params = load_params(root / "params.yaml")
+    for checkpoint, quality in ((root / "models/teacher/Deepfakes/best.pt", "raw"),
+                                (root / "models/student/Deepfakes/c40/none/best.pt", "c40")):
+        meta = load_checkpoint(checkpoint)["meta"]
+        assert calibration.val_accuracy(checkpoint, shard_dir, quality, params) == pytest.approx(meta["val_acc"])
