@@ -7,10 +7,9 @@ import pytest
 import torch
 import yaml
 
-from add.backbones import family, loss_defaults
 from add.losses import build_distiller, distill_config
 from add.models import FEATURE_MODULES
-from add.params import Distill, main, parse_params
+from add.params import Distill, family, loss_defaults, main, parse_params
 
 CHANNELS = [4, 6, 8]
 SIZES = [(6, 6), (3, 3), (2, 2)]

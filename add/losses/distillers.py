@@ -244,7 +244,7 @@ def build_distiller(name: str, student_channels: Sequence[int], teacher_channels
                     model: str | None = None) -> Distiller:
     """The distiller ``name`` for the given per-stage channel counts, configured by the typed ``distill`` section
     (a mapping is parsed by the same rules), the top-level ``beta`` and the student's ``model`` name (the defaults
-    of its backbone family for what the section leaves null: :mod:`add.backbones`)."""
+    of its backbone family for what the section leaves null: ``add.params.LossDefaults``)."""
     check_distiller(name)
     student_channels = _channels(student_channels, "student")
     teacher_channels = _channels(teacher_channels, "teacher")
