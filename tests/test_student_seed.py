@@ -61,6 +61,7 @@ def test_the_student_seed_changes_the_student_and_nothing_upstream(tmp_path):
     one, two = runs[1], runs[2]
     assert tree_digest(one / "shards") == tree_digest(two / "shards")
     teacher = Path("models/teacher") / METHOD / "best.pt"
+    assert (one / teacher).read_bytes() == (two / teacher).read_bytes()
     assert weights_digest(load_detector(one / teacher)[0]) == weights_digest(load_detector(two / teacher)[0])
     student = Path("models/student") / METHOD / "c40" / "none" / "best.pt"
     assert weights_digest(load_detector(one / student)[0]) != weights_digest(load_detector(two / student)[0])
