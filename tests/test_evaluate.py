@@ -277,3 +277,23 @@ def test_calibration_val_accuracy_is_the_validation_acc_of_training(run):
                                 (root / "models/student/Deepfakes/c40/none/best.pt", "c40")):
         meta = load_checkpoint(checkpoint)["meta"]
         assert calibration.val_accuracy(checkpoint, shard_dir, quality, params) == pytest.approx(meta["val_acc"])
+
+
+def test_fr_exponent_bench_gives_the_gamma_of_each_target_exponent(run, tmp_path, capsys):
+    import importlib.util
+
+    root, shard_dir = run
+    spec = importlib.util.spec_from_file_location("fr_exponent", REPO / "bench" / "fr_exponent.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "fr.json"
+    assert bench.main(["--params", str(root / "params.yaml"), "--shards", str(shard_dir), "--teacher",
+                       str(root / "models/teacher/Deepfakes/best.pt"), "--batches", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["model"] == "resnet18" and result["fr_weights"] == [1.0, 2.0, 0.25] and result["gamma_fr"] == 1.0
+    assert len(result["stages"]) == 3 and all(0 <= s["mean"] <= s["p99"] <= s["max"] for s in result["stages"])
+    largest = max(s["max"] for s in result["stages"])
+    assert largest > 0
+    for target, gamma in result["gamma_for_largest_exponent"].items():
+        assert gamma * largest == pytest.approx(float(target))
+    assert "gamma_fr for a largest exponent of 1: " in capsys.readouterr().out
