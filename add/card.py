@@ -73,13 +73,6 @@ class Card:
         return torch.from_numpy(np.stack([tables[c][chw[:, c]] for c in range(3)], axis=1))
 
 
-def face_settings(params: Params) -> FaceSettings:
-    """The face pipeline's settings in ``data.*`` (what inference must repeat)."""
-    data = params.data
-    return FaceSettings(data.detect_threshold, data.detect_upsample, data.detect_max_side, data.detect_size_tolerance,
-                        data.box_scale)
-
-
 def build_card(params: Params | Mapping[str, Any], shards: str | os.PathLike, model: str, trained_on: Mapping[str, Any]
                ) -> dict[str, Any]:
     """The card of a model trained on ``shards`` with ``params`` (face settings from ``data.*``, the crop size from
@@ -90,7 +83,7 @@ def build_card(params: Params | Mapping[str, Any], shards: str | os.PathLike, mo
         raise CardError(f"{Path(shards) / 'index.json'}: no valid image_size ({image_size!r}) for the model card")
     params = as_params(params)
     trained_on = {"seed": params.seed, **trained_on}
-    faces = face_settings(params)
+    faces = FaceSettings.from_params(params)
     return Card(model, image_size, PIXEL_MEAN, PIXEL_STD, faces, trained_on, THRESHOLD).to_json()
 
 

@@ -22,6 +22,9 @@ STAGES = {
     "evaluate": ("add.stages.evaluate", "evaluate a checkpoint on the test split"),
     "gallery": ("add.stages.gallery", "Grad-CAM gallery: the same test faces through teacher, plain and ADD students"),
     "spectrum": ("add.stages.spectrum", "the paper's Fig. 1: mean spectra of raw and compressed test crops"),
+    "cross_demo": ("add.stages.cross_demo", "build the demo's cross-dataset set (Celeb-DF layout, new faces, an "
+                   "unseen manipulation)"),
+    "cross": ("add.stages.cross", "score every trained model on the test-only datasets of params 'cross'"),
 }
 TOOLS = {
     "predict": ("add.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),

@@ -49,7 +49,7 @@ PINNED_ENV = {
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 DEFAULT_THREADS = 1  # every machine has one core; no OpenMP scheduling or spin-waiting on a shared CPU
 # Commands whose numbers come from torch: they are pinned when train.deterministic is true.
-TORCH_COMMANDS = ("teacher", "student", "evaluate")
+TORCH_COMMANDS = ("teacher", "student", "evaluate", "cross")
 
 
 def usable_cpus() -> int:

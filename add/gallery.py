@@ -47,15 +47,15 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: int
+def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: int, reference: str = "raw"
                ) -> tuple[dict[str, torch.Tensor], list[int], list[str]]:
     """Up to ``per_class`` real then up to ``per_class`` fake test samples, one per video: ``({"raw": x, quality: x},
     labels, videos)``."""
     chosen: dict[int, dict[str, tuple]] = {0: {}, 1: {}}
-    for batch in make_loader(shards, method, "test", ["raw", quality], BATCH, train=False, seed=0):  # no shuffle
+    for batch in make_loader(shards, method, "test", [reference, quality], BATCH, train=False, seed=0):  # no shuffle
         for i, (label, video) in enumerate(zip(batch["label"].tolist(), batch["video"], strict=True)):
             if len(chosen[label]) < per_class and video not in chosen[label]:
-                chosen[label][video] = (batch["raw"][i], batch[quality][i])
+                chosen[label][video] = (batch[reference][i], batch[quality][i])
         if all(len(c) == per_class for c in chosen.values()):
             break
     for label, got in chosen.items():
@@ -65,38 +65,39 @@ def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: 
             log(f"gallery: the {method} test split has {len(got)} {CLASS_NAMES[label]} video(s), fewer than "
                 f"gallery.faces_per_class ({per_class}): showing {len(got)}")
     picks = [(label, video, pair) for label in (0, 1) for video, pair in chosen[label].items()]
-    faces = {"raw": torch.stack([p[0] for _, _, p in picks]), quality: torch.stack([p[1] for _, _, p in picks])}
+    faces = {reference: torch.stack([p[0] for _, _, p in picks]), quality: torch.stack([p[1] for _, _, p in picks])}
     return faces, [label for label, _, _ in picks], [video for _, video, _ in picks]
 
 
-def model_views(models: str | os.PathLike, method: str, quality: str) -> list[tuple[str, Path, str]]:
+def model_views(models: str | os.PathLike, method: str, quality: str, reference: str = "raw"
+                ) -> list[tuple[str, Path, str]]:
     """(column title, checkpoint, input quality) of the three models compared."""
-    return [("teacher on raw", teacher_dir(models, method) / BEST, "raw"),
+    return [(f"teacher on {reference}", teacher_dir(models, method) / BEST, reference),
             (f"plain student on {quality}", student_dir(models, method, quality, PLAIN) / BEST, quality),
             (f"ADD student on {quality}", student_dir(models, method, quality, DISTILLED) / BEST, quality)]
 
 
 def gallery(shards: str | os.PathLike, models: str | os.PathLike, method: str, quality: str, per_class: int,
-            out: str | os.PathLike) -> None:
-    faces, labels, videos = pick_faces(shards, method, quality, per_class)
+            out: str | os.PathLike, reference: str = "raw") -> None:
+    faces, labels, videos = pick_faces(shards, method, quality, per_class, reference)
     columns = []
-    for title, checkpoint, key in model_views(models, method, quality):
+    for title, checkpoint, key in model_views(models, method, quality, reference):
         model, _ = load_detector(checkpoint)
         with torch.no_grad():
             probs = torch.softmax(model(faces[key]).float(), dim=1)[:, 1].numpy()
         columns.append((title, key, probs, grad_cam(model, faces[key])))
     crops = {key: to_uint8(x) for key, x in faces.items()}
-    draw(crops, columns, labels, videos, method, quality, out)
+    draw(crops, columns, labels, videos, method, quality, out, reference)
 
 
 def draw(crops: dict[str, np.ndarray], columns: list, labels: list[int], videos: list[str], method: str,
-         quality: str, out: str | os.PathLike) -> None:
+         quality: str, out: str | os.PathLike, reference: str = "raw") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("raw crop", "raw", None), *[(t, k, (p, c)) for t, k, p, c in columns[:1]],
+    panels = [(f"{reference} crop", reference, None), *[(t, k, (p, c)) for t, k, p, c in columns[:1]],
               (f"{quality} crop", quality, None), *[(t, k, (p, c)) for t, k, p, c in columns[1:]]]
     rows = len(labels)
     fig, axes = plt.subplots(rows, len(panels), figsize=(1.75 * len(panels), 1.85 * rows + 0.5), dpi=100,

@@ -5,6 +5,7 @@ here and never from each other; ``dvc.yaml`` lists the same paths as the stages'
 
     data/demo/                                  videos      the built-in demo tree (FF++ layout, add.data.ffpp)
     data/videos.parquet                         videos      the video index
+    data/twins/{quality}/{video}.mp4            videos      c23/c40 twins of a list source's videos
     data/faces/{method}/{video}.tar             extract     face crops per video (+ .decisions.json sidecars)
     data/manifest.parquet                       extract     every frame decision (MANIFEST_COLUMNS)
     metrics/extract.json                        extract     totals
@@ -14,6 +15,10 @@ here and never from each other; ``dvc.yaml`` lists the same paths as the stages'
     metrics/{teacher,student}/..., plots/{teacher,student}/...   evaluate  (evaluation_paths)
     plots/gradcam/{method}/{quality}.png        gallery
     plots/spectrum/{method}/{quality}.png       spectrum
+    data/demo_cross/                            cross_demo  the demo's cross-dataset set (Celeb-DF layout)
+    data/cross/{name}/{key}/{video}.{json,npy}  cross       face crops of the cross datasets (add.cross.faces)
+    metrics/cross/{name}/{compression}/{model path}.json   cross   (model path: teacher/{method}, student/...)
+    plots/cross/{name}.png                      cross       the models compared on a cross dataset
 
 This module imports nothing heavy (no pandas, no torch): extraction workers and every stage load it.
 """
@@ -31,8 +36,10 @@ from add.io import file_sha256
 
 METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 QUALITIES = ("raw", "c23", "c40")
-STUDENT_QUALITIES = ("c23", "c40")  # what a student sees (the teacher sees raw)
+STUDENT_QUALITIES = ("c23", "c40")  # what a student may see; below teacher.quality (add.qualities)
 ORIGINAL = "original"  # the method folder of the real videos
+LIST_METHOD = "list"  # the fakes of a list source (data.source: list; add.data.listing): data.methods [list]
+METHOD_CHOICES = (*METHODS, LIST_METHOD)
 SPLITS = ("train", "val", "test")
 KINDS = ("teacher", "student")
 # The distillers of add.losses.DISTILLERS (a student's folder is named after one), here so that params can check a
@@ -42,11 +49,14 @@ DISTILLER_NAMES = ("add", "fr", "mv", "mv_nocontrast", "fitnet", "at", "nl", "kd
 # --------------------------------------------------------------------------------------------------- data
 
 DEMO_ROOT = "data/demo"
+TWINS = "data/twins"  # c23/c40 re-encodings of a list source's videos (add.data.twins)
 VIDEOS = "data/videos.parquet"
 FACES = "data/faces"
 MANIFEST = "data/manifest.parquet"
 EXTRACT_METRICS = "metrics/extract.json"
 SHARDS = "data/shards"
+CROSS_DEMO_ROOT = "data/demo_cross"
+CROSS_FACES = "data/cross"
 INDEX = "index.json"  # the shard index, in SHARDS
 
 # Columns of data/manifest.parquet, one row per frame decision (extract writes it, shards reads it).
@@ -64,7 +74,7 @@ LAST = "last.pt"  # the resumable state
 
 def check_method(method: str, *, original: bool = False) -> str:
     """``method`` when it is a manipulation method (or, with ``original``, the originals' folder name)."""
-    allowed = (ORIGINAL, *METHODS) if original else METHODS
+    allowed = (ORIGINAL, *METHOD_CHOICES) if original else METHOD_CHOICES
     if method not in allowed:
         raise ParamsError(f"unknown method {method!r}; choose from {list(allowed)}")
     return method
@@ -115,3 +125,12 @@ def data_digest(shards: str | os.PathLike) -> str:
     for tar in sorted(Path(shards).rglob("*.tar")):
         digest.update(f"{tar.relative_to(shards).as_posix()}:{file_sha256(tar)}".encode())
     return digest.hexdigest()
+
+
+def cross_metrics_path(metrics: str | os.PathLike, name: str, compression: str, model_path: str) -> Path:
+    """``metrics/cross/{name}/{compression}/{model path}.json``; ``model_path`` e.g. ``teacher/Deepfakes``."""
+    return Path(metrics) / "cross" / name / compression / f"{model_path}.json"
+
+
+def cross_plot_png(plots: str | os.PathLike, name: str) -> Path:
+    return Path(plots) / "cross" / f"{name}.png"

@@ -35,9 +35,10 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from add.errors import ParamsError
-from add.layout import DISTILLER_NAMES, METHODS, QUALITIES
+from add.layout import DISTILLER_NAMES, LIST_METHOD, METHOD_CHOICES, QUALITIES
 
-__all__ = ["DEFAULT_PARAMS", "Params", "ParamsError", "Section", "load_params", "parse_params", "recording"]
+__all__ = ["DEFAULT_PARAMS", "CrossEntry", "Params", "ParamsError", "Section", "load_params", "parse_params",
+           "recording"]
 
 DEFAULT_PARAMS = "params.yaml"
 FLOAT32_MAX_EXPONENT = math.log(float.fromhex("0x1.fffffep+127"))  # 88.7228...: exp() of more overflows float32
@@ -119,13 +120,15 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------------------------------------------ sections
 @dataclass(frozen=True)
 class Data(Section):
-    source: Literal["demo", "ffpp"] = "demo"
+    source: Literal["demo", "ffpp", "list"] = "demo"
     root: str = "data/ffpp"
+    list: str | None = None  # source: list: the CSV path,label,split[,group][,original] (add.data.listing)
+    missing: Literal["error", "skip"] = "error"  # a video with a missing file: stop, or leave it out and list it
     download: bool = False
     agree_tos: bool = False
     server: Literal["EU", "EU2", "CA"] = "EU2"
     splits_url: str = "https://raw.githubusercontent.com/ondyari/FaceForensics/master/dataset/splits"
-    methods: tuple[str, ...] = items(("Deepfakes",), choices=METHODS)
+    methods: tuple[str, ...] = items(("Deepfakes",), choices=METHOD_CHOICES)
     qualities: tuple[str, ...] = items(QUALITIES, choices=QUALITIES)
     max_videos: int | None = num(None, min=1)
     frames_per_video: int = num(64, min=1, max=100_000)
@@ -140,6 +143,13 @@ class Data(Section):
     reuse_boxes: bool = True
 
     def check(self) -> None:
+        source, methods = object.__getattribute__(self, "source"), object.__getattribute__(self, "methods")
+        if (source == "list") != (methods == (LIST_METHOD,)):
+            raise ParamsError(f"params 'data.methods' must be [{LIST_METHOD}] exactly when data.source is list (the "
+                              f"fakes of a list are one method), got {list(methods)} with data.source {source!r}")
+        if source == "list" and object.__getattribute__(self, "list") is None:
+            raise ParamsError("params 'data.list' must name the CSV (path,label,split[,group]) when data.source is "
+                              "list")
         if not self.splits_url.startswith(("http://", "https://")):
             raise ParamsError(f"params 'data.splits_url' must be an http(s) URL, got {self.splits_url!r}")
         if 0 < self.detect_max_side < 64:
@@ -166,6 +176,13 @@ class Demo(Section):
 @dataclass(frozen=True)
 class Shards(Section):
     max_samples_per_shard: int = num(1000, min=1)
+
+
+@dataclass(frozen=True)
+class Teacher(Section):
+    """The teacher's input quality: raw (the paper) or c23 (no raw video is ever read; add.qualities)."""
+
+    quality: Literal["raw", "c23"] = "raw"
 
 
 @dataclass(frozen=True)
@@ -285,6 +302,39 @@ class Gallery(Section):
     faces_per_class: int = num(4, min=1, max=32)
 
 
+CROSS_FORMATS = ("celebdf", "dfdc", "dfdcp", "dfd", "folder", "list")  # the readers of add.datasets.read
+CROSS_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class CrossEntry(Section):
+    """One test-only dataset of ``cross:`` that every trained model is scored on (add.stages.cross; README:
+    Cross-dataset evaluation). ``name``, ``format`` and ``root`` are required."""
+
+    name: str | None = None  # letters, digits, - and _: names metrics/cross/<name>/
+    format: Literal[CROSS_FORMATS] | None = None  # type: ignore[valid-type]
+    root: str | None = None  # the dataset's folder (list: its CSV file)
+    compress: tuple[str, ...] = items(("as_is",), choices=("as_is", "c40"))  # c40: re-encoded with libx264 -crf 40
+    frames_per_video: int = num(32, min=1, max=1000)
+    faces: Literal["largest", "all"] = "largest"  # all: every face scored, the frame takes the maximum
+    missing: Literal["error", "skip"] = "error"  # skip: listed files that are missing are left out and counted
+    quality: Literal["raw", "c23", "c40"] | None = None  # dfd only: FF++'s quality folder (default c23)
+
+    def check(self) -> None:
+        what = f"params 'cross' entry {self.name!r}" if self.name else "params 'cross'"
+        absent = [k for k in ("name", "format", "root") if getattr(self, k) is None]
+        if absent:
+            raise ParamsError(f"{what}: an entry needs {', '.join(absent)} (name, format, root are required)")
+        if not CROSS_NAME.fullmatch(self.name):
+            raise ParamsError(f"{what}: name must be letters, digits, - and _ (it names metrics/cross/<name>/)")
+        if self.quality is not None and self.format != "dfd":
+            raise ParamsError(f"{what}: quality only applies to format dfd (FF++'s quality folder)")
+
+    @property
+    def dfd_quality(self) -> str:
+        return self.quality or "c23"
+
+
 @dataclass(frozen=True)
 class Params(Section):
     """The whole file. ``seed`` and ``beta`` are top-level so that ``dvc exp run -S beta=20`` works verbatim."""
@@ -294,12 +344,20 @@ class Params(Section):
     data: Data = field(default_factory=Data)
     demo: Demo = field(default_factory=Demo)
     shards: Shards = field(default_factory=Shards)
+    teacher: Teacher = field(default_factory=Teacher)
     model: Model = field(default_factory=Model)
     train: Train = field(default_factory=Train)
     distill: Distill = field(default_factory=Distill)
     students: Students = field(default_factory=Students)
     evaluate: Evaluate = field(default_factory=Evaluate)
     gallery: Gallery = field(default_factory=Gallery)
+    cross: tuple[CrossEntry, ...] = entries()  # test-only datasets (add.stages.cross)
+
+    def check(self) -> None:
+        names = [entry.name for entry in object.__getattribute__(self, "cross")]
+        for name in names:
+            if names.count(name) > 1:
+                raise ParamsError(f"params 'cross': the name {name!r} is used twice (each names metrics/cross/<name>/)")
 
 
 # --------------------------------------------------------------------------------------------------------- parse

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from add.data.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from add.errors import AddError
 
 if TYPE_CHECKING:
@@ -68,15 +69,9 @@ if TYPE_CHECKING:
     from add.data.faces import Box
     from add.models import Detector
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".pbm",
-                  ".pgm", ".ppm", ".pnm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".m2v", ".flv", ".f4v", ".wmv",
-                  ".asf", ".3gp", ".3g2", ".ts", ".mts", ".m2ts", ".vob", ".ogv", ".mxf", ".qt", ".divx", ".y4m",
-                  ".gif")
 DEFAULT_FRAMES = 32
 DEFAULT_BATCH = 64
 CAM_SIDE = 192  # each half of a --cam image: the crop enlarged so the map can be seen
-MAX_IMAGE_SIDE = 4096  # images are decoded with their longer side reduced towards this (JPEG: 1/2, 1/4, 1/8 scale)
 MIN_COVERAGE = 0.5  # below this fraction of sampled frames with a detected face, a video is "low_coverage"
 
 
@@ -138,51 +133,6 @@ def list_inputs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[st
             warnings.append(f"{path}: no video or image files in this folder")
         found += inside
     return found, warnings, skipped
-
-
-def read_image(path: Path) -> tuple[np.ndarray, int]:
-    """An RGB uint8 image (EXIF orientation applied, alpha dropped, grey expanded) and the factor it was reduced by
-    (1, 2, 4 or 8): an image whose longer side is over :data:`MAX_IMAGE_SIDE` is decoded at the largest of 1/2, 1/4,
-    1/8 scale that keeps it at least that long (libjpeg scales while decoding, so a 12000x8000 JPEG never exists
-    at full size in memory)."""
-    import cv2
-    import numpy as np
-
-    factor = 1
-    side = _image_side(path)
-    while factor < 8 and side // (factor * 2) >= MAX_IMAGE_SIDE:
-        factor *= 2
-    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-             8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
-    try:
-        blob = np.fromfile(path, np.uint8)
-    except OSError as e:
-        raise PredictError(f"{path}: cannot read it: {e.strerror or e}") from None
-    size = blob.size
-    image = cv2.imdecode(blob, flags) if size else None
-    del blob
-    if image is None:
-        raise PredictError(f"{path}: not a readable image ({'empty file' if not size else 'cannot decode it'})")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image), factor
-
-
-def _image_side(path: Path) -> int:
-    """The longer side of an image from its header (Pillow reads no pixels); 0 when it cannot tell."""
-    import warnings
-
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # only the header is read
-            try:
-                with Image.open(path) as im:
-                    return max(im.size)
-            finally:
-                Image.MAX_IMAGE_PIXELS = limit
-    except Exception:  # not an image Pillow knows: cv2 decides below
-        return 0
 
 
 def find_faces(path: Path, card: Card, frames: int) -> Faces | None:

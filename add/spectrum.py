@@ -36,19 +36,20 @@ def log_spectra(x: torch.Tensor) -> torch.Tensor:
     return torch.log1p(torch.fft.fft2(grey).abs())
 
 
-def mean_spectra(shards: str | os.PathLike, method: str, quality: str) -> dict:
-    """Per class: the mean log spectra of raw and ``quality`` crops, their count and a sample of each."""
+def mean_spectra(shards: str | os.PathLike, method: str, quality: str, reference: str = "raw") -> dict:
+    """Per class: the mean log spectra of ``reference`` (the teacher's quality: raw, or c23) and ``quality`` crops,
+    their count and a sample of each; the reference's entries are keyed "raw" whatever its quality."""
     sums: dict[int, dict[str, torch.Tensor]] = {}
     counts = {0: 0, 1: 0}
     samples: dict[int, dict[str, np.ndarray]] = {}
-    for batch in make_loader(shards, method, "test", ["raw", quality], BATCH, train=False, seed=0):  # no shuffle
+    for batch in make_loader(shards, method, "test", [reference, quality], BATCH, train=False, seed=0):  # no shuffle
         labels = batch["label"]
         for label in (0, 1):
             rows = labels == label
             if not rows.any():
                 continue
             counts[label] += int(rows.sum())
-            for key in ("raw", quality):
+            for key in (reference, quality):
                 total = log_spectra(batch[key][rows]).sum(dim=0)
                 sums.setdefault(label, {})[key] = sums.get(label, {}).get(key, 0) + total
                 if key not in samples.setdefault(label, {}):
@@ -59,11 +60,12 @@ def mean_spectra(shards: str | os.PathLike, method: str, quality: str) -> dict:
         raise SpectrumError(f"{shards}: the {method} test split has no {' or '.join(missing)} crops")
     out = {}
     for label in (0, 1):
-        raw, compressed = (sums[label][k].numpy() / counts[label] for k in ("raw", quality))
+        raw, compressed = (sums[label][k].numpy() / counts[label] for k in (reference, quality))
         diff = raw - compressed
         span = diff.max() - diff.min()
         out[label] = {"raw": raw, quality: compressed, "diff": (diff - diff.min()) / span if span > 0 else diff * 0,
-                      "count": counts[label], "samples": samples[label]}
+                      "count": counts[label], "reference": reference,
+                      "samples": {"raw": samples[label][reference], quality: samples[label][quality]}}
     return out
 
 
@@ -76,12 +78,13 @@ def draw(spectra: dict, method: str, quality: str, out: str | os.PathLike) -> No
     # one colour scale for every mean spectrum, so raw and compressed compare at a glance
     low = min(float(spectra[label][k].min()) for label in (0, 1) for k in ("raw", quality))
     high = max(float(spectra[label][k].max()) for label in (0, 1) for k in ("raw", quality))
+    ref = spectra[0].get("reference", "raw")
     fig, axes = plt.subplots(2, 5, figsize=(13, 5.6), dpi=100)
     for r, label in enumerate((0, 1)):
         s = spectra[label]
-        panels = [(s["samples"]["raw"], "raw crop", None), (s["samples"][quality], f"{quality} crop", None),
-                  (s["raw"], "mean log|F|, raw", "viridis"), (s[quality], f"mean log|F|, {quality}", "viridis"),
-                  (s["diff"], f"normalised difference raw - {quality}", "inferno")]
+        panels = [(s["samples"]["raw"], f"{ref} crop", None), (s["samples"][quality], f"{quality} crop", None),
+                  (s["raw"], f"mean log|F|, {ref}", "viridis"), (s[quality], f"mean log|F|, {quality}", "viridis"),
+                  (s["diff"], f"normalised difference {ref} - {quality}", "inferno")]
         for c, (image, title, cmap) in enumerate(panels):
             ax = axes[r, c]
             ax.set_xticks([])
@@ -95,7 +98,7 @@ def draw(spectra: dict, method: str, quality: str, out: str | os.PathLike) -> No
             ax.set_title(title, fontsize=9)
             if c == 0:
                 ax.set_ylabel(f"{CLASS_NAMES[label]} ({s['count']} crops)", fontsize=9)
-    fig.suptitle(f"{method} test faces: spectra of raw and {quality} crops (DFT not shifted: lowest frequencies at "
+    fig.suptitle(f"{method} test faces: spectra of {ref} and {quality} crops (DFT not shifted: lowest frequencies at "
                  f"the corners, highest at the centre, as the paper's Fig. 1)", fontsize=10)
     fig.tight_layout()
     save_png(fig, out)

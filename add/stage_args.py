@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from add.layout import DVCLIVE, METHODS, MODELS, SHARDS, STUDENT_QUALITIES
+from add.layout import DVCLIVE, METHOD_CHOICES, MODELS, SHARDS, STUDENT_QUALITIES
 from add.params import DEFAULT_PARAMS, Params
 
 
@@ -21,7 +21,7 @@ def stage_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
 
 
 def add_method(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--method", default=None, choices=METHODS,
+    parser.add_argument("--method", default=None, choices=METHOD_CHOICES,
                         help="manipulation method (default: the first of data.methods)")
 
 

@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_models:
         teacher = teacher_dir(args.models, method) / BEST
         student = student_dir(args.models, method, "c40", "none") / BEST
-        figures["models"] = {"teacher_raw": val_accuracy(teacher, Path(args.shards), "raw", params),
+        # "raw": the teacher's own crops (teacher.quality, raw unless a c23 teacher)
+        figures["models"] = {"teacher_raw": val_accuracy(teacher, Path(args.shards), params.teacher.quality, params),
                              "teacher_c40": val_accuracy(teacher, Path(args.shards), "c40", params),
                              "student_c40": val_accuracy(student, Path(args.shards), "c40", params)}
     print(f"{'kind':10s} {'raw':>10s} {'c40':>10s} {'kept':>7s}   (fake - strength-0 twin, levels^2; "

@@ -96,12 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:<48s} {median_time(fn, args.repeats):6.3f} s")
 
         frames = [f.copy() for _, f in read_frames(paths["raw"], indices, info)]
-        print(f"\ndlib on {len(frames)} raw frames (threshold {cfg.detect_threshold}); IoU vs full-res upsample 1:")
+        print(f"\ndlib on {len(frames)} raw frames (threshold {cfg.faces.threshold}); IoU vs full-res upsample 1:")
         reference = None
         for label, upsample, max_side in [("full res, upsample 1", 1, 0), ("full res, upsample 0", 0, 0),
                                           ("max side 640, upsample 0 (default)", 0, 640),
                                           ("max side 427, upsample 1", 1, 427), ("max side 427, upsample 0", 0, 427)]:
-            det = FaceDetector(cfg.detect_threshold, upsample, max_side)
+            det = FaceDetector(cfg.faces.threshold, upsample, max_side)
             times = []
             for _ in range(args.repeats):
                 start = time.perf_counter()

@@ -270,7 +270,7 @@ def worker(spec: dict) -> dict:
     if approach == "naive":
         detector = FaceDetector(0.0, 1, 0)  # DeepfakeBench: face_detector(rgb, 1)
     else:
-        detector = FaceDetector(cfg.detect_threshold, cfg.detect_upsample, cfg.detect_max_side)
+        detector = FaceDetector(cfg.faces.threshold, cfg.faces.upsample, cfg.faces.max_side)
     out_dir = Path(tempfile.mkdtemp(prefix=f"bench-{approach}-", dir=spec["tmp"]))
 
     def run(videos: list[dict], record) -> None:

@@ -1,15 +1,16 @@
 """γ_FR by a stated rule (issue 20): the largest exponent γ·mean_c d of the frequency weights at initialisation ≈ 1-3.
 
     uv run python bench/fr_exponent.py                  # after the teacher is trained (`uv run dvc repro teacher`)
-    uv run python bench/fr_exponent.py --batches 8 --target 2
+    uv run python bench/fr_exponent.py --batches 8 --params P --shards S --teacher T.pt
 
 The student starts as the params' student does (``model.*``, seeded by ``train.seed``/``seed``; ImageNet weights
 with ``model.pretrained``, or the teacher's with ``distill.init_from_teacher``); on ``--batches`` validation batches
-(the teacher on raw crops, the student on ``distill.quality`` crops of the same samples) it measures, per distilled
-stage, mean_c d(u, v) (``add.losses.frequency_distance``: the exponent of w over γ_FR) — its maximum over samples and
-frequencies, its 99th percentile and its mean — and prints the γ_FR that puts the largest exponent over the stages FR
-uses (the resolved ``distill.fr_weights``, e.g. the model's default) at 1, 2 and 3: with it w = exp(γ·mean_c d)
-stays a focal weight in [1, e^3] at the start instead of exploding. Writes ``bench/results/fr_exponent.json``.
+(the teacher on its ``teacher.quality`` crops, the student on ``distill.quality`` crops of the same samples) it
+measures, per distilled stage, mean_c d(u, v) (``add.losses.frequency_distance``: the exponent of w over γ_FR) —
+its maximum over samples and frequencies, its 99th percentile and its mean — and prints the γ_FR that puts the
+largest exponent over the stages FR uses (the resolved ``distill.fr_weights``, e.g. the model's default) at 1, 2
+and 3: with it w = exp(γ·mean_c d) stays a focal weight in [1, e^3] at the start instead of exploding.
+Writes ``bench/results/fr_exponent.json``.
 """
 
 from __future__ import annotations
@@ -56,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         student.load_state_dict(teacher.state_dict())
     stages = len(student.feature_channels)
     cfg = distill_config(params.distill, beta=params.beta, stages=stages, model=model.name)
-    batches = make_loader(args.shards, method, "val", ["raw", quality], params.train.batch_size, train=False,
-                          seed=params.seed)
+    batches = make_loader(args.shards, method, "val", [params.teacher.quality, quality], params.train.batch_size,
+                          train=False, seed=params.seed)
     distances: list[list[torch.Tensor]] = [[] for _ in range(stages)]
     with torch.no_grad():
         for i, batch in enumerate(batches):
             if i >= args.batches:
                 break
-            _, teacher_feats, _ = teacher(batch["raw"], features=True)
+            _, teacher_feats, _ = teacher(batch[params.teacher.quality], features=True)
             _, student_feats, _ = student(batch[quality], features=True)
             for stage, (s, t) in enumerate(zip(student_feats, teacher_feats, strict=True)):
                 distances[stage].append(frequency_distance(s.float(), t.float()).flatten())

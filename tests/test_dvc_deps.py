@@ -142,7 +142,7 @@ def test_stages_do_not_import_each_other():
     # shared names live in add.layout / add.stage_args, so editing one stage never reruns another
     modules = {cli_commands()[script_command(ROOT / " ".join(stage["cmd"].split()).split()[1])]
                for stage in STAGES.values()}
-    assert len(modules) == 8 and all(m.startswith("add.stages.") for m in modules)
+    assert len(modules) == 10 and all(m.startswith("add.stages.") for m in modules)
     for module in sorted(modules):
         others = sorted(m for m in imported_modules(module_file(module)) if m in modules - {module})
         assert not others, f"stage module {module} imports the stage module(s) {others}"
@@ -152,7 +152,8 @@ def test_each_stage_goes_by_one_name():
     # DVC stage (or its split: <stage>_<part>) == pipeline/<stage>.py == add <stage> == add/stages/<stage>.py
     from add.cli import STAGES as COMMANDS
 
-    assert list(COMMANDS) == ["videos", "extract", "shards", "teacher", "student", "evaluate", "gallery", "spectrum"]
+    assert list(COMMANDS) == ["videos", "extract", "shards", "teacher", "student", "evaluate", "gallery", "spectrum",
+                              "cross_demo", "cross"]
     for name, stage in STAGES.items():
         script = " ".join(stage["cmd"].split()).split()[1]
         command = script_command(ROOT / script)

@@ -374,7 +374,8 @@ def test_nonsense_params_are_refused(change, match):
 
 def test_config_defaults_and_detection_quality():
     cfg = ExtractConfig.from_params({"data": {"qualities": ["c40", "c23"]}})
-    assert cfg.frames_per_video == 64 and cfg.sampling == "even" and cfg.image_size == 128 and cfg.box_scale == 1.3
+    assert cfg.frames_per_video == 64 and cfg.sampling == "even" and cfg.image_size == 128
+    assert cfg.faces.box_scale == 1.3
     assert cfg.detect_quality == "c23"
     assert ExtractConfig.from_params({}).detect_quality == "raw"
     assert ExtractConfig.from_params({"data": {"jobs": 3}}).workers(2) == 2

@@ -11,6 +11,7 @@ from add.data.extract.config import ExtractConfig
 from add.data.ffpp import FFPPConfig
 from add.losses import DISTILLERS, distill_config
 from add.params import Params, ParamsError, load_params, parse_params
+from add.qualities import check_student_quality, check_test_quality
 from add.trainer.config import ModelConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +28,8 @@ def shipped(path: str) -> Params:
 
 
 def test_the_presets_are_the_papers_experiments():
-    assert PRESETS == ["ffpp-paper-ablation.yaml", "ffpp-paper-efficientnet_b0.yaml", "ffpp-paper-resnet18.yaml",
-                       "ffpp-paper-resnet34.yaml", "ffpp-paper.yaml"]
+    assert PRESETS == ["ffpp-c23-teacher.yaml", "ffpp-paper-ablation.yaml", "ffpp-paper-efficientnet_b0.yaml",
+                       "ffpp-paper-resnet18.yaml", "ffpp-paper-resnet34.yaml", "ffpp-paper.yaml"]
 
 
 @pytest.mark.parametrize("path", ["params.yaml", *(f"presets/{name}" for name in PRESETS)])
@@ -44,6 +45,11 @@ def test_every_stage_accepts_the_shipped_params(path):
     assert set(params.students.distill) <= set(DISTILLERS) - {"none"}
     if params.data.source == "demo":
         DemoConfig.from_params(params)
+    teacher = params.teacher.quality  # every quality a stage is asked for is one the data holds
+    for quality in [*params.students.qualities, params.distill.quality]:
+        check_student_quality(teacher, quality)
+    for quality in params.evaluate.teacher_qualities:
+        check_test_quality(teacher, quality)
 
 
 def flat(tree: dict, prefix: str = "") -> dict:
@@ -61,6 +67,9 @@ def flat(tree: dict, prefix: str = "") -> dict:
         "data.methods": ["NeuralTextures"], "data.qualities": ["raw", "c40"], "students.qualities": ["c40"],
         "students.distill": ["fr", "mv_nocontrast", "mv", "add"],
         "evaluate.teacher_qualities": ["raw", "c40"]}),
+    ("ffpp-c23-teacher.yaml", {  # no raw video: a c23 teacher, c40 students
+        "data.qualities": ["c23", "c40"], "teacher.quality": "c23", "students.qualities": ["c40"],
+        "evaluate.teacher_qualities": ["c23", "c40"]}),
     ("ffpp-paper-resnet18.yaml", {"model.name": "resnet18", "students.distill": ["add"]}),  # Table 3
     ("ffpp-paper-resnet34.yaml", {"model.name": "resnet34", "students.distill": ["add"]}),
     ("ffpp-paper-efficientnet_b0.yaml", {"model.name": "efficientnet_b0", "distill.gamma_fr": 1e-3,
@@ -84,6 +93,7 @@ def test_preset_is_the_papers_setup():
     assert (train.epochs, train.warmup_epochs, train.pct_start, train.val_per_epoch, train.patience) == (
         32, 3, 0.05, 10, 10)
     assert p.students.qualities == ("c23", "c40")
+    assert p.teacher.quality == "raw"  # every table of the paper: a raw teacher
     assert p.students.distill == ("fitnet", "at", "nl", "add")  # Table 1, beside the plain student (none)
     cfg = distill_config(p.distill, beta=p.beta)
     assert (cfg.alpha, cfg.beta, cfg.gamma_fr, cfg.gamma_mv, cfg.eta_mv, cfg.margin) == (1, 16, 1, 100, 50, 0.012)
@@ -104,6 +114,8 @@ def numeric_keys() -> list[tuple[str, str, type]]:
         if section in (int, float):
             out.append(("", top.name, section))
             continue
+        if typing.get_origin(section) is tuple:
+            continue  # a list of entries (cross): its numbers are checked with the entries (test_cross_datasets.py)
         for key, tp in typing.get_type_hints(section).items():
             kinds = {a for a in (typing.get_args(tp) or (tp,)) if a in (int, float)}
             if typing.get_origin(tp) is tuple:
@@ -311,6 +323,7 @@ def test_a_misspelt_key_stops_a_stage_at_start_up(tmp_path, capsys):
 def test_the_params_hold_every_field_of_every_config():
     import dataclasses
 
+    from add.data.faces import FaceSettings
     from add.data.shards import ShardsConfig
     from add.determinism import DeterminismConfig
     from add.layout import DISTILLER_NAMES
@@ -322,7 +335,11 @@ def test_the_params_hold_every_field_of_every_config():
         return {f.name for f in dataclasses.fields(cls)} - {"seed"}
 
     p = Params()
-    assert fields(ExtractConfig) | fields(FFPPConfig) <= set(p.data.to_dict())
+    assert (fields(ExtractConfig) - {"faces"}) | fields(FFPPConfig) <= set(p.data.to_dict())
+    # the face settings are data.detect_* and data.box_scale, read through FaceSettings.from_params
+    assert ExtractConfig.from_params(p).faces == FaceSettings(p.data.detect_threshold, p.data.detect_upsample,
+                                                              p.data.detect_max_side, p.data.detect_size_tolerance,
+                                                              p.data.box_scale)
     assert fields(DemoConfig) == set(p.demo.to_dict())
     assert fields(ShardsConfig) == set(p.shards.to_dict())
     assert fields(ModelConfig) == set(p.model.to_dict())

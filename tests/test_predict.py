@@ -24,10 +24,11 @@ from add import cli
 from add.card import PIXEL_MEAN, PIXEL_STD, Card, CardError, build_card, read_card
 from add.data.extract import stage as extract_stage
 from add.data.faces import FaceSettings, crop, square_box
+from add.data.images import read_image
 from add.data.loader import to_tensor
 from add.data.video import ffmpeg_exe, write_video
 from add.models import create_detector
-from add.predict import list_inputs, read_image
+from add.predict import list_inputs
 from add.trainer.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, load_detector
 
 SIZE = 48

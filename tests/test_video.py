@@ -171,6 +171,18 @@ def test_variable_frame_rate_has_true_times(tmp_path, long_raw):
     assert probe(vfr, decode=True).times == pytest.approx(info.times, abs=1e-3)
 
 
+def test_a_variable_frame_rate_video_compresses_to_a_frame_aligned_twin(tmp_path, long_raw):
+    root, _ = long_raw
+    vfr = tmp_path / "vfr.mp4"
+    _ffmpeg("-i", root / "raw.mp4", "-vf", "setpts='if(lt(N,10),N*0.04,0.4+(N-10)*0.5)/TB'", "-fps_mode",
+            "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", vfr)
+    twin = tmp_path / "c40.mp4"
+    compress(vfr, twin, "c40")
+    source, compressed = probe(vfr), probe(twin)
+    assert compressed.frames == source.frames == 50
+    assert compressed.times == pytest.approx(source.times, abs=1e-3)
+
+
 def test_twenty_thousand_frames_do_not_grow_the_command_line(tmp_path):
     clip = tmp_path / "many.mp4"
     _ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=16x16:r=1000", "-t", "20", "-c:v", "libx264", "-preset",

@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from add.params import ParamsError, get_float, get_int, section
+from add.params import Params, as_params
 
 Box = tuple[int, int, int, int]
 Item = TypeVar("Item")  # what a frame stream yields per frame: a frame, or the frames of several qualities
@@ -302,19 +302,12 @@ class FaceSettings:
     box_scale: float = 1.3
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> FaceSettings:
+    def from_params(cls, params: Params | Mapping[str, Any]) -> FaceSettings:
         """``data.detect_threshold``, ``data.detect_upsample``, ``data.detect_max_side``,
-        ``data.detect_size_tolerance`` and ``data.box_scale``, validated."""
-        data, w, d = section(dict(params), "data"), "data", cls()
-        max_side = get_int(data, "detect_max_side", d.max_side, where=w, min=0)
-        if 0 < max_side < 64:
-            raise ParamsError(f"params 'data.detect_max_side' must be 0 (full resolution) or >= 64, got {max_side}")
-        return cls(threshold=get_float(data, "detect_threshold", d.threshold, where=w, min=-3.0, max=5.0),
-                   upsample=get_int(data, "detect_upsample", d.upsample, where=w, min=0, max=3),
-                   max_side=max_side,
-                   size_tolerance=get_float(data, "detect_size_tolerance", d.size_tolerance, where=w, min=1.0,
-                                            max=100.0),
-                   box_scale=get_float(data, "box_scale", d.box_scale, where=w, min=1.0, max=4.0))
+        ``data.detect_size_tolerance`` and ``data.box_scale`` (validated by :class:`add.params.Data`)."""
+        data = as_params(params).data
+        return cls(data.detect_threshold, data.detect_upsample, data.detect_max_side, data.detect_size_tolerance,
+                   data.box_scale)
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """The frame's detections, best first (:func:`rank_faces`). A frame where nothing is found at ``max_side``

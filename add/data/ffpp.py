@@ -22,8 +22,9 @@ from add.errors import AddError
 from add.io import file_sha256
 from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method  # noqa: F401  (ffpp.METHODS)
 from add.params import Params, as_params
+from add.qualities import qualities_in_use
 
-SOURCES = ("demo", "ffpp")
+SOURCES = ("demo", "ffpp", "list")
 
 # FF++'s download servers; the videos live under ``{server}v3/``.
 SERVERS = {
@@ -174,12 +175,15 @@ def wanted_videos(splits: dict[str, list[tuple[str, str]]], methods: Iterable[st
 
 
 def list_videos(root: str | os.PathLike, methods: Iterable[str], qualities: Iterable[str],
-                splits_dir: str | os.PathLike | None = None, max_videos: int | None = None) -> pd.DataFrame:
+                splits_dir: str | os.PathLike | None = None, max_videos: int | None = None,
+                missing_policy: str = "error") -> pd.DataFrame:
     """Index the videos of the splits in an FF++ tree as in ``data/videos.parquet`` (see docs/architecture.md).
 
     One row per video (originals plus the fakes of each method), columns ``split, method, video, label, target``
     and one absolute path per quality, sorted by split (train, val, test), method and video. Raises
-    MissingVideosError listing what is missing (count per method/quality and the first few paths).
+    MissingVideosError listing what is missing (count per method/quality and the first few paths); with
+    ``missing_policy="skip"`` a video with a missing file is kept in the index with column ``missing`` saying which
+    (extraction then leaves it out and records it in the manifest).
     """
     root = Path(os.path.abspath(root))
     qualities = [check_quality(q) for q in QUALITIES if q in set(qualities)]
@@ -196,10 +200,15 @@ def list_videos(root: str | os.PathLike, methods: Iterable[str], qualities: Iter
                     if not path.is_file():
                         missing.setdefault((method, quality), []).append(path)
                     row[quality] = str(path)
+                gone = [row[q] for q in qualities if not Path(row[q]).is_file()]
+                row["missing"] = f"file(s) not found: {', '.join(gone)}" if gone else ""
                 rows.append(row)
+    if missing and missing_policy == "skip":
+        missing = {}
     if missing:
         raise MissingVideosError(missing_report(root, missing, total=len(rows) * len(qualities)), missing)
-    frame = pd.DataFrame(rows, columns=[*INDEX_COLUMNS, *qualities])
+    skipping = ["missing"] if missing_policy == "skip" else []  # the demo's index stays as it was
+    frame = pd.DataFrame(rows, columns=[*INDEX_COLUMNS, *qualities, *skipping])
     frame["label"] = frame["label"].astype("int64")
     order = {s: i for i, s in enumerate(SPLITS)}
     frame = frame.sort_values(["split", "method", "video"], key=lambda c: c.map(order) if c.name == "split" else c)
@@ -225,8 +234,13 @@ def stamp_videos(table: pd.DataFrame, qualities: Iterable[str], *, content: bool
     for quality in qualities:
         paths, sizes, stamps = [], [], []
         for value in table[quality]:
-            st = os.stat(value)
             paths.append(index_path(value, base))
+            try:
+                st = os.stat(value)
+            except OSError:  # a video left out (data.missing: skip): column ``missing`` says why
+                sizes.append(-1)
+                stamps.append("missing")
+                continue
             sizes.append(st.st_size)
             stamps.append(f"sha256:{file_sha256(value)}" if content else f"mtime_ns:{st.st_mtime_ns}")
         out[quality] = paths
@@ -261,6 +275,9 @@ class FFPPConfig:
     methods: tuple[str, ...] = ("Deepfakes",)
     qualities: tuple[str, ...] = QUALITIES
     max_videos: int | None = None
+    list: Path | None = None  # data.source: list: the CSV (add.data.listing)
+    missing: str = "error"  # error | skip: a video with a missing file stops the stage, or is left out and listed
+    jobs: int = 0  # twin encodings at once (data.jobs; 0: every core)
 
     @property
     def splits_dir(self) -> Path:
@@ -268,11 +285,14 @@ class FFPPConfig:
 
     @classmethod
     def from_params(cls, params: Params | dict[str, Any]) -> FFPPConfig:
-        data = as_params(params).data
+        params = as_params(params)
+        data = params.data
         return cls(source=data.source, root=Path(data.root), download=data.download, agree_tos=data.agree_tos,
                    server=data.server, splits_url=data.splits_url.rstrip("/"), methods=data.methods,
-                   qualities=tuple(q for q in QUALITIES if q in data.qualities), max_videos=data.max_videos)
+                   qualities=qualities_in_use(params.teacher.quality, data.qualities), max_videos=data.max_videos,
+                   list=None if data.list is None else Path(data.list), missing=data.missing, jobs=data.jobs)
 
     def list_videos(self) -> pd.DataFrame:
         """:func:`list_videos` of this tree, methods, qualities and video limit."""
-        return list_videos(self.root, self.methods, self.qualities, max_videos=self.max_videos)
+        return list_videos(self.root, self.methods, self.qualities, max_videos=self.max_videos,
+                           missing_policy=self.missing)

@@ -41,7 +41,18 @@ from tqdm import tqdm
 from add.data.ffpp import VIDEO_RE, video_target
 from add.errors import AddError
 from add.io import HashingWriter, atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
-from add.layout import FACES, INDEX, MANIFEST, MANIFEST_COLUMNS, METHODS, ORIGINAL, QUALITIES, SHARDS, SPLITS
+from add.layout import (
+    FACES,
+    INDEX,
+    LIST_METHOD,
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    METHOD_CHOICES,
+    ORIGINAL,
+    QUALITIES,
+    SHARDS,
+    SPLITS,
+)
 from add.params import Params, as_params
 from add.seeds import rng_for
 
@@ -93,9 +104,9 @@ def read_manifest(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     bad_split = sorted(set(table["split"]) - set(SPLITS))
     if bad_split:
         raise ShardsError(f"{path}: unknown split(s) {bad_split}; expected {list(SPLITS)}")
-    bad_method = sorted(set(table["method"]) - {ORIGINAL, *METHODS})
+    bad_method = sorted(set(table["method"]) - {ORIGINAL, *METHOD_CHOICES})
     if bad_method:
-        raise ShardsError(f"{path}: unknown method(s) {bad_method}; expected {[ORIGINAL, *METHODS]}")
+        raise ShardsError(f"{path}: unknown method(s) {bad_method}; expected {[ORIGINAL, *METHOD_CHOICES]}")
     for method, video in table[["method", "video"]].drop_duplicates().itertuples(index=False):
         match = VIDEO_RE.fullmatch(video)
         if not match or (match["source"] is None) != (method == ORIGINAL):
@@ -120,6 +131,9 @@ def read_manifest(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
 def dataset_rows(kept: pd.DataFrame, videos: pd.DataFrame, method: str, split: str, manifest: Path) -> np.ndarray:
     """Row numbers of ``kept`` forming the dataset (method, split): its fakes + the originals of their targets."""
     in_split = videos[videos["split"] == split]
+    if method == LIST_METHOD:  # a list source: its fakes and every real of the split (no FF++ pairing)
+        mask = (kept["split"] == split) & kept["method"].isin([method, ORIGINAL])
+        return np.flatnonzero(mask.to_numpy())
     fake_videos = in_split[in_split["method"] == method]["video"]
     targets = {video_target(v) for v in fake_videos}
     known_originals = set(in_split[in_split["method"] == ORIGINAL]["video"])
@@ -283,7 +297,7 @@ def run(params: Params | dict, faces: str | os.PathLike = FACES, manifest: str |
     if data_root is not None:
         refuse_overlap(out_dir, data_root, output_what="the shard folder", other_what="data.root")
     kept, videos = read_manifest(manifest)
-    methods = sorted(set(videos["method"]) - {ORIGINAL}, key=METHODS.index)
+    methods = sorted(set(videos["method"]) - {ORIGINAL}, key=METHOD_CHOICES.index)
     if not methods:
         raise ShardsError(f"{manifest}: no fake videos listed (no method to build a dataset for)")
     plans = {}

@@ -2,8 +2,10 @@
 
 ``data.source: demo`` builds the built-in demo tree (offline, from the seed) under ``data/demo``;
 ``data.source: ffpp`` uses the FF++ tree at ``data.root``, downloading what is missing first when
-``data.download: true``. Either way the stage ends by listing every video of the chosen methods, qualities and
-splits into ``data/videos.parquet`` (schema in docs/architecture.md) — or by reporting exactly what is missing.
+``data.download: true``; ``data.source: list`` reads the CSV ``data.list`` (:mod:`add.data.listing`) and makes
+the c23/c40 twins of its videos under ``data/twins`` (:mod:`add.data.twins`). Either way the stage ends by
+listing every video of the chosen methods, qualities and splits into ``data/videos.parquet`` (schema in
+docs/architecture.md) — or by reporting exactly what is missing.
 
 The stage deletes nothing but its own output folder (``data/demo``), and only after every check passed: it
 refuses, naming both paths, when ``data.root`` is that folder, lies inside it or contains it, and it never
@@ -18,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from add.data import ffpp
+from add.determinism import usable_cpus
 from add.errors import AddError
 from add.io import atomic_path, refuse_overlap
-from add.layout import DEMO_ROOT, VIDEOS
+from add.layout import DEMO_ROOT, TWINS, VIDEOS
 from add.params import Params, as_params
 
 if TYPE_CHECKING:
@@ -28,7 +31,8 @@ if TYPE_CHECKING:
 
 
 def settings(params: Params | dict) -> tuple[ffpp.FFPPConfig, DemoConfig | None]:
-    """What the stage reads: the source (``data.*``) and, for the demo, ``demo.*`` and ``seed``."""
+    """What the stage reads: the source (``data.*``, ``teacher.quality``) and, for the demo, ``demo.*`` and
+    ``seed``."""
     params = as_params(params)
     cfg = ffpp.FFPPConfig.from_params(params)
     if cfg.source != "demo":
@@ -38,15 +42,29 @@ def settings(params: Params | dict) -> tuple[ffpp.FFPPConfig, DemoConfig | None]
     return cfg, DemoConfig.from_params(params)
 
 
-def run(params: Params | dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT) -> Path:
+def run(params: Params | dict, videos: str | os.PathLike = VIDEOS, demo_root: str | os.PathLike = DEMO_ROOT,
+        twins: str | os.PathLike = TWINS) -> Path:
     cfg, demo = settings(params)
     demo_root = Path(demo_root)
+    Path(twins).mkdir(parents=True, exist_ok=True)  # a DVC output of this stage; filled for a list source
     if demo is not None:
         from add.data.demo.build import build_demo
 
         build_demo(demo_root, **demo.build_kwargs(methods=cfg.methods, qualities=cfg.qualities))
         root = demo_root
         table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
+    elif cfg.source == "list":
+        from add.data.list_source import index_list
+        from add.data.listing import read_list
+
+        root = cfg.list
+        refuse_overlap(demo_root, Path(twins), output_what="the demo folder", other_what="the twins folder")
+        _check_replaceable(demo_root)
+        table = index_list(read_list(cfg.list, missing=cfg.missing), cfg.qualities, twins,
+                           jobs=cfg.jobs or usable_cpus())
+        if demo_root.exists():
+            shutil.rmtree(demo_root)
+        demo_root.mkdir(parents=True)
     else:
         root = Path(cfg.root)
         refuse_overlap(demo_root, root, output_what="the demo folder", other_what="data.root")
@@ -55,7 +73,7 @@ def run(params: Params | dict, videos: str | os.PathLike = VIDEOS, demo_root: st
             from add.data.download import download
 
             download(cfg)
-        table = ffpp.list_videos(root, cfg.methods, cfg.qualities, max_videos=cfg.max_videos)
+        table = cfg.list_videos()
         # DVC tracks data/demo as an output of this stage; for FF++ it is an empty folder. Emptied only now that
         # every check passed.
         if demo_root.exists():

@@ -356,7 +356,10 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     with atomic_path(path) as tmp:
         args = (
             ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
-            .output(str(tmp), format="mp4", movflags="+faststart", fflags="+bitexact", **_encoder_args(quality))
+            # passthrough: every input frame keeps its timestamp (a VFR input gives a frame-aligned twin; a CFR
+            # input encodes to the same bytes as ffmpeg's default)
+            .output(str(tmp), format="mp4", movflags="+faststart", fflags="+bitexact", fps_mode="passthrough",
+                    **_encoder_args(quality))
             .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
             .compile(cmd=ffmpeg_exe())
         )
@@ -388,7 +391,10 @@ def compress(src: str | os.PathLike, dst: str | os.PathLike, quality: str) -> No
     with atomic_path(dst) as tmp:
         args = (
             ffmpeg.input(str(src))
-            .output(str(tmp), format="mp4", movflags="+faststart", fflags="+bitexact", **_encoder_args(quality))
+            # passthrough: every input frame keeps its timestamp (a VFR input gives a frame-aligned twin; a CFR
+            # input encodes to the same bytes as ffmpeg's default)
+            .output(str(tmp), format="mp4", movflags="+faststart", fflags="+bitexact", fps_mode="passthrough",
+                    **_encoder_args(quality))
             .global_args("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
             .compile(cmd=ffmpeg_exe())
         )

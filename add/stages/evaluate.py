@@ -14,11 +14,22 @@ from pathlib import Path
 from add import evaluate
 from add.io import atomic_write_json
 from add.layout import KINDS, METRICS, PLOTS, QUALITIES, evaluation_paths
-from add.params import load_params
+from add.params import Params, load_params
+from add.qualities import check_test_quality
 from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
 from add.trainer.runtime import log
 
-settings = evaluate.EvalSettings.from_params  # all the stage reads from the params
+
+def settings(params: Params, kind: str = "teacher", test_quality: str | None = None
+             ) -> tuple[evaluate.EvalSettings, str | None]:
+    """All the stage reads from the params: how batches are made, and ``teacher.quality`` (a teacher is tested on
+    its own quality by default; nothing better than it was extracted). Returns the settings and the test quality."""
+    teacher = params.teacher.quality
+    if kind == "teacher" and test_quality is None:
+        test_quality = teacher
+    if test_quality is not None:
+        check_test_quality(teacher, test_quality, key="--test-quality")
+    return evaluate.EvalSettings.from_params(params), test_quality
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,10 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     method = args.method or default_method(params)
+    _, test_quality = settings(params, args.kind, args.test_quality)
     checkpoint, metrics_path, plots_dir = evaluation_paths(args.kind, method, args.quality, args.distill,
-                                                        args.test_quality, args.models, args.metrics, args.plots)
+                                                        test_quality, args.models, args.metrics, args.plots)
     checkpoint = Path(args.checkpoint) if args.checkpoint else checkpoint
-    metrics, curves = evaluate.evaluate_checkpoint(params, checkpoint, quality=args.test_quality, shards=args.shards)
+    metrics, curves = evaluate.evaluate_checkpoint(params, checkpoint, quality=test_quality, shards=args.shards)
     atomic_write_json(metrics_path, metrics)
     evaluate.write_plots(plots_dir, curves)
     if args.predictions:

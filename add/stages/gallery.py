@@ -11,10 +11,16 @@ from pathlib import Path
 
 from add import gallery
 from add.layout import PLOTS, gallery_png
-from add.params import load_params
+from add.params import Params, load_params
+from add.qualities import check_student_quality
 from add.stage_args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
 
-settings = gallery.faces_per_class  # all the stage reads from the params
+
+def settings(params: Params, quality: str = "c40") -> tuple[int, str]:
+    """All the stage reads from the params: the faces per class and the teacher's quality (its column)."""
+    reference = params.teacher.quality
+    check_student_quality(reference, quality, key="--quality")
+    return gallery.faces_per_class(params), reference
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     method = args.method or default_method(params)
     out = Path(args.out) if args.out else gallery_png(PLOTS, method, args.quality)
-    gallery.gallery(args.shards, args.models, method, args.quality, gallery.faces_per_class(params), out)
+    per_class, reference = settings(params, args.quality)
+    gallery.gallery(args.shards, args.models, method, args.quality, per_class, out, reference)
     print(f"gallery: {out}")
     return 0

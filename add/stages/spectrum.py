@@ -12,11 +12,16 @@ from pathlib import Path
 from add import spectrum
 from add.layout import PLOTS, spectrum_png
 from add.params import Params, load_params
+from add.qualities import check_student_quality
 from add.stage_args import add_method, add_shards, add_student_quality, default_method, stage_parser
 
 
-def settings(params: Params) -> None:
-    """The stage reads no params (``data.methods`` only for a missing --method)."""
+def settings(params: Params, quality: str = "c40") -> str:
+    """All the stage reads from the params: the teacher's quality, the spectra's reference (``data.methods`` only
+    for a missing --method)."""
+    reference = params.teacher.quality
+    check_student_quality(reference, quality, key="--quality")
+    return reference
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     add_shards(parser)
     parser.add_argument("--out", default=None, help="PNG (default: plots/spectrum/{method}/{quality}.png)")
     args = parser.parse_args(argv)
-    method = args.method or default_method(load_params(args.params))
+    params = load_params(args.params)
+    method = args.method or default_method(params)
+    reference = settings(params, args.quality)
     out = Path(args.out) if args.out else spectrum_png(PLOTS, method, args.quality)
-    spectrum.draw(spectrum.mean_spectra(args.shards, method, args.quality), method, args.quality, out)
+    spectrum.draw(spectrum.mean_spectra(args.shards, method, args.quality, reference), method, args.quality, out)
     print(f"spectrum: {out}")
     return 0

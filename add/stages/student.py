@@ -21,7 +21,7 @@ from add.trainer.spec import TrainingSettings, TrainingSpec, fit, read_settings
 def settings(params: Params, method: str = "Deepfakes", quality: str = "c40", distill: str = "add"
              ) -> TrainingSettings:
     """All the stage reads from the params."""
-    return read_settings(params, TrainingSpec.student(method, quality, distill))
+    return read_settings(params, TrainingSpec.student(method, quality, distill, params.teacher.quality))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     spec = TrainingSpec.student(args.method or default_method(params), args.quality or params.distill.quality,
-                                args.distill or params.distill.method)
+                                args.distill or params.distill.method, params.teacher.quality)
     fit(params, spec, shards=args.shards, models=args.models, live=args.dvclive, teacher=args.teacher,
         resume=not args.no_resume)
     return 0

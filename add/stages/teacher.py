@@ -1,4 +1,4 @@
-"""Stage ``teacher``: the teacher of one manipulation method, trained on raw crops.
+"""Stage ``teacher``: the teacher of one manipulation method, trained on raw crops (``teacher.quality``: raw, or c23).
 
     add teacher --method Deepfakes          # params.yaml: seed, model.*, train.*, data.methods (default method)
 
@@ -17,12 +17,12 @@ from add.trainer.spec import TrainingSettings, TrainingSpec, fit, read_settings
 
 def settings(params: Params, method: str = "Deepfakes") -> TrainingSettings:
     """All the stage reads from the params."""
-    return read_settings(params, TrainingSpec.teacher(method))
+    return read_settings(params, TrainingSpec.teacher(method, params.teacher.quality))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = training_parser("add teacher", __doc__).parse_args(argv)
     params = load_params(args.params)
-    spec = TrainingSpec.teacher(args.method or default_method(params))
+    spec = TrainingSpec.teacher(args.method or default_method(params), params.teacher.quality)
     fit(params, spec, shards=args.shards, models=args.models, live=args.dvclive, resume=not args.no_resume)
     return 0

@@ -1,6 +1,7 @@
 """One training spec for the teacher and the students: a detector of one method trained on one input quality with
-one distiller. The teacher is the raw-input model with distiller ``none``; a student sees compressed crops (c23 or
-c40) and, unless its distiller is ``none``, learns from the frozen teacher's raw-crop outputs.
+one distiller. The teacher is the model of ``teacher.quality`` crops (raw, or c23: :mod:`add.qualities`) with
+distiller ``none``; a student sees a lower quality (c23 or c40) and, unless its distiller is ``none``, learns from the
+frozen teacher's outputs on the teacher's crops of the same frames.
 
 :func:`read_settings` is everything a training run reads from the params (and all it reads: the params-read test
 records it); :func:`fit` runs it.
@@ -16,12 +17,13 @@ from typing import Any
 
 import torch
 
-from add.card import build_card, face_settings
+from add.card import build_card
 from add.data.faces import FaceSettings
 from add.data.loader import batch_factories
 from add.layout import BEST, STUDENT_QUALITIES, check_method, data_digest, student_dir, teacher_dir
 from add.losses import build_distiller, check_distiller, needs_teacher
 from add.params import Distill, Params, ParamsError, read_whole
+from add.qualities import check_student_quality
 from add.trainer.checkpoints import load_detector
 from add.trainer.config import ModelConfig, TrainConfig
 from add.trainer.loop import FitResult, Trainer
@@ -32,18 +34,20 @@ from add.trainer.runtime import seed_everything, setup_runtime
 class TrainingSpec:
     kind: str  # teacher | student
     method: str
-    quality: str  # the model's input crops: raw for the teacher
+    quality: str  # the model's input crops: teacher.quality for the teacher
     distill: str = "none"
+    teacher_quality: str = "raw"  # teacher.quality: the teacher's input (a student's must be lower)
 
     @classmethod
-    def teacher(cls, method: str) -> TrainingSpec:
-        return cls("teacher", check_method(method), "raw", "none")
+    def teacher(cls, method: str, quality: str = "raw") -> TrainingSpec:
+        return cls("teacher", check_method(method), quality, "none", quality)
 
     @classmethod
-    def student(cls, method: str, quality: str, distill: str) -> TrainingSpec:
+    def student(cls, method: str, quality: str, distill: str, teacher_quality: str = "raw") -> TrainingSpec:
         if quality not in STUDENT_QUALITIES:
             raise ParamsError(f"--quality must be one of {list(STUDENT_QUALITIES)}, got {quality!r}")
-        return cls("student", check_method(method), quality, check_distiller(distill))
+        check_student_quality(teacher_quality, quality)
+        return cls("student", check_method(method), quality, check_distiller(distill), teacher_quality)
 
     @property
     def name(self) -> str:
@@ -58,7 +62,7 @@ class TrainingSpec:
 
     def trained_on(self) -> dict[str, str]:
         if self.kind == "teacher":
-            return {"kind": "teacher", "method": self.method, "quality": "raw"}
+            return {"kind": "teacher", "method": self.method, "quality": self.quality}
         return {"kind": "student", "method": self.method, "quality": self.quality, "distill": self.distill}
 
 
@@ -88,7 +92,7 @@ def read_settings(params: Params, spec: TrainingSpec) -> TrainingSettings:
         model=ModelConfig.from_params(params), train=TrainConfig.from_params(params, student=spec.kind == "student"),
         distill=read_whole(params.distill) if distilled else None, beta=params.beta if distilled else None,
         init_from_teacher=spec.kind == "student" and params.distill.init_from_teacher,
-        faces=face_settings(params))
+        faces=FaceSettings.from_params(params))
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -110,6 +114,10 @@ def fit(params: Params, spec: TrainingSpec, *, shards: str | os.PathLike, models
     if spec.kind == "student" and (needs_teacher(spec.distill) or settings.init_from_teacher):
         teacher_path = Path(teacher) if teacher is not None else teacher_dir(models, spec.method) / BEST
         teacher_model, teacher_meta = load_detector(teacher_path)
+        if teacher_meta.get("quality", spec.teacher_quality) != spec.teacher_quality:
+            raise ParamsError(f"{teacher_path}: the teacher was trained on {teacher_meta['quality']} crops but "
+                              f"teacher.quality is {spec.teacher_quality!r}; retrain it (add teacher) or set "
+                              f"teacher.quality")
         teacher_info = {"path": str(teacher_path), "weights": weights_digest(teacher_model),
                         "model": teacher_meta.get("model")}
     seed_everything(settings.train.seed)
@@ -127,13 +135,14 @@ def fit(params: Params, spec: TrainingSpec, *, shards: str | os.PathLike, models
     teacher_channels = model.feature_channels if teacher_model is None else teacher_model.feature_channels
     distiller = build_distiller(spec.distill, model.feature_channels, teacher_channels,
                                 settings.distill or Distill(), beta=settings.beta or 0.0, model=settings.model.name)
-    qualities = [spec.quality] if teacher_model is None else ["raw", spec.quality]
+    qualities = [spec.quality] if teacher_model is None else [spec.teacher_quality, spec.quality]
     train_batches, val_batches = batch_factories(shards, spec.method, qualities, settings.train)
     config = {"stage": spec.kind, "method": spec.method, "quality": spec.quality, "distill": spec.distill,
               **settings.fingerprint_part(), "teacher": teacher_info, "data": data_digest(shards),
               "world_size": runtime.world_size}
     trainer = Trainer(model, settings.train, runtime, train_batches=train_batches, val_batches=val_batches,
-                      input_key=spec.quality, teacher=teacher_model, teacher_key="raw", distiller=distiller,
+                      input_key=spec.quality, teacher=teacher_model, teacher_key=spec.teacher_quality,
+                      distiller=distiller,
                       out_dir=spec.folder(models), live_dir=None if live is None else spec.folder(live),
                       meta={**spec.trained_on(), "card": build_card(params, shards, model.name, spec.trained_on())},
                       config=config, resume=resume, name=spec.name)

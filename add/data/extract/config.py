@@ -14,8 +14,9 @@ from add.data.video import QUALITY_CRF
 from add.determinism import usable_cpus
 from add.errors import AddError
 from add.params import Params, as_params
+from add.qualities import qualities_in_use
 
-STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video")
+STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video", "missing")  # missing: data.missing: skip
 SIDECAR_SUFFIX = ".decisions.json"
 SIDECAR_FORMAT = "add.extract/3"
 PNG_COMPRESSION = 3  # fixed, so that a rerun writes the same bytes
@@ -41,22 +42,17 @@ class ExtractConfig:
     seed: int = 0
     image_size: int = 128
     jobs: int = 0
-    detect_threshold: float = 0.2
-    detect_upsample: int = 0
-    detect_max_side: int = 640
-    detect_size_tolerance: float = 2.0
-    box_scale: float = 1.3
+    faces: FaceSettings = FaceSettings()
     reuse_boxes: bool = True
 
     @classmethod
     def from_params(cls, params: Params | Mapping[str, Any]) -> ExtractConfig:
         params = as_params(params)
         data = params.data
-        return cls(qualities=data.qualities, frames_per_video=data.frames_per_video, sampling=data.sampling,
+        return cls(qualities=qualities_in_use(params.teacher.quality, data.qualities),
+                   frames_per_video=data.frames_per_video, sampling=data.sampling,
                    seed=params.seed, image_size=data.image_size, jobs=data.jobs,
-                   detect_threshold=data.detect_threshold, detect_upsample=data.detect_upsample,
-                   detect_max_side=data.detect_max_side, detect_size_tolerance=data.detect_size_tolerance,
-                   box_scale=data.box_scale, reuse_boxes=data.reuse_boxes)
+                   faces=FaceSettings.from_params(params), reuse_boxes=data.reuse_boxes)
 
     @property
     def detect_quality(self) -> str:
@@ -75,12 +71,6 @@ class ExtractConfig:
         if self.sampling == "even":
             out.pop("seed")
         return out
-
-
-def face_settings(cfg: ExtractConfig) -> FaceSettings:
-    """The face pipeline's settings in ``cfg`` (what a checkpoint's model card records for ``add predict``)."""
-    return FaceSettings(cfg.detect_threshold, cfg.detect_upsample, cfg.detect_max_side, cfg.detect_size_tolerance,
-                        cfg.box_scale)
 
 
 # ------------------------------------------------------------------------------------------------------- sampling

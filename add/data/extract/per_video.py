@@ -23,7 +23,6 @@ from add.data.extract.config import (
     DETECTED,
     PNG_COMPRESSION,
     ExtractConfig,
-    face_settings,
     sample_indices,
     video_seed,
 )
@@ -147,7 +146,7 @@ def _detect(job: VideoJob, cfg: ExtractConfig, infos: Mapping[str, VideoInfo], i
     def cut(frames: Mapping[str, np.ndarray], box: Box) -> dict[str, Future]:  # a few KB per quality
         return {q: encoder.submit(_png, crop(frames[q], box, cfg.image_size)) for q in cfg.qualities}
 
-    found = face_crops(read, indices, info.width, info.height, face_settings(cfg), cut, image=lambda f: f[dq],
+    found = face_crops(read, indices, info.width, info.height, cfg.faces, cut, image=lambda f: f[dq],
                        seen=(lambda _, f: thumbs.append(thumbnail(f[dq]))) if keep_thumbs else None)
     if found is None:
         return None, {}, None
@@ -240,7 +239,7 @@ def _extract(job: VideoJob, cfg: ExtractConfig, reference: Reference | None, dec
                 return _extract(job, cfg, reference, decode=True)
             return VideoResult(job.index, _drop(str(e)), None, note=note)
         if boxes is None:
-            reason = f"no face in any of the {len(indices)} sampled frames (dlib score >= {cfg.detect_threshold:g})"
+            reason = f"no face in any of the {len(indices)} sampled frames (dlib score >= {cfg.faces.threshold:g})"
             return VideoResult(job.index, _drop(reason), None, note=note)
         decisions, tar = _write(job, cfg, boxes, pngs)
         return VideoResult(job.index, decisions, None, boxes_from=DETECTED, note=note, alignment=alignment, tar=tar)

@@ -2,6 +2,10 @@
 (every frame decision) and ``metrics/extract.json`` (totals). How a video is extracted: :mod:`add.data.extract`.
 
     add extract                  # params.yaml: seed, data.* (defaults in add.data.extract.config.ExtractConfig)
+    add extract --part 2/8       # one of 8 shares of the videos (add.data.extract.parts), no manifest
+
+A row of videos.parquet whose column ``missing`` is set (``data.missing: skip``) is not extracted: the manifest lists
+it with status ``missing`` and the reason, and metrics/extract.json counts it (``status_missing``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from add.data.extract.config import DETECTED, SIDECAR_SUFFIX, STATUSES, ExtractConfig, ExtractError
-from add.data.extract.jobs import VideoJob, VideoResult
+from add.data.extract.jobs import VideoJob, VideoResult, _drop
+from add.data.extract.parts import claim, parse_part, release, select_part
 from add.data.extract.scheduler import extract_videos
 from add.io import atomic_path, atomic_write_json, safe_join
 from add.layout import EXTRACT_METRICS, FACES, MANIFEST, MANIFEST_COLUMNS, VIDEOS
@@ -57,6 +62,9 @@ def read_videos(path: str | os.PathLike, qualities: Sequence[str]) -> pd.DataFra
     if dup.any():
         twice = table.loc[dup, ["method", "video"]].head(4).values.tolist()
         raise ExtractError(f"{path}: videos listed twice: {twice}")
+    if "missing" not in table.columns:
+        table["missing"] = ""
+    table["missing"] = table["missing"].map(lambda v: v if isinstance(v, str) else "")
     cwd = os.getcwd()
     for q in qualities:
         table[q] = table[q].map(lambda v: os.path.join(cwd, v) if isinstance(v, str) and v else v)
@@ -133,6 +141,32 @@ def _metrics(manifest: pd.DataFrame, results: Mapping[int, VideoResult], seconds
     return metrics
 
 
+def _missing(table: pd.DataFrame) -> dict[int, VideoResult]:
+    """The results of the rows left out for a missing file: one ``missing`` decision with the reason."""
+    results = {}
+    for i, reason in enumerate(table["missing"].tolist()):
+        if reason:
+            decision = _drop(reason)[0]
+            decision["status"] = "missing"
+            results[i] = VideoResult(i, [decision], None)
+    return results
+
+
+def run_part(params: Params | Mapping[str, Any], part: str, videos: str | os.PathLike = VIDEOS,
+             out_dir: str | os.PathLike = FACES, *, force: bool = False, progress: bool = True) -> dict[str, int]:
+    """Extract part ``"i/N"`` of the videos into ``out_dir`` (:mod:`add.data.extract.parts`); no manifest."""
+    index, parts = parse_part(part)
+    cfg = ExtractConfig.from_params(params)
+    table = read_videos(videos, cfg.qualities)
+    missing = _missing(table)
+    jobs = select_part([j for j in _jobs(table, Path(out_dir), cfg.qualities) if j.index not in missing], index,
+                       parts)
+    claim(out_dir, parts)
+    with tqdm(total=len(jobs), desc=f"extract part {index}/{parts}", unit="video", disable=not progress) as bar:
+        results = extract_videos(jobs, cfg, force=force, done=lambda r: bar.update(1))
+    return {"videos": len(jobs), "videos_resumed": sum(r.resumed for r in results.values())}
+
+
 def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os.PathLike = VIDEOS,
         out_dir: str | os.PathLike = FACES, manifest: str | os.PathLike = MANIFEST,
         metrics: str | os.PathLike = EXTRACT_METRICS, *, force: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -144,7 +178,9 @@ def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os
     out_dir = Path(out_dir)
     table = read_videos(videos, cfg.qualities)
     jobs = _jobs(table, out_dir, cfg.qualities)
-    bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=not progress)
+    missing = _missing(table)
+    present = [job for job in jobs if job.index not in missing]
+    bar = tqdm(total=len(present), desc="extract", unit="video", disable=not progress)
     counts = {"dropped": 0, "resumed": 0, "reused": 0}
 
     def done(result: VideoResult) -> None:
@@ -155,10 +191,11 @@ def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os
         bar.set_postfix(counts)
 
     try:
-        results = extract_videos(jobs, cfg, force=force, done=done)
+        results = extract_videos(present, cfg, force=force, done=done)
     finally:
         bar.close()
-    _clean_stale(out_dir, jobs, results)
+    _clean_stale(out_dir, present, results)
+    results.update(missing)
     table = _manifest(jobs, results)
     with atomic_path(manifest) as tmp:
         table.to_parquet(tmp, index=False)
@@ -166,4 +203,5 @@ def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os
     # The metrics file is tracked in git (a DVC metric): wall times would make a rerun with identical results dirty
     # it, so they are only returned (and printed by main), never written.
     atomic_write_json(metrics, {k: v for k, v in totals.items() if k not in TIMINGS})
+    release(out_dir)
     return totals
