@@ -132,6 +132,7 @@ def evaluate_checkpoint(params: Params | dict, checkpoint: str | os.PathLike, *,
     title = " ".join(str(part) for part in (meta.get("kind", "model"), method, meta.get("distill"), "on", quality)
                      if part)
     curves = {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "labels": test.labels, "probs": test.probs,
+              "videos": test.videos, "keys": test.keys,
               "confusion": confusion_matrix(test.labels, test.probs), "title": title}
     return metrics, curves
 
@@ -152,6 +153,17 @@ def write_plots(plots: str | os.PathLike, curves: dict) -> None:
         writer.writerow([CLASS_NAMES[int(actual)], CLASS_NAMES[int(pred)]])
     atomic_write_text(plots / "confusion.csv", buffer.getvalue())
     write_figures(plots, curves)
+
+
+def write_predictions(path: str | os.PathLike, curves: dict) -> None:
+    """Per test frame ``key, video, label, prob`` (P(fake)) as CSV: what the seeded study's bootstrap resamples."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["key", "video", "label", "prob"])
+    for key, video, label, prob in zip(curves["keys"], curves["videos"], curves["labels"], curves["probs"],
+                                       strict=True):
+        writer.writerow([key, video, int(label), f"{float(prob):.9g}"])
+    atomic_write_text(path, buffer.getvalue())
 
 
 def write_figures(plots: Path, curves: dict) -> None:

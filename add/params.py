@@ -205,6 +205,9 @@ class Train(Section):
     max_steps: int | None = num(None, min=1)
     deterministic: bool = True
     threads: int = num(1, min=1, max=1024)
+    # the students' seed (initialisation, shuffling, augmentation, dropout): null takes the top-level seed. The data,
+    # shards and teacher never read it, so students that differ only in it share them (a paired study)
+    seed: int | None = num(None, min=0)
 
     def check(self) -> None:
         if self.warmup_epochs >= self.epochs:
@@ -224,9 +227,10 @@ class Distill(Section):
     quality: Literal["c23", "c40"] = "c40"
     init_from_teacher: bool = False
     alpha: float = num(1.0, min=0)
-    fr_weights: tuple[float, ...] = num((1.0, 2.0, 0.25), min=0)
+    # null: the model's default (LossDefaults: ResNet [1, 2, 0.25] and 1, EfficientNet [1, 0, 0] and 0.01)
+    fr_weights: tuple[float, ...] | None = num(None, min=0)
     mv_weights: tuple[float, ...] = num((0.5, 2.5, 2.0), min=0)
-    gamma_fr: float = num(1.0, min=0)
+    gamma_fr: float | None = num(None, min=0)
     fr_max_exponent: float = num(FLOAT32_MAX_EXPONENT, gt=0, max=FLOAT32_MAX_EXPONENT)
     gamma_mv: float = num(100.0, min=0)
     eta_mv: float = num(50.0, min=0)
@@ -246,6 +250,39 @@ class Distill(Section):
     nl_weights: tuple[float, ...] = num((1.0, 1.0, 1.0), min=0)
     kd_weight: float = num(1.0, min=0)
     kd_temperature: float = num(4.0, gt=0)
+
+
+# ------------------------------------------------------------------ model-dependent defaults (null in the params)
+@dataclass(frozen=True)
+class LossDefaults:
+    """The frequency-loss settings a model's family takes when ``distill.fr_weights`` / ``distill.gamma_fr`` are
+    null. The authors distil four stages and this project three (add.models: ResNet layer2/3/4, EfficientNet
+    blocks.2/4/6, their stages without the first), so their first weight is dropped: ResNet
+    (``src/resnet_kd_fr_mv.yaml``) ``layer_fr: [0, 1, 2, 0.25]``, ``gamma_fr: 1`` -> [1, 2, 0.25]; EfficientNet
+    (``src/efficientnet_kd_fr_mv.yaml``) ``layer_fr: [0, 1, 0, 0]`` over its stride-4/8/16/32 blocks, ``gamma_fr:
+    0.01`` -> [1, 0, 0], FR on the stride-8 stage only. Another family (Xception) takes the ResNet values."""
+
+    fr_weights: tuple[float, ...]
+    gamma_fr: float
+
+
+LOSS_DEFAULTS: dict[str, LossDefaults] = {
+    "resnet": LossDefaults(fr_weights=(1.0, 2.0, 0.25), gamma_fr=1.0),
+    "efficientnet": LossDefaults(fr_weights=(1.0, 0.0, 0.0), gamma_fr=0.01),
+}
+
+
+def family(model: str | None) -> str:
+    """``resnet``, ``efficientnet`` or ``other`` for a timm model name (``tf_efficientnet_lite0`` is efficientnet)."""
+    name = (model or "").lower()
+    if name.startswith("resnet"):
+        return "resnet"
+    return "efficientnet" if "efficientnet" in name else "other"
+
+
+def loss_defaults(model: str | None) -> LossDefaults:
+    """The FR defaults of ``model``'s family (the ResNet ones for another family or no model)."""
+    return LOSS_DEFAULTS.get(family(model), LOSS_DEFAULTS["resnet"])
 
 
 @dataclass(frozen=True)
@@ -525,10 +562,26 @@ def get_float(cfg: Mapping, key: str, default: Any, *, where: str, min: float | 
 
 
 # ------------------------------------------------------------------------------------------------- add params
+def model_defaults_shown(params: Params, text: str) -> str:
+    """``text`` (:func:`to_yaml`) with each null key that means "the model's default" annotated with its value."""
+    defaults = loss_defaults(params.model.name)
+    out = []
+    for line in text.splitlines(keepends=True):
+        key = line.strip().split(":")[0]
+        if line.startswith("  ") and line.rstrip().endswith(": null") and key in ("fr_weights", "gamma_fr") \
+                and getattr(params.distill, key) is None:
+            value = getattr(defaults, key)
+            value = list(value) if isinstance(value, tuple) else value
+            line = f"{line.rstrip()}  # null -> model default ({family(params.model.name)}): {value}\n"
+        out.append(line)
+    return "".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``add params``: print the resolved params (every default filled in) as YAML; exit 1 with the error."""
     parser = argparse.ArgumentParser(prog="add params", description=main.__doc__)
     parser.add_argument("--params", default=DEFAULT_PARAMS, help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
-    print(to_yaml(load_params(args.params)), end="")
+    params = load_params(args.params)
+    print(model_defaults_shown(params, to_yaml(params)), end="")
     return 0

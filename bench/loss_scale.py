@@ -59,7 +59,7 @@ def features(model, x):
 @torch.no_grad()
 def measure(student, teacher, batches, cfg_dict: dict, seed: int, beta: float) -> dict:
     """The weighted terms of one form on fixed batches, averaged over them (student in eval mode)."""
-    cfg = distill_config(cfg_dict, beta=beta)
+    cfg = distill_config(cfg_dict, beta=beta, model=student.name)
     was_training = student.training
     student.eval()
     sums = {"ce": 0.0, "fr": 0.0, "mv_swd": 0.0, "mv_contrast": 0.0, "mv_contrast_minus_margin": 0.0}
@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> dict:
             if init == "teacher":
                 student.load_state_dict(teacher.state_dict())
             student.train()
-            distiller = build_distiller("add", student.feature_channels, teacher.feature_channels, cfg, beta=beta)
+            distiller = build_distiller("add", student.feature_channels, teacher.feature_channels, cfg, beta=beta,
+                                        model=student.name)
             step_module = TrainStep(student, distiller, setup_runtime("cpu"))
             optimizer = torch.optim.Adam(student.parameters(), lr=lr)
             generator = torch.Generator().manual_seed(seed + 1_000_003)

@@ -275,3 +275,55 @@ def test_kinds_are_balanced_and_seeded():
     assert kinds == manip.assign_kinds("Deepfakes", videos, seed=0)
     assert kinds != manip.assign_kinds("Deepfakes", videos, seed=1)
     assert set(manip.assign_kinds("FaceShifter", videos, seed=0).values()) == {"swap_gan"}
+
+
+def test_difference_energy_by_hand():
+    from add.data.demo.calibration import difference_energy
+
+    img = np.full((20, 30, 3), 10, np.uint8)
+    ref = np.full((20, 30, 3), 7, np.uint8)
+    ref[:, 15:] = 10  # the right half does not differ
+    assert difference_energy(img, ref, (0, 0, 15, 20)) == pytest.approx(9.0, rel=1e-5)  # (10 - 7)^2
+    assert difference_energy(img, ref, (0, 0, 30, 20)) == pytest.approx(4.5, rel=1e-5)
+    assert difference_energy(img, ref, (15, 0, 30, 20)) == 0.0
+
+
+def test_artifact_retention_per_kind(tree, clean_tree):
+    from add.data.demo.calibration import artifact_retention
+
+    kinds = meta(tree)["fakes"]["Deepfakes"]
+    kept = artifact_retention(tree, clean_tree, "Deepfakes", indices=[0, 3])
+    assert set(kept) == set(kinds.values()) | {"all"}
+    for kind, e in kept.items():
+        assert e["raw"] > 0 and e["kept"] == pytest.approx(e["c40"] / e["raw"]), (kind, e)
+    # against the original the swap itself counts too: more energy than the artifacts alone
+    whole = artifact_retention(tree, None, "Deepfakes", indices=[0, 3])
+    assert whole["all"]["raw"] > kept["all"]["raw"]
+    same = artifact_retention(tree, clean_tree, "Deepfakes", qualities=("raw", "raw"), indices=[0])
+    assert all(e["kept"] == 1.0 for e in same.values())
+    with pytest.raises(ValueError, match="strength-0 twin"):
+        artifact_retention(tree, tree, "Deepfakes")
+    with pytest.raises(ValueError, match="no fakes of 'FaceSwap'"):
+        artifact_retention(tree, clean_tree, "FaceSwap")
+
+
+def test_calibration_script_prints_the_energies_and_checks_the_targets(tree, clean_tree, tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "bench" / "calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data": {"methods": ["Deepfakes"]}}))
+    out = tmp_path / "calibration.json"
+    assert calibration.main(["--params", str(params), "--demo", str(tree), "--clean", str(clean_tree),
+                             "--frames", "0", "4", "--skip-models", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert set(figures["artifacts"]) == set(meta(tree)["fakes"]["Deepfakes"].values()) | {"all"}
+    assert len(figures["checks"]) == len(figures["artifacts"])
+    assert "c40 keeps" in capsys.readouterr().out
+    checks = calibration.checks({"artifacts": {"swap": {"kept": 0.2}, "gan": {"kept": 0.02}},
+                                 "models": {"teacher_raw": 0.97, "teacher_c40": 0.9, "student_c40": 0.8}})
+    assert [(name, met) for name, _, _, met in checks] == [
+        ("artifacts gan: c40 keeps", False), ("artifacts swap: c40 keeps", True), ("teacher val ACC on raw", True),
+        ("teacher val ACC on c40", False), ("plain c40 student val ACC", True)]

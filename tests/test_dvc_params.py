@@ -137,6 +137,16 @@ def test_beta_reaches_only_the_distilled_students():
     assert "none" not in yaml.safe_load((ROOT / "params.yaml").read_text())["students"]["distill"]
 
 
+def test_the_student_seed_reaches_only_the_students():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    assert [name for name, stage in stages.items() if any(covers(e, "train.seed") for e in listed(stage))] == [
+        "student", "student_none"]
+    params = parse_params({"seed": 1, "train": {"seed": 7}})
+    teacher = reads_of("python pipeline/teacher.py --method Deepfakes", params)
+    student = reads_of("python pipeline/student.py --method Deepfakes --quality c40 --distill none", params)
+    assert "train.seed" not in teacher and "train.seed" in student
+
+
 @pytest.mark.parametrize("command", ["teacher", "student"])
 def test_the_training_stages_record_what_the_run_uses(command):
     params = load_params(ROOT / "params.yaml")

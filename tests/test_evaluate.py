@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from add.trainer.checkpoints import load_checkpoint, load_detector
 from add.trainer.predictions import iter_outputs, predict
 from add.trainer.runtime import setup_runtime
 
+REPO = Path(__file__).resolve().parents[1]
 SIZE = 64
 METHOD = "Deepfakes"
 PARAMS = {
@@ -243,3 +245,55 @@ def test_student_can_start_from_the_teacher(run, tmp_path, init):
     assert convs
     same = all(torch.allclose(t[k], s[k], atol=1e-6) for k in convs)
     assert same is init
+
+
+def test_predictions_csv_holds_every_test_frame(run, tmp_path):
+    root, shard_dir = run
+    params = root / "params.yaml"
+    out = tmp_path / "predictions.csv"
+    assert cli.main(["evaluate", "--params", str(params), "--shards", str(shard_dir), "--models", str(root / "models"),
+                     "--metrics", str(tmp_path / "metrics"), "--plots", str(tmp_path / "plots"), "--kind", "student",
+                     "--quality", "c40", "--distill", "add", "--predictions", str(out)]) == 0
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    metrics = json.loads((tmp_path / "metrics/student/Deepfakes/c40/add.json").read_text())
+    assert len(rows) == metrics["frames"] and len({r["key"] for r in rows}) == len(rows)
+    assert {r["video"].split("/")[0] for r in rows} == {"original", METHOD}
+    labels, probs = np.array([int(r["label"]) for r in rows]), np.array([float(r["prob"]) for r in rows])
+    assert metrics["acc"] == pytest.approx(accuracy(labels, probs), abs=1e-6)
+
+
+def test_calibration_val_accuracy_is_the_validation_acc_of_training(run):
+    import importlib.util
+
+    from add.params import load_params
+
+    root, shard_dir = run
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "bench" / "calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    params = load_params(root / "params.yaml")
+    for checkpoint, quality in ((root / "models/teacher/Deepfakes/best.pt", "raw"),
+                                (root / "models/student/Deepfakes/c40/none/best.pt", "c40")):
+        meta = load_checkpoint(checkpoint)["meta"]
+        assert calibration.val_accuracy(checkpoint, shard_dir, quality, params) == pytest.approx(meta["val_acc"])
+
+
+def test_fr_exponent_bench_gives_the_gamma_of_each_target_exponent(run, tmp_path, capsys):
+    import importlib.util
+
+    root, shard_dir = run
+    spec = importlib.util.spec_from_file_location("fr_exponent", REPO / "bench" / "fr_exponent.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "fr.json"
+    assert bench.main(["--params", str(root / "params.yaml"), "--shards", str(shard_dir), "--teacher",
+                       str(root / "models/teacher/Deepfakes/best.pt"), "--batches", "1", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["model"] == "resnet18" and result["fr_weights"] == [1.0, 2.0, 0.25] and result["gamma_fr"] == 1.0
+    assert len(result["stages"]) == 3 and all(0 <= s["mean"] <= s["p99"] <= s["max"] for s in result["stages"])
+    largest = max(s["max"] for s in result["stages"])
+    assert largest > 0
+    for target, gamma in result["gamma_for_largest_exponent"].items():
+        assert gamma * largest == pytest.approx(float(target))
+    assert "gamma_fr for a largest exponent of 1: " in capsys.readouterr().out

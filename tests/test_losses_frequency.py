@@ -130,3 +130,19 @@ def test_rejects_non_4d_and_mismatched_shapes(bad):
         frequency_attention_loss(torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 5))
     with pytest.raises(ValueError, match="gamma"):
         frequency_attention_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), gamma=-1.0)
+
+
+def test_frequency_distance_is_the_exponent_over_gamma():
+    from add.losses import frequency_distance
+
+    # a constant difference c on one channel of C: its forward DFT is c at (0, 0) only, so mean_c d = c^2 / C there
+    student, teacher = torch.zeros(2, 4, 3, 6), torch.zeros(2, 4, 3, 6)
+    student[:, 1] = 3.0
+    distance = frequency_distance(student, teacher)
+    assert distance.shape == (2, 3, 4) and distance.dtype == torch.float64
+    assert distance[:, 0, 0].tolist() == pytest.approx([9.0 / 4] * 2)
+    distance[:, 0, 0] = 0
+    assert distance.abs().max().item() < 1e-12
+    student, teacher = wave(2, 3, 4, 4) * 5, wave(2, 3, 4, 4, phase=2.0) * 5
+    assert (0.7 * frequency_distance(student, teacher)).max().item() == pytest.approx(
+        _largest_exponent(student, teacher, 0.7), rel=1e-6)

@@ -1,82 +1,160 @@
-"""docs/study/study.py: the DVC commands it queues, and results/summary/plot/README from `dvc exp show --json`
-output."""
+"""docs/study/study.py: the commands it runs (data once, students differing only in train.seed), the pilot's plan,
+and results/README from the work folder — with a fake runner in place of the `add` stages."""
 
 from __future__ import annotations
 
 import csv
 import importlib.util
 import json
+import math
+import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+
+from add.layout import evaluation_paths
+from add.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("study", REPO / "docs" / "study" / "study.py")
 study = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(study)
 
-
-def fake_experiment(seed: int, none_acc: float, add_acc: float) -> dict:
-    def m(acc):
-        return {"data": {"acc": acc, "auc": acc + 0.05, "video_auc": acc + 0.1, "val_acc": acc - 0.02}}
-
-    metrics = {"metrics/teacher/Deepfakes/raw.json": m(0.99), "metrics/teacher/Deepfakes/c40.json": m(0.7)}
-    for distill in study.DISTILLERS:
-        acc = {"none": none_acc, "add": add_acc}.get(distill, none_acc - 0.01)
-        metrics[f"metrics/student/Deepfakes/c40/{distill}.json"] = m(acc)
-    return {"rev": f"{seed:040d}", "name": f"study-seed{seed}",
-            "data": {"params": {"params.yaml": {"data": {"seed": seed}}}, "metrics": metrics}}
+ADD_GAIN = {0: 0.02, 1: 0.08, 2: -0.03, 3: 0.05}  # the fake add - none ACC difference per seed (pilot seeds)
+PAIRS = 6
 
 
-# the nesting of `dvc exp show --json` (DVC 3): workspace, then the baseline commit with its experiments
-EXP_SHOW = [
-    {"rev": "workspace", "name": None, "data": {"metrics": {}}, "experiments": None},
-    {"rev": "abc", "name": "main", "data": {"metrics": {}}, "experiments": [
-        {"revs": [fake_experiment(0, 0.80, 0.84)], "name": "study-seed0"},
-        {"revs": [fake_experiment(1, 0.78, 0.77)], "name": "study-seed1"},
-        {"revs": [fake_experiment(2, 0.82, 0.86)], "name": "study-seed2"},
-        {"revs": [{"rev": "x", "name": "other-seed0", "data": {}}]},
-    ]},
-]
+def option(cmd: list[str], name: str) -> str:
+    return cmd[cmd.index(name) + 1]
 
 
-def test_queue_commands():
-    cmds = study.queue_commands([0, 3], "study", ["beta=20"])
-    assert len(cmds) == 2
-    assert cmds[1][:6] == ["dvc", "exp", "run", "--queue", "--name", "study-seed3"]
-    flat = " ".join(cmds[0])
-    assert "-S seed=0" in flat and "-S beta=20" in flat
-    assert "-S students.distill=[add,fr,mv,mv_nocontrast,fitnet,at,nl,kd]" in flat  # none: stage student_none
-    assert "-S evaluate.teacher_qualities=[raw,c40]" in flat
+class FakeAdd:
+    """Stands in for the `add` stages: records the commands; an evaluation writes metrics (and predictions)."""
+
+    def __init__(self):
+        self.commands: list[list[str]] = []
+
+    def __call__(self, cmd: list[str]) -> None:
+        self.commands.append(cmd)
+        stage = cmd[3]
+        if stage == "teacher":
+            path = Path(option(cmd, "--models")) / "teacher" / option(cmd, "--method") / "best.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"teacher")
+        if stage != "evaluate":
+            return
+        params = load_params(option(cmd, "--params"))
+        kind = option(cmd, "--kind")
+        quality = option(cmd, "--quality") if kind == "student" else None
+        distill = option(cmd, "--distill") if kind == "student" else None
+        test_quality = option(cmd, "--test-quality") if kind == "teacher" else None
+        _, metrics_path, _ = evaluation_paths(kind, option(cmd, "--method"), quality, distill, test_quality,
+                                              metrics=option(cmd, "--metrics"))
+        seed = params.train.seed or 0
+        half = params.train.max_steps == 5  # the control (study params: max_steps 10)
+        # students right on a share of frames that depends on distiller and seed
+        acc = 0.7 + 0.005 * seed + (ADD_GAIN.get(seed, 0.03) if distill == "add" else 0.0) - (0.1 if half else 0.0)
+        if kind == "teacher":
+            acc = 0.97
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text(json.dumps({"acc": acc, "auc": acc + 0.05, "video_auc": acc + 0.1,
+                                            "val_acc": acc - 0.01}))
+        if "--predictions" in cmd:
+            rng = np.random.default_rng([seed, len(distill), int(half)])
+            out = Path(option(cmd, "--predictions"))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["key", "video", "label", "prob"])
+                for pair in range(PAIRS):
+                    for video, label in ((f"original/{pair:03d}", 0), (f"Deepfakes/{pair:03d}_{pair + 100:03d}", 1)):
+                        for frame in range(4):
+                            right = rng.random() < acc
+                            prob = 0.8 if right == bool(label) else 0.2
+                            writer.writerow([f"{video}/{frame}", video, label, prob])
 
 
-def test_results_summary_plot_and_readme(tmp_path, monkeypatch):
-    experiments = study.find_experiments(EXP_SHOW, "study-seed")
-    assert sorted(experiments) == ["study-seed0", "study-seed1", "study-seed2"]
-    monkeypatch.setattr(study.subprocess, "run", lambda *a, **k: type("R", (), {
-        "returncode": 0, "stdout": json.dumps(EXP_SHOW), "stderr": ""})())
-    rows = study.collect("study")
-    assert len(rows) == 3 * (2 + len(study.DISTILLERS))
-    assert rows[0]["distill"] == "teacher" and rows[0]["test_quality"] == "raw"
-    meta = {"name": "study", "commit": "abc1234", "command": "uv run python docs/study/study.py", "set": [],
-            "wall": "61.0 min for 3 seeds"}
-    summary = study.write_outputs(rows, meta, tmp_path)
-    with (tmp_path / "results.csv").open() as f:
+@pytest.fixture
+def setup(tmp_path):
+    params = tmp_path / "study_params.yaml"
+    params.write_text(yaml.safe_dump({"seed": 0, "data": {"methods": ["Deepfakes"]},
+                                      "train": {"epochs": 2, "max_steps": 10}}))
+    fake = FakeAdd()
+    return study.Study(params, tmp_path / "work", tmp_path / "out", runner=fake), fake
+
+
+def test_the_data_and_teacher_are_built_once_and_students_differ_only_in_their_seed(setup):
+    s, fake = setup
+    s.build_data()
+    assert [c[3] for c in fake.commands] == ["videos", "extract", "shards", "teacher", "evaluate", "evaluate"]
+    fake.commands.clear()
+    for seed in (0, 1):
+        s.train("add", seed)
+        s.train(study.CONTROL, seed)
+    s.train("add", 0)  # finished: not trained again
+    students = [c for c in fake.commands if c[3] == "student"]
+    assert len(students) == 4 and not any(c[3] in ("videos", "shards", "teacher") for c in fake.commands)
+    assert {option(c, "--teacher") for c in students} == {str(s.teacher)}
+    assert {option(c, "--shards") for c in fake.commands} == {str(s.shards)}
+    raws = [yaml.safe_load(Path(option(c, "--params")).read_text()) for c in students]
+    base = yaml.safe_load(s.params.read_text())
+    for raw in raws:
+        seed = raw["train"].pop("seed")
+        raw["train"]["max_steps"] = 10
+        assert raw == base and seed in (0, 1)
+    assert [option(c, "--distill") for c in students] == ["add", "none", "add", "none"]  # the control is a none
+    assert sum(yaml.safe_load(Path(option(c, "--params")).read_text())["train"]["max_steps"] == 5
+               for c in students) == 2
+
+
+def test_the_pilot_writes_k_before_the_run(setup):
+    s, fake = setup
+    s.build_data()
+    with pytest.raises(study.StudyError, match="no plan"):
+        s.schedule(list(study.MAIN), [], 0)
+    with pytest.raises(study.StudyError, match="at least 4"):
+        s.pilot([0, 1, 2])
+    plan = s.pilot([0, 1, 2, 3])
+    sd = statistics.stdev(ADD_GAIN.values())
+    assert plan["sd_acc"] == pytest.approx(sd)
+    assert plan["K"] == max(8, math.ceil((2 * sd / 0.03) ** 2)) and plan["seeds"] == list(range(plan["K"]))
+    assert json.loads((s.out / "plan.json").read_text())["K"] == plan["K"]
+    schedule = s.schedule(["none", "add"], ["kd"], 3)
+    assert schedule == {"none": plan["seeds"], "add": plan["seeds"], study.CONTROL: plan["seeds"], "kd": [0, 1, 2]}
+
+
+def test_collect_writes_paired_intervals_and_the_control(setup):
+    s, fake = setup
+    s.build_data()
+    plan = s.pilot([0, 1, 2, 3])
+    schedule = s.schedule(["none", "add"], ["kd"], 3)
+    s.run(schedule)
+    meta = {"commit": "abc1234", "commands": ["uv run python docs/study/study.py run"], "wall": "1 min"}
+    summary = study.collect(s, schedule, meta, resamples=100)
+    with (s.out / "results.csv").open() as f:
         table = list(csv.DictReader(f))
-    assert tuple(table[0]) == study.COLUMNS and len(table) == len(rows)
-    add = next(p for p in summary["paired"] if p["distill"] == "add")
-    assert add["per_seed"] == pytest.approx({0: 0.04, 1: -0.01, 2: 0.04})
-    assert add["mean_diff"] == pytest.approx(0.07 / 3) and (add["better"], add["worse"]) == (2, 1)
-    none = next(e for e in summary["table"] if e["distill"] == "none")
-    assert none["acc"] == pytest.approx(0.8) and none["acc_std"] == pytest.approx(0.02)
-    text = (tmp_path / "README.md").read_text()
-    assert "| add | +0.023 ± 0.029 | 2 / 1 | 0: +0.040, 1: -0.010, 2: +0.040 |" in text
-    assert "| none | c40 | 0.800 ± 0.020 |" in text and "uv run python docs/study/study.py" in text
-    assert (tmp_path / "c40_acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert tuple(table[0]) == study.COLUMNS
+    assert [(r["distill"], r["test_quality"], r["seed"]) for r in table[:2]] == [("teacher", "raw", ""),
+                                                                                 ("teacher", "c40", "")]
+    assert len(table) == 2 + 3 * plan["K"] + 3
+    add = next(e for e in summary if e["distill"] == "add")["acc"]
+    gains = [ADD_GAIN.get(seed, 0.03) for seed in plan["seeds"]]
+    assert add["mean_diff"] == pytest.approx(statistics.fmean(gains))
+    assert add["t_low"] < add["mean_diff"] < add["t_high"] and add["boot_low"] <= add["boot_high"]
+    assert (add["better"], add["worse"], add["seeds"]) == (sum(g > 0 for g in gains), sum(g < 0 for g in gains),
+                                                           plan["K"])
+    control = next(e for e in summary if e["distill"] == study.CONTROL)["acc"]
+    assert control["mean_diff"] == pytest.approx(-0.1) and control["t_high"] < 0  # the control shows up
+    assert next(e for e in summary if e["distill"] == "kd")["acc"]["seeds"] == 3
+    text = (s.out / "README.md").read_text()
+    assert f"K = max(8, ⌈(2σ_d / 3)²⌉) = {plan['K']} seeds" in text
+    assert f"| {study.CONTROL} | {plan['K']} | -10.0 |" in text
+    assert (s.out / "c40_acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (s.out / "study_params.yaml").read_text() == s.params.read_text()  # the params beside the results
 
 
-def test_missing_metrics_name_the_seed():
-    data = fake_experiment(4, 0.8, 0.8)["data"]
-    del data["metrics"]["metrics/student/Deepfakes/c40/kd.json"]
-    with pytest.raises(study.StudyError, match="seed 4 has no metrics/student/Deepfakes/c40/kd.json"):
-        study.experiment_rows(data, 4)
+def test_a_missing_params_file_says_how_to_start(tmp_path):
+    with pytest.raises(study.StudyError, match="cp params.yaml"):
+        study.Study(tmp_path / "nowhere.yaml", tmp_path / "work", tmp_path / "out")

@@ -8,7 +8,7 @@ from add.losses.attention_transfer import attention_map, attention_transfer_loss
 from add.losses.config import CONFIG_KEYS, DistillConfig, distill_config
 from add.losses.distillers import DISTILLERS, Distiller, build_distiller, check_distiller, needs_teacher
 from add.losses.fitnet import FitNetLoss, fitnet_cosine_loss
-from add.losses.frequency import FLOAT32_MAX_EXPONENT, frequency_attention_loss
+from add.losses.frequency import FLOAT32_MAX_EXPONENT, frequency_attention_loss, frequency_distance
 from add.losses.kd import hinton_kd_loss
 from add.losses.multi_view import (
     BINS,
@@ -54,6 +54,7 @@ __all__ = [
     "element_coordinates",
     "fitnet_cosine_loss",
     "frequency_attention_loss",
+    "frequency_distance",
     "hinton_kd_loss",
     "multi_view_attention_loss",
     "multi_view_terms",

@@ -7,9 +7,11 @@ ADD (Eq. 10: L = CE + α·L_FR + β·L_MV, summed over stages with the per-stage
   ``alpha``            1       α, weight of the frequency attention loss (≥ 0)
   ``beta``             16      β, weight of the multi-view attention loss: the top-level param ``beta`` (``dvc exp
                                run -S beta=20``), never a ``distill`` key; the paper tunes it in 16-23
-  ``fr_weights``       [1, 2, 0.25]     per-stage weights of L_FR
+  ``fr_weights``       null    per-stage weights of L_FR; null: the model's (``add.params.LossDefaults``, the authors'
+                               configs): ResNet [1, 2, 0.25], EfficientNet [1, 0, 0] (FR on the stride-8 stage)
   ``mv_weights``       [0.5, 2.5, 2.0]  per-stage weights of L_MV
-  ``gamma_fr``         1       γ_FR (≥ 0); the paper uses 1e-3 for EfficientNet-B0
+  ``gamma_fr``         null    γ_FR (≥ 0); null: the model's, ResNet 1, EfficientNet 0.01 (the authors' configs;
+                               the paper's Table 3 gives 1e-3 for EfficientNet-B0)
   ``fr_max_exponent``  88.72   cap on γ_FR·mean_c d (in (0, 88.72]); the default changes nothing unless exp would
                                overflow float32; lower it (e.g. 20) to bound the weights and gradients
   ``gamma_mv``         100     γ_MV (≥ 0)
@@ -53,7 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from add.params import Distill, Params, ParamsError, number, parse_section
+from add.params import Distill, Params, ParamsError, loss_defaults, number, parse_section
 
 FITNET_DEFAULT_WEIGHTS = {"hint": 100.0, "cosine": 16.0}
 DEFAULT_BETA = Params().beta
@@ -93,8 +95,9 @@ CONFIG_KEYS = tuple(f.name for f in fields(DistillConfig))
 PER_STAGE = ("fr_weights", "mv_weights", "at_weights", "nl_weights")
 
 
-def _weights(distill: Distill, key: str, stages: int, given: bool) -> tuple[float, ...]:
-    value = getattr(distill, key)
+def _weights(distill: Distill, key: str, stages: int, given: bool, value: tuple[float, ...] | None = None
+             ) -> tuple[float, ...]:
+    value = getattr(distill, key) if value is None else value
     if len(value) == stages:
         return value
     if not given and len(set(value)) == 1:
@@ -107,9 +110,10 @@ def _weights(distill: Distill, key: str, stages: int, given: bool) -> tuple[floa
 
 
 def distill_config(distill: Distill | Mapping[str, Any] | None = None, *, beta: float = DEFAULT_BETA,
-                   stages: int = 3) -> DistillConfig:
+                   stages: int = 3, model: str | None = None) -> DistillConfig:
     """The loss settings of the ``distill`` section (typed; a mapping is parsed by the same rules) and the top-level
-    ``beta``, for ``stages`` distilled feature stages; ``ParamsError`` naming the key otherwise."""
+    ``beta``, for ``stages`` distilled feature stages of ``model`` (whose family gives ``fr_weights`` and
+    ``gamma_fr`` when they are null: ``add.params.LossDefaults``); ``ParamsError`` naming the key otherwise."""
     if not isinstance(distill, Distill):
         distill = parse_section(Distill, distill, "distill", record_as=None)
     beta = number(beta, "beta")
@@ -121,8 +125,14 @@ def distill_config(distill: Distill | Mapping[str, Any] | None = None, *, beta: 
         raise ParamsError(f"params 'distill.fitnet_stage' must be in {-stages}..{stages - 1}, got {stage}")
     variant = distill.fitnet_variant
     values = {f.name: getattr(distill, f.name) for f in fields(DistillConfig) if f.name != "beta"}
+    model_default = loss_defaults(model)
     values.update({key: _weights(distill, key, stages, getattr(distill, key) != getattr(default, key))
-                   for key in PER_STAGE})
+                   for key in PER_STAGE if key != "fr_weights"})
+    given = distill.fr_weights is not None
+    values["fr_weights"] = _weights(distill, "fr_weights", stages, given,
+                                    distill.fr_weights if given else model_default.fr_weights)
+    if distill.gamma_fr is None:
+        values["gamma_fr"] = model_default.gamma_fr
     values["fitnet_stage"] = (stages // 2 if variant == "hint" else stages - 1) if stage is None else stage % stages
     if distill.fitnet_weight is None:
         values["fitnet_weight"] = FITNET_DEFAULT_WEIGHTS[variant]

@@ -240,14 +240,16 @@ def _channels(value: Sequence[int], who: str) -> tuple[int, ...]:
 
 
 def build_distiller(name: str, student_channels: Sequence[int], teacher_channels: Sequence[int],
-                    distill: Distill | Mapping[str, Any] | None = None, *, beta: float = DEFAULT_BETA) -> Distiller:
+                    distill: Distill | Mapping[str, Any] | None = None, *, beta: float = DEFAULT_BETA,
+                    model: str | None = None) -> Distiller:
     """The distiller ``name`` for the given per-stage channel counts, configured by the typed ``distill`` section
-    (a mapping is parsed by the same rules) and the top-level ``beta``."""
+    (a mapping is parsed by the same rules), the top-level ``beta`` and the student's ``model`` name (the defaults
+    of its backbone family for what the section leaves null: ``add.params.LossDefaults``)."""
     check_distiller(name)
     student_channels = _channels(student_channels, "student")
     teacher_channels = _channels(teacher_channels, "teacher")
     if len(student_channels) != len(teacher_channels):
         raise ValueError(f"build_distiller: student and teacher have different numbers of stages: "
                          f"{list(student_channels)} vs {list(teacher_channels)}")
-    config = distill_config(distill, beta=beta, stages=len(student_channels))
+    config = distill_config(distill, beta=beta, stages=len(student_channels), model=model)
     return DISTILLERS[name](name, student_channels, teacher_channels, config)

@@ -91,3 +91,14 @@ def frequency_attention_loss(student: Tensor, teacher: Tensor, gamma: float = 1.
     if difference.dtype not in (torch.float32, torch.float64):
         difference = difference.float()  # half precision FFTs are not supported everywhere and lose the spectrum
     return _FrequencyAttention.apply(difference, float(gamma), float(max_exponent)).mean()
+
+
+@torch.no_grad()
+def frequency_distance(student: Tensor, teacher: Tensor) -> Tensor:
+    """(1/C) Σ_c d(c, u, v) per sample and frequency, B × H × (W//2+1), float64: what γ_FR multiplies in the exponent
+    of the weights w (Eq. 3). Choosing γ_FR so that the largest γ·mean_c d at initialisation is about 1-3 keeps w the
+    focal weights of Eq. 3 instead of exploding (``bench/fr_exponent.py`` measures it)."""
+    check_feature_pair(student, teacher, "frequency_distance")
+    difference = (student - teacher).float()
+    spectrum = torch.fft.rfft2(difference, norm="forward")
+    return torch.linalg.vector_norm(torch.view_as_real(spectrum), dim=(1, 4)).double().square_() / student.shape[1]

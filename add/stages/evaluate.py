@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     add_models(parser)
     parser.add_argument("--metrics", default=METRICS, help="metrics root (default: %(default)s)")
     parser.add_argument("--plots", default=PLOTS, help="plots root (default: %(default)s)")
+    parser.add_argument("--predictions", default=None,
+                        help="also write each test frame's key, video, label and P(fake) to this CSV")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     method = args.method or default_method(params)
@@ -55,5 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics, curves = evaluate.evaluate_checkpoint(params, checkpoint, quality=test_quality, shards=args.shards)
     atomic_write_json(metrics_path, metrics)
     evaluate.write_plots(plots_dir, curves)
+    if args.predictions:
+        evaluate.write_predictions(args.predictions, curves)
     log(f"evaluate: {metrics_path}: " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
     return 0

@@ -29,7 +29,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What the training loop reads: the ``train`` section's loop settings and the top-level ``seed``."""
+    """What the training loop reads: the ``train`` section's loop settings and the seed: the top-level ``seed`` for
+    the teacher, ``train.seed`` (null: ``seed``) for a student."""
 
     seed: int = 0
     epochs: int = 10
@@ -43,9 +44,11 @@ class TrainConfig:
     pct_start: float = 0.05
 
     @classmethod
-    def from_params(cls, params: Params | dict) -> TrainConfig:
+    def from_params(cls, params: Params | dict, *, student: bool = False) -> TrainConfig:
         params = as_params(params)
-        return cls(seed=params.seed, **{f.name: getattr(params.train, f.name) for f in fields(cls) if f.name != "seed"})
+        seed = params.train.seed if student else None
+        return cls(seed=params.seed if seed is None else seed,
+                   **{f.name: getattr(params.train, f.name) for f in fields(cls) if f.name != "seed"})
 
 
 def fingerprint(obj: Any) -> str:

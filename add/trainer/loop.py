@@ -14,6 +14,12 @@ that it still leaves a ``best.pt``.
 A student step: the frozen teacher (eval mode, no grad) sees the raw crops, the student the compressed crops of the
 same samples; loss = CE + the distiller's already-weighted terms.
 
+Which term drives training: on the last step before each validation, the L2 norm of each term's gradient on the
+backbone (every parameter but the classifier; CE's and each weighted distillation term's, from
+``torch.autograd.grad`` on the same graph, which changes no weight) is logged as ``grad/{term}`` beside the
+validation (DVCLive metrics, and the history in ``last.pt``). A term that does not depend on the weights (a zero
+weight) logs 0. Not measured during the head-only warm-up (the backbone is frozen) nor under torchrun.
+
 Resuming: ``last.pt`` is written after every validation with the model, distiller, optimiser, scheduler, counters,
 the best metric, the early-stop counter, the RNG states and a copy of ``best.pt`` (rewritten on resume, as DVC removes
 a stage's non-persistent outputs before rerunning it); a rerun with the same config resumes from it, replays
@@ -53,6 +59,19 @@ from add.trainer.runtime import Runtime, log
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
+
+
+def term_grad_norms(terms: dict[str, torch.Tensor], params: list[nn.Parameter]) -> dict[str, float]:
+    """The L2 norm of each term's gradient on ``params`` (the graph is kept for the step's backward); 0 for a term
+    that does not depend on them."""
+    out = {}
+    for name, term in terms.items():
+        if not term.requires_grad:
+            out[name] = 0.0
+            continue
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        out[name] = math.sqrt(sum(float(g.detach().double().pow(2).sum()) for g in grads if g is not None))
+    return out
 
 
 class TrainStep(nn.Module):
@@ -170,6 +189,8 @@ class Trainer:
         self.live = None
         self.history: list[dict] = []
         self.best: dict | None = None  # the best.pt payload, also kept in last.pt
+        self.measure_grads = True  # grad/{term} norms at each validation (module docstring)
+        self.grad_norms: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------------------------- pieces
 
@@ -189,7 +210,11 @@ class Trainer:
             log(f"{self.name}: {'head-only warm-up' if phase == 'warmup' else 'training all layers'} "
                 f"from epoch {epoch + 1}")
 
-    def train_step(self, batch: dict) -> dict[str, float]:
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        head = {id(p) for p in self.model.head_parameters()}
+        return [p for p in self.model.parameters() if id(p) not in head and p.requires_grad]
+
+    def train_step(self, batch: dict, measure: bool = False) -> dict[str, float]:
         runtime = self.runtime
         x = runtime.to_input(batch[self.input_key])
         labels = batch["label"].to(runtime.device)
@@ -205,6 +230,8 @@ class Trainer:
             raise TrainingError(f"{self.name}: step {self.state.step + 1}: the loss is not finite ({values}); "
                                 f"{self.out_dir / LAST} keeps the last good state. Lower train.lr or the "
                                 f"distillation weights, or check the data")
+        if measure and self.measure_grads and self.phase == "full" and not self.runtime.distributed:
+            self.grad_norms = term_grad_norms(terms, self.backbone_parameters())
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
@@ -334,7 +361,9 @@ class Trainer:
                       desc=f"{self.name} epoch {st.epoch + 1}/{cfg.epochs}",
                       disable=not self.runtime.is_main) as bar:
                 for batch in iterator:
-                    values = self.train_step(batch)
+                    # the step before a validation point measures each term's gradient norm
+                    measure = st.batch_in_epoch + 1 in points or st.step + 1 >= total_steps
+                    values = self.train_step(batch, measure=measure)
                     for k, v in values.items():
                         sums[k] = sums.get(k, 0.0) + v
                     count += 1
@@ -399,7 +428,9 @@ class Trainer:
     def _record(self, train_means: dict[str, float], steps_per_epoch: int, val: dict[str, float]) -> dict:
         step = self.state.step
         record = {"step": step, "epoch": step / steps_per_epoch, "lr": self.scheduler.get_last_lr()[0],
-                  **{f"train/{k}": v for k, v in train_means.items()}, **val}
+                  **{f"train/{k}": v for k, v in train_means.items()},
+                  **{f"grad/{k}": v for k, v in self.grad_norms.items()}, **val}
+        self.grad_norms = {}
         self.history.append(record)
         return record
 

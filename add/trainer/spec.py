@@ -69,7 +69,8 @@ class TrainingSpec:
 @dataclass(frozen=True)
 class TrainingSettings:
     """The params a run of ``spec`` reads: a distiller's section and β only when it has one, the teacher only when
-    the student starts from it (``distill.init_from_teacher``) or learns from it."""
+    the student starts from it (``distill.init_from_teacher``) or learns from it; ``train.seed`` (the students'
+    seed, null: ``seed``) only for a student: the teacher and the data always take the top-level ``seed``."""
 
     model: ModelConfig
     train: TrainConfig
@@ -88,7 +89,7 @@ class TrainingSettings:
 def read_settings(params: Params, spec: TrainingSpec) -> TrainingSettings:
     distilled = spec.distill != "none"
     return TrainingSettings(
-        model=ModelConfig.from_params(params), train=TrainConfig.from_params(params),
+        model=ModelConfig.from_params(params), train=TrainConfig.from_params(params, student=spec.kind == "student"),
         distill=read_whole(params.distill) if distilled else None, beta=params.beta if distilled else None,
         init_from_teacher=spec.kind == "student" and params.distill.init_from_teacher,
         faces=FaceSettings.from_params(params))
@@ -133,7 +134,7 @@ def fit(params: Params, spec: TrainingSpec, *, shards: str | os.PathLike, models
         teacher_model = None
     teacher_channels = model.feature_channels if teacher_model is None else teacher_model.feature_channels
     distiller = build_distiller(spec.distill, model.feature_channels, teacher_channels,
-                                settings.distill or Distill(), beta=settings.beta or 0.0)
+                                settings.distill or Distill(), beta=settings.beta or 0.0, model=settings.model.name)
     qualities = [spec.quality] if teacher_model is None else [spec.teacher_quality, spec.quality]
     train_batches, val_batches = batch_factories(shards, spec.method, qualities, settings.train)
     config = {"stage": spec.kind, "method": spec.method, "quality": spec.quality, "distill": spec.distill,

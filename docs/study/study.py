@@ -1,26 +1,36 @@
-"""The seeded study: every distiller over several seeds on the demo, as DVC experiments; writes ``docs/study/``.
+"""The seeded study (issue 20): fixed data and teacher, K students per distiller differing only in ``train.seed``.
 
-    uv run python docs/study/study.py                          # seeds 0 1 2, one experiment at a time
-    uv run python docs/study/study.py --seeds 0 1 2 3 4        # more seeds
-    uv run python docs/study/study.py --collect                # only rewrite docs/study/ from finished experiments
+    uv run python docs/study/study.py data      # demo videos, faces, shards and the teacher, once (in --work)
+    uv run python docs/study/study.py pilot     # none and add at the pilot seeds: sigma_d -> K, written to plan.json
+    uv run python docs/study/study.py run       # the K seeds of plan.json for every distiller, and the control
+    uv run python docs/study/study.py collect   # results.csv, README.md, study.json and the plot from --work
 
-One DVC experiment per seed (``dvc exp run --queue -S seed=S -S students.distill=[all distillers]``), run by
-``dvc exp run --run-all --jobs J``: each builds the demo of its seed, trains its teacher on raw crops, a c40 student per
-distiller and evaluates them all on the test split. ``params.yaml`` pins ``train.threads: 2`` (the weights depend on
-the thread count, see ``add/determinism.py``), so one experiment at a time uses both cores of a 2-core machine and
-seed 0 reproduces ``dvc repro``'s metrics. ``--jobs 2 --set train.threads=1`` runs two at once with other (equally
-valid, not identical) numbers. Experiments are named ``{--name}-seed{S}`` and stay in the repository (``dvc exp show``);
-any ``-S key=value`` given with ``--set`` applies to all of them (e.g. ``--set beta=20``). Hyper-parameters are
-whatever ``params.yaml`` holds: choose them on validation (the ``val_acc`` column) first, e.g. with ``--set beta=...``
-studies under other names, never on the test split. ``--collect`` finds experiments queued from any of the last 20
-commits.
+The study's params are ``docs/study/params.yaml`` (``--params``; beside its results: the study may use a larger demo
+than ``dvc repro``). ``data`` builds the dataset and trains the teacher ONCE with them (the ``add`` stages, one
+process each, as ``dvc repro`` runs them, into ``--work``, default ``data/study``); every student then reads the same
+shards and teacher, with its own params file ``{work}/params/seed{S}.yaml`` = the study's params plus
+``train.seed: S``. ``train.seed`` seeds only a student (initialisation, data order, augmentation, dropout: see
+``add/params.py``), so the students of one seed share everything but their distiller: paired.
 
-Writes, from the finished experiments named ``{--name}-seed*``:
-- ``docs/study/results.csv``: ``distill, seed, test_quality, acc, auc, video_auc, val_acc`` (one row per model and
-  test quality; the teacher's rows are ``distill=teacher`` on raw and c40);
-- ``docs/study/c40_acc.png``: c40 test ACC per distiller, each seed a point, mean ± std as a bar;
-- ``docs/study/README.md``: mean ± std per distiller, the paired per-seed difference of each distiller vs ``none``,
-  the wall time and the exact command; ``docs/study/study.json``: the same summary as data.
+Sizing, before the run (pre-registration): ``pilot`` trains ``none`` and ``add`` at the pilot seeds (``--pilot-seeds``,
+at least 4), takes the SD σ_d of the paired ``add − none`` test ACC differences and writes ``plan.json``:
+K = max(8, ⌈(2σ_d / h)²⌉) with h = ``--half-width`` (0.03: ± 3 ACC points), the seeds 0..K−1 (the pilot's first:
+an internal pilot, sized on the variance only, never on the effect). Commit plan.json before ``run``.
+
+``run`` trains, for each seed of plan.json, the students ``--distill`` (default ``none add fr mv kd``) and, for the
+first ``--secondary-seeds`` seeds (default 3), ``--secondary`` (``mv_nocontrast fitnet at nl``), plus the positive
+control ``none_half``: the plain student with half the training steps (``train.max_steps`` halved, or
+``train.epochs`` halved when it is null), a difference the study must detect. Each student is evaluated on the test
+split (``add evaluate --predictions``: per-frame P(fake), for the bootstrap). A finished student (its metrics and
+predictions exist) is not trained again: an interrupted run continues where it stopped.
+
+``collect`` writes, from ``--work``:
+- ``results.csv``: ``distill, seed, test_quality, acc, auc, video_auc, val_acc`` (one row per student and test
+  quality; the teacher's rows are ``distill=teacher`` on raw and c40 with an empty seed);
+- ``README.md`` and ``study.json``: per distiller vs ``none``, the mean paired difference in frame ACC and AUC with its
+  95 % t interval over seeds, a bootstrap interval resampling the test identity pairs (add/study_stats.py) and the
+  seeds better / worse; the plan, the wall time and the exact commands;
+- ``c40_acc.png``: c40 test ACC per distiller, each seed a point, mean ± std.
 """
 
 from __future__ import annotations
@@ -29,167 +39,281 @@ import argparse
 import csv
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
+import yaml
 
 OUT = Path(__file__).resolve().parent  # this folder: the driver sits beside what it writes
 REPO = OUT.parents[1]
-DISTILLERS = ("none", "add", "fr", "mv", "mv_nocontrast", "fitnet", "at", "nl", "kd")
+WORK = REPO / "data" / "study"
+PARAMS = OUT / "params.yaml"
+MAIN = ("none", "add", "fr", "mv", "kd")
+SECONDARY = ("mv_nocontrast", "fitnet", "at", "nl")
+CONTROL = "none_half"  # the positive control: the plain student with half the training steps
+ORDER = ("teacher", "none", CONTROL, "add", "fr", "mv", "kd", *SECONDARY)
 COLUMNS = ("distill", "seed", "test_quality", "acc", "auc", "video_auc", "val_acc")
 QUALITY = "c40"
-METHOD = "Deepfakes"
-DEFAULT_SEEDS = (0, 1, 2)
-COLLECT_COMMITS = 20
+PILOT_SEEDS = (0, 1, 2, 3)
+HALF_WIDTH = 0.03
+MIN_SEEDS = 8
+RESAMPLES = 2000
+
+Runner = Callable[[list[str]], None]
 
 
 class StudyError(RuntimeError):
     pass
 
 
-# ------------------------------------------------------------------------------------------------------ running
-
-
-def experiment_name(name: str, seed: int) -> str:
-    return f"{name}-seed{seed}"
-
-
-def queue_commands(seeds: list[int], name: str, extra: list[str]) -> list[list[str]]:
-    """``dvc exp run --queue`` per seed: all distillers on c40, the teacher evaluated on raw and c40."""
-    # the plain student (none) is always trained (stage student_none); students.distill lists the distillers
-    distilled = ",".join(d for d in DISTILLERS if d != "none")
-    common = ["-S", f"students.distill=[{distilled}]", "-S", f"students.qualities=[{QUALITY}]",
-              "-S", f"evaluate.teacher_qualities=[raw,{QUALITY}]", "-S", f"data.methods=[{METHOD}]"]
-    for setting in extra:
-        common += ["-S", setting]
-    return [["dvc", "exp", "run", "--queue", "--name", experiment_name(name, seed), "-S", f"seed={seed}", *common]
-            for seed in seeds]
-
-
-def run(cmd: list[str]) -> None:
+def run_command(cmd: list[str]) -> None:
     print("$", " ".join(cmd), flush=True)
     if subprocess.run(cmd, cwd=REPO, check=False).returncode:
         raise StudyError(f"failed: {' '.join(cmd)}")
 
 
-def run_study(seeds: list[int], name: str, jobs: int, extra: list[str]) -> float:
-    """Queue one experiment per seed and run them all; returns the wall seconds of the run."""
-    for cmd in queue_commands(seeds, name, extra):
-        run(cmd)
-    started = time.perf_counter()
-    run(["dvc", "exp", "run", "--run-all", "--jobs", str(jobs)])
-    return time.perf_counter() - started
+def add_command() -> list[str]:
+    """The ``add`` CLI of this environment, one process per stage (as dvc repro runs it: pinned CPU kernels)."""
+    return [sys.executable, "-c", "import sys; from add.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
-# --------------------------------------------------------------------------------------------------- collecting
+class Study:
+    """The study's folders and commands; ``runner`` runs one argv list (tests pass a fake)."""
+
+    def __init__(self, params: Path = PARAMS, work: Path = WORK, out: Path = OUT, runner: Runner = run_command):
+        self.params, self.work, self.out, self.runner = Path(params), Path(work), Path(out), runner
+        if not self.params.is_file():
+            raise StudyError(f"{self.params}: the study's params file is missing; start from a copy of params.yaml "
+                             f"(e.g. `cp params.yaml {self.params}`) and size its demo (demo.pairs) for the study")
+        self.raw = yaml.safe_load(self.params.read_text(encoding="utf-8")) or {}
+        self.method = (self.raw.get("data") or {}).get("methods", ["Deepfakes"])[0]
+
+    # ---------------------------------------------------------------------------------------------------- paths
+    @property
+    def shards(self) -> Path:
+        return self.work / "shards"
+
+    @property
+    def teacher(self) -> Path:
+        return self.work / "models" / "teacher" / self.method / "best.pt"
+
+    def run_name(self, distill: str, seed: int) -> str:
+        return f"control-seed{seed}" if distill == CONTROL else f"seed{seed}"
+
+    def trained_as(self, distill: str) -> str:
+        return "none" if distill == CONTROL else distill
+
+    def metrics_path(self, distill: str, seed: int) -> Path:
+        return (self.work / "metrics" / self.run_name(distill, seed) / "student" / self.method / QUALITY /
+                f"{self.trained_as(distill)}.json")
+
+    def predictions_path(self, distill: str, seed: int) -> Path:
+        return self.work / "predictions" / self.run_name(distill, seed) / f"{self.trained_as(distill)}.csv"
+
+    def teacher_metrics_path(self, quality: str) -> Path:
+        return self.work / "metrics" / "teacher" / "teacher" / self.method / f"{quality}.json"
+
+    # ------------------------------------------------------------------------------------------------- commands
+    def data_commands(self) -> list[list[str]]:
+        add, p, w = add_command(), ["--params", str(self.params)], self.work
+        cmds = [
+            [*add, "videos", *p, "--out", str(w / "videos.parquet"), "--demo-root", str(w / "demo")],
+            [*add, "extract", *p, "--videos", str(w / "videos.parquet"), "--out-dir", str(w / "faces"),
+             "--manifest", str(w / "manifest.parquet"), "--metrics", str(w / "extract.json")],
+            [*add, "shards", *p, "--faces", str(w / "faces"), "--manifest", str(w / "manifest.parquet"),
+             "--out", str(self.shards)],
+            [*add, "teacher", *p, "--method", self.method, "--shards", str(self.shards), "--models", str(w / "models"),
+             "--dvclive", str(w / "dvclive")],
+        ]
+        for quality in ("raw", QUALITY):
+            cmds.append([*add, "evaluate", *p, "--kind", "teacher", "--method", self.method, "--test-quality", quality,
+                         "--shards", str(self.shards), "--models", str(w / "models"),
+                         "--metrics", str(w / "metrics" / "teacher"), "--plots", str(w / "plots" / "teacher")])
+        return cmds
+
+    def student_params(self, distill: str, seed: int) -> Path:
+        """The study's params with ``train.seed: seed`` (and half the steps for the control), written to the work."""
+        raw = json.loads(json.dumps(self.raw))  # a deep copy
+        train = raw.setdefault("train", {}) or {}
+        raw["train"] = train
+        train["seed"] = seed
+        if distill == CONTROL:
+            if train.get("max_steps") is not None:
+                train["max_steps"] = max(1, int(train["max_steps"]) // 2)
+            else:
+                epochs = int(train.get("epochs", 10))
+                if epochs < 2:
+                    raise StudyError(f"{self.params}: the control halves train.epochs ({epochs}); set "
+                                     f"train.max_steps instead")
+                train["epochs"] = epochs // 2
+                train["warmup_epochs"] = min(int(train.get("warmup_epochs", 0)), train["epochs"] - 1)
+        path = self.work / "params" / f"{self.run_name(distill, seed)}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        return path
+
+    def student_commands(self, distill: str, seed: int) -> list[list[str]]:
+        add, run = add_command(), self.run_name(distill, seed)
+        p = ["--params", str(self.student_params(distill, seed)), "--method", self.method]
+        models, trained = str(self.work / "students" / run), self.trained_as(distill)
+        return [
+            [*add, "student", *p, "--quality", QUALITY, "--distill", trained, "--shards", str(self.shards),
+             "--models", models, "--dvclive", str(self.work / "dvclive" / run), "--teacher", str(self.teacher)],
+            [*add, "evaluate", *p, "--kind", "student", "--quality", QUALITY, "--distill", trained,
+             "--shards", str(self.shards), "--models", models, "--metrics", str(self.work / "metrics" / run),
+             "--plots", str(self.work / "plots" / run), "--predictions", str(self.predictions_path(distill, seed))],
+        ]
+
+    # ----------------------------------------------------------------------------------------------------- phases
+    def build_data(self) -> None:
+        for cmd in self.data_commands():
+            self.runner(cmd)
+
+    def train(self, distill: str, seed: int) -> None:
+        if self.metrics_path(distill, seed).is_file() and self.predictions_path(distill, seed).is_file():
+            return
+        if not self.teacher.is_file():
+            raise StudyError(f"{self.teacher}: no teacher yet; run `docs/study/study.py data` first")
+        for cmd in self.student_commands(distill, seed):
+            self.runner(cmd)
+
+    def pilot(self, seeds: list[int], half_width: float = HALF_WIDTH) -> dict:
+        if len(seeds) < 4:
+            raise StudyError(f"the pilot needs at least 4 seeds, got {seeds}")
+        for seed in seeds:
+            for distill in ("none", "add"):
+                self.train(distill, seed)
+        from add.study_stats import paired_differences, seeds_needed
+
+        rows = self.student_rows(["none", "add"], {"none": seeds, "add": seeds})
+        plan = {"pilot_seeds": seeds, "half_width": half_width, "minimum": MIN_SEEDS}
+        for metric in ("acc", "auc"):
+            diffs = list(paired_differences(rows, metric, quality=QUALITY)["add"].values())
+            plan[f"sd_{metric}"] = statistics.stdev(diffs)
+            plan[f"pilot_mean_{metric}"] = statistics.fmean(diffs)
+        plan["K"] = seeds_needed(plan["sd_acc"], half_width, MIN_SEEDS)
+        plan["seeds"] = list(range(plan["K"]))
+        write_json(self.out / "plan.json", plan)
+        return plan
+
+    def plan(self) -> dict:
+        path = self.out / "plan.json"
+        if not path.is_file():
+            raise StudyError(f"{path}: no plan; run `docs/study/study.py pilot` (and commit plan.json) first")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def schedule(self, main: list[str], secondary: list[str], secondary_seeds: int) -> dict[str, list[int]]:
+        seeds = list(self.plan()["seeds"])
+        schedule = {d: seeds for d in main}
+        schedule[CONTROL] = seeds
+        schedule.update({d: seeds[:secondary_seeds] for d in secondary})
+        return schedule
+
+    def run(self, schedule: dict[str, list[int]]) -> None:
+        for seed in sorted({s for seeds in schedule.values() for s in seeds}):
+            for distill, seeds in schedule.items():
+                if seed in seeds:
+                    self.train(distill, seed)
+
+    # ---------------------------------------------------------------------------------------------------- results
+    def student_rows(self, distills: list[str], schedule: dict[str, list[int]]) -> list[dict]:
+        rows = []
+        for distill in distills:
+            for seed in schedule[distill]:
+                path = self.metrics_path(distill, seed)
+                if not path.is_file():
+                    raise StudyError(f"{path}: student {distill} of seed {seed} has no metrics (not run yet?)")
+                rows.append(row(distill, seed, QUALITY, json.loads(path.read_text(encoding="utf-8"))))
+        return rows
+
+    def rows(self, schedule: dict[str, list[int]]) -> list[dict]:
+        rows = []
+        for quality in ("raw", QUALITY):
+            path = self.teacher_metrics_path(quality)
+            if path.is_file():
+                rows.append(row("teacher", None, quality, json.loads(path.read_text(encoding="utf-8"))))
+        rows += self.student_rows(list(schedule), schedule)
+        return sorted(rows, key=lambda r: (order(r["distill"]), r["test_quality"] != "raw", r["seed"] or 0))
+
+    def predictions(self, distill: str, seed: int):
+        return read_predictions(self.predictions_path(distill, seed))
 
 
-def find_experiments(tree, prefix: str) -> dict[str, dict]:
-    """``{name: data}`` of every experiment in ``dvc exp show --json`` output whose name starts with ``prefix``."""
-    found: dict[str, dict] = {}
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            name = node.get("name")
-            if isinstance(name, str) and name.startswith(prefix) and isinstance(node.get("data"), dict):
-                found.setdefault(name, node["data"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(tree)
-    return found
-
-
-def metric_file(data: dict, path: str) -> dict | None:
-    entry = (data.get("metrics") or {}).get(path)
-    return entry.get("data") if isinstance(entry, dict) else None
-
-
-def experiment_rows(data: dict, seed: int) -> list[dict]:
-    """Result rows of one experiment: the teacher on raw and c40, every distiller's student on c40."""
-    models = [("teacher", q, f"metrics/teacher/{METHOD}/{q}.json") for q in ("raw", QUALITY)]
-    models += [(d, QUALITY, f"metrics/student/{METHOD}/{QUALITY}/{d}.json") for d in DISTILLERS]
-    rows = []
-    for distill, quality, path in models:
-        metrics = metric_file(data, path)
-        if metrics is None:
-            raise StudyError(f"experiment of seed {seed} has no {path} (did it fail? see `dvc queue logs`)")
-        rows.append({"distill": distill, "seed": seed, "test_quality": quality,
-                     **{key: metrics.get(key) for key in ("acc", "auc", "video_auc", "val_acc")}})
-    return rows
-
-
-def collect(name: str) -> list[dict]:
-    # -n: the experiments of the last commits too, so the study can be collected after committing on top of it
-    out = subprocess.run(["dvc", "exp", "show", "--json", "--no-pager", "-n", str(COLLECT_COMMITS)], cwd=REPO,
-                         capture_output=True, text=True, check=False)
-    if out.returncode:
-        raise StudyError(f"dvc exp show failed: {out.stderr.strip()}")
-    experiments = find_experiments(json.loads(out.stdout), f"{name}-seed")
-    if not experiments:
-        raise StudyError(f"no finished experiment named {name}-seed*; run the study first")
-    rows = []
-    for exp_name, data in sorted(experiments.items()):
-        params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-        rows += experiment_rows(data, int(params.get("seed", exp_name.rsplit("seed", 1)[1])))
-    return sorted(rows, key=lambda r: (order(r["distill"]), r["test_quality"] != "raw", r["seed"]))
+def row(distill: str, seed: int | None, quality: str, metrics: dict) -> dict:
+    return {"distill": distill, "seed": seed, "test_quality": quality,
+            **{key: metrics.get(key) for key in ("acc", "auc", "video_auc", "val_acc")}}
 
 
 def order(distill: str) -> int:
-    return -1 if distill == "teacher" else DISTILLERS.index(distill)
+    return ORDER.index(distill) if distill in ORDER else len(ORDER)
 
 
-# ---------------------------------------------------------------------------------------------------- summaries
+def read_predictions(path: Path):
+    from add.study_stats import Frames
+
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return Frames([r["key"] for r in rows], [r["video"] for r in rows], np.array([int(r["label"]) for r in rows]),
+                  np.array([float(r["prob"]) for r in rows]))
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
+def write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------------------ summaries
+def summarize(study: Study, rows: list[dict], *, resamples: int = RESAMPLES) -> list[dict]:
+    """Per distiller vs ``none``: paired ACC/AUC differences, t and identity-pair bootstrap intervals, counts."""
+    from add.metrics import accuracy, roc_auc
+    from add.study_stats import better_worse, bootstrap_paired, paired_differences, t_interval
+
+    metrics = {"acc": accuracy, "auc": roc_auc}
+    out = []
+    diffs = {metric: paired_differences(rows, metric, quality=QUALITY) for metric in metrics}
+    for distill in sorted(diffs["acc"], key=order):
+        if distill == "teacher":
+            continue
+        entry = {"distill": distill}
+        for metric, fn in metrics.items():
+            per_seed = diffs[metric].get(distill, {})
+            if not per_seed:
+                continue
+            t = t_interval(per_seed.values())
+            pairs = [(study.predictions(distill, s), study.predictions("none", s)) for s in per_seed]
+            boot = bootstrap_paired(pairs, fn, resamples=resamples, seed=0)
+            better, worse = better_worse(per_seed.values())
+            entry[metric] = {"mean_diff": t.estimate, "sd_diff": t.sd, "t_low": t.low, "t_high": t.high,
+                             "boot_low": boot.low, "boot_high": boot.high, "seeds": t.n, "better": better,
+                             "worse": worse, "per_seed": per_seed}
+        out.append(entry)
+    return out
+
+
+def mean_std(values: list) -> tuple[float, float]:
     values = [v for v in values if v is not None and not math.isnan(v)]
     if not values:
         return math.nan, math.nan
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Mean ± std per (distill, quality) and, per distiller, the paired per-seed c40 ACC difference vs ``none``."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["distill"], row["test_quality"]), []).append(row)
-    table = []
-    for (distill, quality), group in groups.items():
-        entry = {"distill": distill, "test_quality": quality, "seeds": len(group)}
-        for key in ("acc", "auc", "video_auc", "val_acc"):
-            entry[key], entry[f"{key}_std"] = mean_std([r[key] for r in group])
-        table.append(entry)
-    none = {r["seed"]: r["acc"] for r in rows if r["distill"] == "none" and r["test_quality"] == QUALITY}
-    paired = []
-    for distill in DISTILLERS[1:]:
-        diffs = {r["seed"]: r["acc"] - none[r["seed"]] for r in rows
-                 if r["distill"] == distill and r["test_quality"] == QUALITY and r["seed"] in none}
-        if not diffs:
-            continue
-        mean, std = mean_std(list(diffs.values()))
-        paired.append({"distill": distill, "mean_diff": mean, "std_diff": std, "seeds": len(diffs),
-                       "better": sum(d > 0 for d in diffs.values()), "worse": sum(d < 0 for d in diffs.values()),
-                       "per_seed": dict(sorted(diffs.items()))})
-    return {"table": table, "paired": paired}
-
-
 def write_csv(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row[k] is None else round(row[k], 6) if isinstance(row[k], float) else row[k])
+        for r in rows:
+            writer.writerow({k: ("" if r[k] is None else round(r[k], 6) if isinstance(r[k], float) else r[k])
                              for k in COLUMNS})
 
 
-def plot(rows: list[dict], summary: dict, path: Path) -> None:
+def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,62 +321,75 @@ def plot(rows: list[dict], summary: dict, path: Path) -> None:
 
     from add.figures import save_png
 
+    names = [d for d in ORDER if d != "teacher" and any(r["distill"] == d for r in rows)]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
-    for i, distill in enumerate(DISTILLERS):
+    for i, distill in enumerate(names):
         points = sorted((r["seed"], r["acc"]) for r in rows if r["distill"] == distill and r["test_quality"] == QUALITY)
-        if not points:
-            continue
-        offsets = [(j - (len(points) - 1) / 2) * 0.06 for j in range(len(points))]
-        ax.scatter([i + o for o in offsets], [p[1] for p in points], s=14, color="tab:blue", alpha=0.7, zorder=3)
+        offsets = [(j - (len(points) - 1) / 2) * 0.03 for j in range(len(points))]
+        ax.scatter([i + o for o in offsets], [p[1] for p in points], s=12, color="tab:blue", alpha=0.7, zorder=3)
         mean, std = mean_std([p[1] for p in points])
         ax.errorbar(i + 0.3, mean, yerr=std, fmt="s", color="black", capsize=4, zorder=4)
     for quality, style in (("raw", ":"), (QUALITY, "--")):
         mean, _ = mean_std([r["acc"] for r in rows if r["distill"] == "teacher" and r["test_quality"] == quality])
         if not math.isnan(mean):
-            ax.axhline(mean, color="tab:red", linestyle=style, linewidth=1, label=f"teacher on {quality} (mean)")
-    ax.set_xticks(range(len(DISTILLERS)), DISTILLERS)
+            ax.axhline(mean, color="tab:red", linestyle=style, linewidth=1, label=f"teacher on {quality}")
+    ax.set_xticks(range(len(names)), names)
     ax.set_ylabel(f"{QUALITY} test ACC")
-    ax.set_title(f"students on {QUALITY}: seeds (points), mean ± std (squares)")
+    ax.set_title(f"students on {QUALITY}, one dataset and teacher: student seeds (points), mean ± std (squares)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     save_png(fig, path)
 
 
-def fmt(mean: float, std: float) -> str:
-    return "n/a" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+def points(value: float) -> str:
+    return f"{100 * value:+.1f}"
 
 
-def readme(summary: dict, rows: list[dict], meta: dict, out: Path = OUT) -> str:
-    seeds = sorted({r["seed"] for r in rows})
+def readme(summary: list[dict], rows: list[dict], meta: dict) -> str:
+    plan = meta["plan"]
     lines = [
-        "# The seeded study: every distiller on the demo", "",
-        f"Generated by `docs/study/study.py` from the DVC experiments `{meta['name']}-seed*` "
-        f"(commit {meta['commit']}). "
-        f"Seeds {seeds}; each seed builds its own demo (identities, splits, artifacts), teacher and students. "
-        f"Params: `params.yaml` of that commit"
-        f"{' with ' + ', '.join(f'`{s}`' for s in meta['set']) if meta['set'] else ''}.", "",
-        "Command:", "", "```bash", meta["command"], "```", "",
+        "# The seeded study: one dataset and teacher, K student seeds per distiller", "",
+        f"Generated by `docs/study/study.py` (commit {meta['commit']}) with the params "
+        f"[`{meta['params']}`]({Path(meta['params']).name}). The demo, its shards and the teacher are built once; "
+        f"every student differs from the others of its distiller only in `train.seed`, and every distiller shares "
+        f"the seeds, so the differences below are paired.", "",
+        f"Pre-registered plan ([plan.json](plan.json)): a pilot of `none` and `add` at seeds {plan['pilot_seeds']} "
+        f"gave σ_d = {100 * plan['sd_acc']:.1f} ACC points for the paired differences, so "
+        f"K = max({plan['minimum']}, ⌈(2σ_d / {100 * plan['half_width']:.0f})²⌉) = {plan['K']} seeds.", "",
+        "Commands:", "", "```bash", *meta["commands"], "```", "",
         f"Wall time: {meta['wall']}.", "",
-        *(["How the loss settings were chosen, on validation only: [selection.md](selection.md).", ""]
-          if (out / "selection.md").is_file() else []),
-        f"## Test ACC / AUC, mean ± std over {len(seeds)} seeds", "",
-        "| model | test crops | ACC | AUC | video AUC | best val ACC |", "|---|---|---|---|---|---|",
+        f"## Paired differences vs `none` on {QUALITY} test crops (points)", "",
+        "Mean of the per-seed differences; 95 % t interval over seeds (training noise on this test set); 95 % "
+        "bootstrap interval resampling the test identity pairs (which faces are in the test split); seeds better / "
+        f"worse. `{CONTROL}` is the positive control: the plain student with half the training steps.", "",
+        "| distiller | seeds | ACC diff | t 95 % | bootstrap 95 % | better / worse | AUC diff | t 95 % | "
+        "bootstrap 95 % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for entry in sorted(summary["table"], key=lambda e: (order(e["distill"]), e["test_quality"] != "raw")):
-        lines.append(f"| {entry['distill']} | {entry['test_quality']} | {fmt(entry['acc'], entry['acc_std'])} | "
-                     f"{fmt(entry['auc'], entry['auc_std'])} | {fmt(entry['video_auc'], entry['video_auc_std'])} | "
-                     f"{fmt(entry['val_acc'], entry['val_acc_std'])} |")
-    lines += ["", f"## Paired per-seed difference in {QUALITY} test ACC vs `none`", "",
-              "Same seed = same demo, same teacher, same data order: the difference isolates the distiller.", "",
-              "| distiller | mean diff ± std | seeds better / worse | per seed |", "|---|---|---|---|"]
-    for p in summary["paired"]:
-        per_seed = ", ".join(f"{s}: {d:+.3f}" for s, d in p["per_seed"].items())
-        lines.append(f"| {p['distill']} | {p['mean_diff']:+.3f} ± {p['std_diff']:.3f} | {p['better']} / "
-                     f"{p['worse']} | {per_seed} |")
-    lines += ["", "![c40 test ACC per distiller](c40_acc.png)", "",
-              "A distiller beats `none` beyond the seed spread only where its mean difference clearly exceeds the std "
-              "of the differences and it is better on (nearly) every seed.", ""]
+    for entry in summary:
+        acc, auc = entry.get("acc"), entry.get("auc")
+        if acc is None:
+            continue
+        auc_cells = ["n/a"] * 3 if auc is None else [
+            points(auc["mean_diff"]), f"[{points(auc['t_low'])}, {points(auc['t_high'])}]",
+            f"[{points(auc['boot_low'])}, {points(auc['boot_high'])}]"]
+        lines.append(f"| {entry['distill']} | {acc['seeds']} | {points(acc['mean_diff'])} | "
+                     f"[{points(acc['t_low'])}, {points(acc['t_high'])}] | "
+                     f"[{points(acc['boot_low'])}, {points(acc['boot_high'])}] | {acc['better']} / {acc['worse']} | "
+                     + " | ".join(auc_cells) + " |")
+    lines += ["", "## Test metrics, mean ± std over seeds", "",
+              "| model | test crops | seeds | ACC | AUC | video AUC | best val ACC |", "|---|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["distill"], r["test_quality"]), []).append(r)
+    for (distill, quality), group in groups.items():
+        cells = []
+        for key in ("acc", "auc", "video_auc", "val_acc"):
+            mean, std = mean_std([r[key] for r in group])
+            cells.append("n/a" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}")
+        lines.append(f"| {distill} | {quality} | {len(group)} | " + " | ".join(cells) + " |")
+    lines += ["", f"![{QUALITY} test ACC per distiller]({QUALITY}_acc.png)", ""]
     return "\n".join(lines)
 
 
@@ -262,50 +399,67 @@ def git_commit() -> str:
     return out.stdout.strip() or "?"
 
 
-def write_outputs(rows: list[dict], meta: dict, out: Path = OUT) -> dict:
-    summary = summarize(rows)
+def collect(study: Study, schedule: dict[str, list[int]], meta: dict, *, resamples: int = RESAMPLES) -> list[dict]:
+    rows = study.rows(schedule)
+    summary = summarize(study, rows, resamples=resamples)
+    out = study.out
     write_csv(rows, out / "results.csv")
-    plot(rows, summary, out / f"{QUALITY}_acc.png")
-    (out / "README.md").write_text(readme(summary, rows, meta, out))
-    (out / "study.json").write_text(json.dumps({"meta": meta, **summary}, indent=2, default=str) + "\n")
+    plot(rows, out / f"{QUALITY}_acc.png")
+    meta = {**meta, "plan": study.plan(), "params": str(study.params)}
+    if study.params.resolve().parent != out.resolve():
+        shutil.copyfile(study.params, out / study.params.name)  # the params live beside the results
+    (out / "README.md").write_text(readme(summary, rows, meta), encoding="utf-8")
+    write_json(out / "study.json", {"meta": meta, "paired": summary})
     return summary
 
 
+# ------------------------------------------------------------------------------------------------------------ cli
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
-    parser.add_argument("--jobs", type=int, default=1, help="experiments run at once (default: %(default)s)")
-    parser.add_argument("--name", default="study", help="experiment name prefix (default: %(default)s)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an extra -S for every experiment (repeatable)")
-    parser.add_argument("--collect", action="store_true", help="do not run; rewrite docs/study/ from experiments")
+    parser.add_argument("phase", choices=("data", "pilot", "run", "collect", "all"))
+    parser.add_argument("--params", default=str(PARAMS), help="the study's params (default: %(default)s)")
+    parser.add_argument("--work", default=str(WORK), help="data, models and metrics (default: %(default)s)")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--pilot-seeds", type=int, nargs="+", default=list(PILOT_SEEDS))
+    parser.add_argument("--half-width", type=float, default=HALF_WIDTH, help="target 95 %% half-width (ACC)")
+    parser.add_argument("--distill", nargs="+", default=list(MAIN), help="distillers at the K seeds")
+    parser.add_argument("--secondary", nargs="*", default=list(SECONDARY), help="distillers at fewer seeds")
+    parser.add_argument("--secondary-seeds", type=int, default=3)
+    parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples")
     args = parser.parse_args(argv)
-    command = "uv run python docs/study/study.py" + (f" --seeds {' '.join(map(str, args.seeds))}"
-                                                 if args.seeds != list(DEFAULT_SEEDS) else "")
-    command += "".join(f" --{k} {v}" for k, v, d in (("jobs", args.jobs, 1), ("name", args.name, "study")) if v != d)
-    command += "".join(f" --set {s}" for s in args.set)
-    meta_path = Path(args.out) / "study.json"
-    wall = None
+    if "none" not in args.distill:
+        args.distill = ["none", *args.distill]
     try:
-        if not args.collect:
-            wall = run_study(args.seeds, args.name, args.jobs, args.set)
-        elif meta_path.is_file():
-            wall = json.loads(meta_path.read_text()).get("meta", {}).get("wall_seconds")
-        rows = collect(args.name)
+        study = Study(Path(args.params), Path(args.work), Path(args.out))
+        started = time.perf_counter()
+        if args.phase in ("data", "all"):
+            study.build_data()
+        if args.phase in ("pilot", "all"):
+            plan = study.pilot(args.pilot_seeds, args.half_width)
+            print(f"pilot: sd of add - none ACC {plan['sd_acc']:.4f} -> K = {plan['K']} ({study.out / 'plan.json'})")
+        schedule = None
+        if args.phase in ("run", "all", "collect"):
+            schedule = study.schedule(args.distill, args.secondary, args.secondary_seeds)
+        if args.phase in ("run", "all"):
+            study.run(schedule)
+        if args.phase in ("collect", "all", "run"):
+            commands = [f"uv run python docs/study/study.py {phase} --params {args.params}" for phase in
+                        ("data", "pilot", "run")]
+            wall = time.perf_counter() - started
+            meta = {"commit": git_commit(), "commands": commands,
+                    "wall": f"{wall / 60:.1f} min for this `{args.phase}`"}
+            summary = collect(study, schedule, meta, resamples=args.resamples)
+            for entry in summary:
+                acc = entry.get("acc")
+                if acc:
+                    print(f"{entry['distill']:14s} vs none: ACC {points(acc['mean_diff'])} points, t 95 % "
+                          f"[{points(acc['t_low'])}, {points(acc['t_high'])}], better on {acc['better']}/"
+                          f"{acc['seeds']} seeds")
+            print(f"wrote {study.out}/results.csv, {QUALITY}_acc.png, README.md, study.json")
     except StudyError as e:
         print(f"study: error: {e}", file=sys.stderr)
         return 1
-    minutes = "not measured (--collect)" if wall is None else f"{wall / 60:.1f} min"
-    meta = {"name": args.name, "commit": git_commit(), "command": command, "set": args.set, "jobs": args.jobs,
-            "wall_seconds": wall, "wall": f"{minutes} for {len({r['seed'] for r in rows})} seeds x "
-                                          f"{len(DISTILLERS)} distillers, {args.jobs} experiment(s) at a time"}
-    summary = write_outputs(rows, meta, Path(args.out))
-    for p in summary["paired"]:
-        print(f"{p['distill']:14s} vs none: {p['mean_diff']:+.3f} ± {p['std_diff']:.3f} "
-              f"(better on {p['better']}/{p['seeds']} seeds)")
-    print(f"wrote {args.out}/results.csv, {QUALITY}_acc.png, README.md, study.json")
     return 0
 
 

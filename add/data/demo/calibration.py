@@ -1,0 +1,82 @@
+"""How much of each planted artifact a compressed quality keeps: the demo's calibration figure of issue 20 (every
+artifact kind should keep 5-40 % of its raw energy at c40: weakened, not erased, as FF++'s c40 weakens its artifacts).
+
+A measurement only: the videos stage never runs it (so changing it does not rebuild the demo).
+
+    artifact_retention(demo_root, clean_root, "Deepfakes")   # {kind: {"raw": e, "c40": e, "kept": c40 / raw}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from add.data import ffpp
+from add.data.demo.build import MARKER
+from add.data.demo.manipulations import luma
+from add.data.demo.rendering import N_IDENTITIES, Scene, identity_name
+from add.data.video import read_frames
+
+
+def difference_energy(img: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Mean squared luma difference ``img - reference`` inside ``box`` (x0, y0, x1, y1), in 8-bit levels squared:
+    the energy of what ``img`` adds to ``reference`` (a fake over its artifact-free twin: the planted artifacts)."""
+    x0, y0, x1, y1 = box
+    return float(np.mean((luma(img)[y0:y1, x0:x1] - luma(reference)[y0:y1, x0:x1]) ** 2))
+
+
+def _check_twin(root: Path, clean_root: Path, meta: dict) -> None:
+    clean = json.loads((clean_root / MARKER).read_text(encoding="utf-8"))
+    same = {k: v for k, v in meta["config"].items() if k != "strength"} == {
+        k: v for k, v in clean["config"].items() if k != "strength"}
+    if not same or clean["config"]["strength"] != 0:
+        raise ValueError(f"{clean_root} is not the strength-0 twin of {root} (compare their {MARKER})")
+
+
+def artifact_retention(root: str | os.PathLike, clean_root: str | os.PathLike | None, method: str, *,
+                       qualities: Sequence[str] = ("raw", "c40"), indices: Sequence[int] | None = None
+                       ) -> dict[str, dict[str, float]]:
+    """Per artifact kind of ``method``'s fakes: the energy of ``fake - reference`` in the face box at each quality
+    (:func:`difference_energy`, mean over that kind's fakes and the frames ``indices``, default all) and ``kept``:
+    the energy at the last quality over that at the first (``c40 / raw`` by default). Also under ``"all"``: every
+    fake together.
+
+    ``reference``: with ``clean_root`` (the demo built with the same arguments and ``strength=0``: same identities,
+    motion and swaps, no artifacts; see ``add.data.demo.build.artifact_energy``) the same fake without artifacts, so
+    the difference is the planted artifacts as that quality keeps them; with ``clean_root=None`` the target's
+    original, so it is the whole manipulation (swap included). At a lossy quality the two encodings' own noise does
+    not cancel and adds a floor to the energy. The face box comes from the demo's own geometry (no detector).
+    """
+    root = Path(root)
+    meta = json.loads((root / MARKER).read_text(encoding="utf-8"))
+    if clean_root is not None:
+        _check_twin(root, Path(clean_root), meta)
+    cfg = meta["config"]
+    kinds = meta["fakes"].get(method)
+    if not kinds:
+        raise ValueError(f"{root}: the demo has no fakes of {method!r} (methods: {sorted(meta['fakes'])})")
+    identities = {identity_name(i): i for i in range(N_IDENTITIES)}
+    indices = sorted(set(range(cfg["frames"]) if indices is None else indices))
+    energies: dict[str, dict[str, list[float]]] = {}
+    for fake, kind in sorted(kinds.items()):
+        target = fake.split("_")[0]
+        scene = Scene(cfg["seed"], target, identities[meta["identities"][target]], cfg["width"], cfg["height"],
+                      cfg["fps"])
+        for quality in qualities:
+            fakes = read_frames(ffpp.video_path(root, method, quality, fake), indices)
+            reference = (ffpp.video_path(root, ffpp.ORIGINAL, quality, target) if clean_root is None
+                         else ffpp.video_path(clean_root, method, quality, fake))
+            values = [difference_energy(f, r, scene.face_box(i))
+                      for (i, f), (_, r) in zip(fakes, read_frames(reference, indices), strict=True)]
+            for group in (kind, "all"):
+                energies.setdefault(group, {}).setdefault(quality, []).extend(values)
+    out = {}
+    for group, per_quality in energies.items():
+        means = {q: float(np.mean(v)) for q, v in per_quality.items()}
+        first, last = means[qualities[0]], means[qualities[-1]]
+        out[group] = {**means, "kept": last / first if first > 0 else float("nan")}
+    return out
