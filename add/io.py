@@ -155,6 +155,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def climbs_out(relpath: str) -> bool:
+    """Whether a relative path leaves its folder by its own ``..`` parts (read lexically, no file system access):
+    how a file list is checked before it is joined to a folder that may not exist yet."""
+    depth = 0
+    for part in Path(relpath).parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            return True
+    return False
+
+
 def safe_join(root: str | os.PathLike, relpath: str) -> Path:
     """``root / relpath``, refusing absolute paths and anything that resolves outside ``root``."""
     if not relpath or os.path.isabs(relpath) or "\x00" in relpath:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from add.errors import AddError
+from add.io import climbs_out
 from add.layout import SPLITS
 
 LABELS = {"real": 0, "fake": 1}
@@ -62,15 +63,6 @@ class ListEntry:
         return self.id if self.label == 0 else f"{self.target}_{self.id}"
 
 
-def _escapes(relpath: str) -> bool:
-    depth = 0
-    for part in Path(relpath).parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            return True
-    return False
-
-
 def _resolve(csv_path: Path, raw: str, where: str) -> Path:
     if not raw:
         raise ListError(f"{where}: empty path")
@@ -78,7 +70,7 @@ def _resolve(csv_path: Path, raw: str, where: str) -> Path:
         raise ListError(f"{where}: path holds a NUL character")
     if os.path.isabs(raw):
         return Path(os.path.normpath(raw))
-    if _escapes(raw):
+    if climbs_out(raw):
         raise ListError(f"{where}: path {raw!r} climbs out of the list's folder {csv_path.parent}; give it relative "
                         f"to that folder without '..', or absolute")
     return Path(os.path.normpath(csv_path.parent.resolve() / raw))

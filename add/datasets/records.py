@@ -11,6 +11,7 @@ from typing import Any
 
 from add.data.images import is_image, is_media
 from add.errors import AddError
+from add.io import climbs_out
 
 REAL, FAKE = 0, 1  # the project's labels (add.metrics: 1 = fake)
 MISSING_POLICIES = ("error", "skip")
@@ -47,12 +48,7 @@ def escapes(relpath: str) -> bool:
     """True for an absolute path or one that climbs out of its folder (``..``)."""
     if not relpath or os.path.isabs(relpath) or relpath.startswith(("/", "\\")) or "\x00" in relpath:
         return True
-    depth = 0
-    for part in Path(relpath).parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            return True
-    return False
+    return climbs_out(relpath)
 
 
 def read_text(path: Path, what: str) -> str:
