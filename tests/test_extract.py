@@ -162,13 +162,20 @@ def test_a_decoder_error_inside_a_readable_video_drops_it_with_the_reason(plante
 
 def test_metrics_are_flat_totals_of_the_manifest(planted):
     metrics = json.loads((planted["out"] / "extract.json").read_text())
-    timings = {"seconds_per_video", "seconds_total"}  # returned, never written: the file is tracked in git
-    assert timings.isdisjoint(metrics) and metrics == {k: v for k, v in planted["metrics"].items() if k not in timings}
+    history = {"seconds_per_video", "seconds_total", "videos_resumed"}  # returned, never written: tracked in git
+    assert history.isdisjoint(metrics) and metrics == {k: v for k, v in planted["metrics"].items() if k not in history}
     assert all(isinstance(v, int | float) for v in metrics.values())
     assert metrics["videos"] == 6 and metrics["videos_kept"] == 2 and metrics["videos_dropped"] == 4
     assert metrics["frames_kept"] == 12 and metrics["frames_fallback"] == 1 and metrics["status_ok"] == 11
     assert metrics["status_dropped_video"] == 4 and metrics["status_dropped_frame"] == 0
-    assert metrics["videos_resumed"] == 0 and planted["metrics"]["seconds_per_video"] > 0
+    assert planted["metrics"]["videos_resumed"] == 0 and planted["metrics"]["seconds_per_video"] > 0
+
+
+def test_a_rerun_that_resumes_every_video_writes_the_same_metrics_file(planted, tmp_path):
+    again = extract_stage.run(PARAMS, planted["videos"], planted["out"] / "faces", tmp_path / "manifest.parquet",
+                              tmp_path / "extract.json", progress=False)
+    assert again["videos_resumed"] == again["videos"] == 6  # dropped videos are resumed too (their sidecars)
+    assert (tmp_path / "extract.json").read_bytes() == (planted["out"] / "extract.json").read_bytes()
 
 
 # --------------------------------------------------------------------------------------------------------- crops
