@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--baseline {args.baseline}: no add/data/extract in it")
     approaches = APPROACHES + (("baseline",) if args.baseline else ())
 
-    from add.io import atomic_write_json
+    from labelled_runs import save_run
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-extraction-") as tmp_name:
@@ -552,11 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "seconds_total": round(time.perf_counter() - started, 1),
     }
-    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    by_label = previous.get("runs", {}) if isinstance(previous, dict) else {}
-    by_label[args.label] = run_record
-    atomic_write_json(args.out, {"runs": by_label})
-    print(f"wrote {args.out} (run '{args.label}')")
+    save_run(args.out, args.label, run_record)
     return 0
 
 

@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.frames < 1:
         parser.error("--repeats and --frames must be >= 1")
 
-    from add.io import atomic_write_json
+    from labelled_runs import save_run
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp_name:
@@ -293,11 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS, "verdict": verdict, "summary": summary, "runs": runs,
         "seconds_total": round(time.perf_counter() - started, 1),
     }
-    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    by_label = previous.get("runs", {}) if isinstance(previous, dict) else {}
-    by_label[args.label] = record
-    atomic_write_json(args.out, {"runs": by_label})
-    print(f"wrote {args.out} (run '{args.label}')")
+    save_run(args.out, args.label, record)
     return 0
 
 

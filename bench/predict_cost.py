@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    from add.io import atomic_write_json
+    from labelled_runs import save_run
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-predict-cost-") as tmp_name:
@@ -260,11 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         "units": "seconds: the predict process from start to exit (imports included); peak: max resident memory of "
                  "the Python process or of its largest child (ffmpeg), MB",
     }
-    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    by_label = previous.get("runs", {}) if isinstance(previous, dict) else {}
-    by_label[args.label] = record
-    atomic_write_json(args.out, {"runs": by_label})
-    print(f"wrote {args.out} (run '{args.label}')")
+    save_run(args.out, args.label, record)
     return 0
 
 

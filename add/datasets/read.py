@@ -19,6 +19,14 @@ READERS: dict[str, Callable[..., tuple[list[Record], Path]]] = {
 FORMATS = tuple(READERS)
 
 
+def check_source(format: str, root: str | Path) -> None:
+    """Refuse an unknown format or a root that is not there, naming it."""
+    if format not in READERS:
+        raise DatasetError(f"unknown dataset format {format!r}; choose from {list(FORMATS)}")
+    if not Path(root).exists():
+        raise DatasetError(f"{root}: not found (the root of a {format} dataset)")
+
+
 def read_dataset(format: str, root: str | Path, *, missing: str = "error", quality: str = "c23"
                  ) -> tuple[list[Record], int]:
     """``(records whose file exists, number of listed files missing)`` of the dataset at ``root``.
@@ -26,9 +34,6 @@ def read_dataset(format: str, root: str | Path, *, missing: str = "error", quali
     ``missing``: "error" raises a :class:`DatasetError` naming the first missing files and their count; "skip"
     leaves them out and counts them. ``quality``: DFD's FF++ quality folder.
     """
-    if format not in READERS:
-        raise DatasetError(f"unknown dataset format {format!r}; choose from {list(FORMATS)}")
-    if not Path(root).exists():
-        raise DatasetError(f"{root}: not found (the root of a {format} dataset)")
+    check_source(format, root)
     records, source = READERS[format](root, quality=quality) if format == "dfd" else READERS[format](root)
     return apply_missing(records, missing, source)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from add.datasets import celebdf, dfd, dfdc, dfdcp
-from add.datasets.read import FORMATS, read_dataset
+from add.datasets.read import check_source, read_dataset
 from add.datasets.records import DatasetError, Record, apply_missing, read_json, record
 
 
@@ -46,11 +46,8 @@ DFD_FAKE = re.compile(r"(\d+)_(\d+)__(.+)__[^_/]+\.mp4")
 def read_training(format: str, root: str | Path, *, missing: str = "error", quality: str = "c23",
                   face_ties: bool = False) -> tuple[list[Item], int, int]:
     """``(items, files missing, images left out)`` of the dataset at ``root``; see the module's docstring."""
-    if format not in FORMATS:
-        raise DatasetError(f"unknown dataset format {format!r}; choose from {list(FORMATS)}")
+    check_source(format, root)
     root = Path(root)
-    if not root.exists():
-        raise DatasetError(f"{root}: not found (the root of a {format} dataset)")
     if format == "celebdf":
         items, lacking = _celebdf(root, missing, face_ties)
     elif format == "dfdcp":
