@@ -4,9 +4,10 @@
     uv run python bench/calibration.py --skip-models    # the artifact energies only (needs data/demo)
 
 - per artifact kind: the energy of each fake minus its strength-0 twin (the planted artifacts; the twin is built once
-  into ``--clean`` with the demo's own settings) in the face box at raw and c40, and the share c40 keeps
-  (target: 5-40 % for every kind); the same against the original (the whole manipulation, swap included), for
-  reference (``add.data.demo.calibration``);
+  into ``--clean`` with the demo's own settings) in the face box at raw, the energy of what c40 keeps of that same
+  pattern (projected on it, so the two c40 encodings' own noise is left out) and the share c40 keeps (target: 5-40 %
+  for every kind); the same against the original (the whole manipulation, swap included), for reference
+  (``add.data.demo.calibration``);
 - the raw-trained teacher's validation ACC on raw crops (target >= 0.95) and on c40 crops (target 0.60-0.85: the
   evidence weakened, not gone);
 - the plain c40 student's (``none``) validation ACC on c40 (target: at least 10 points below the teacher on raw).
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                              "teacher_c40": val_accuracy(teacher, Path(args.shards), "c40", params),
                              "student_c40": val_accuracy(student, Path(args.shards), "c40", params)}
     print(f"{'kind':10s} {'raw':>10s} {'c40':>10s} {'kept':>7s}   (fake - strength-0 twin, levels^2; "
-          f"against the original: kept)")
+          f"c40 projected on the raw artifact; against the original: kept)")
     for kind, e in sorted(figures["artifacts"].items()):
         whole = figures["manipulation"][kind]["kept"]
         print(f"{kind:10s} {e['raw']:10.2f} {e['c40']:10.2f} {e['kept']:7.1%}   ({whole:.1%})")

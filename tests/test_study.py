@@ -1,4 +1,4 @@
-"""docs/study/study.py: the commands it runs (data once, students differing only in train.seed), the pilot's plan,
+"""bench/study.py: the commands it runs (data once, students differing only in train.seed), the pilot's plan,
 and results/README from the work folder — with a fake runner in place of the `add` stages."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from add.layout import evaluation_paths
 from add.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("study", REPO / "docs" / "study" / "study.py")
+spec = importlib.util.spec_from_file_location("study", REPO / "bench" / "study.py")
 study = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(study)
 
@@ -43,6 +43,12 @@ class FakeAdd:
             path = Path(option(cmd, "--models")) / "teacher" / option(cmd, "--method") / "best.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"teacher")
+        if stage == "student" and "select-" in option(cmd, "--dvclive"):  # a selection run logs its best val ACC
+            params = load_params(option(cmd, "--params"))
+            live = Path(option(cmd, "--dvclive")) / "student" / option(cmd, "--method") / "c40" / "add"
+            live.mkdir(parents=True, exist_ok=True)
+            val_acc = 0.6 + 0.1 * params.distill.alpha + 0.001 * params.beta
+            (live / "metrics.json").write_text(json.dumps({"best": {"val_acc": val_acc, "step": 30}}))
         if stage != "evaluate":
             return
         params = load_params(option(cmd, "--params"))
@@ -109,6 +115,24 @@ def test_the_data_and_teacher_are_built_once_and_students_differ_only_in_their_s
                for c in students) == 2
 
 
+def test_selection_trains_one_add_student_per_setting_on_validation_only(setup):
+    s, fake = setup
+    with pytest.raises(study.StudyError, match="no teacher"):
+        s.select([{"distill.alpha": 1.0, "beta": 16.0}], 1000)
+    s.build_data()
+    fake.commands.clear()
+    grid = [{"distill.alpha": a, "beta": b} for a in (1.0, 0.1) for b in (16.0, 4.0)]
+    results = s.select(grid, 1000)
+    assert [c[3] for c in fake.commands] == ["student"] * 4  # no evaluation: the test split is not looked at
+    assert [(r["alpha"], r["beta"]) for r in results] == [(1.0, 16.0), (1.0, 4.0), (0.1, 16.0), (0.1, 4.0)]
+    assert [r["val_acc"] for r in results] == pytest.approx([0.716, 0.704, 0.626, 0.614])
+    raw = yaml.safe_load(Path(option(fake.commands[2], "--params")).read_text())
+    assert raw["distill"]["alpha"] == 0.1 and raw["beta"] == 16.0 and raw["train"]["seed"] == 1000
+    assert json.loads((s.out / "selection.json").read_text()) == results
+    fake.commands.clear()
+    assert s.select(grid, 1000) == results and fake.commands == []  # finished runs are read, not retrained
+
+
 def test_the_pilot_writes_k_before_the_run(setup):
     s, fake = setup
     s.build_data()
@@ -131,7 +155,7 @@ def test_collect_writes_paired_intervals_and_the_control(setup):
     plan = s.pilot([0, 1, 2, 3])
     schedule = s.schedule(["none", "add"], ["kd"], 3)
     s.run(schedule)
-    meta = {"commit": "abc1234", "commands": ["uv run python docs/study/study.py run"], "wall": "1 min"}
+    meta = {"commit": "abc1234", "commands": ["uv run python bench/study.py run"], "wall": "1 min"}
     summary = study.collect(s, schedule, meta, resamples=100)
     with (s.out / "results.csv").open() as f:
         table = list(csv.DictReader(f))

@@ -18,12 +18,15 @@ changes only pixels where its mask is non-zero, so a fake equals its original ou
 - ``swap_gan`` (as FaceShifter): an identity swap re-synthesised by that generator (its stronger checkerboard and the
   periodic texture) and pasted as a swap: seam and checkerboard together, no sharpening.
 
-Most of what tells these fakes apart from the originals is high-frequency (checkerboard, periodic texture, lost
-skin texture, the thin seam), so H.264 at c23 weakens it and at c40 mostly removes it; the low-frequency cues (colour
-mismatch, the blend of two faces) are kept faint on purpose, so that a detector trained on c40 stays well below one
-trained on raw — the gap ADD distils across, as on FF++'s NeuralTextures (c23 86 % -> c40 60 %). ``hf_excess`` of a
-fake over the same manipulation made with ``strength=0`` (no artifacts), per quality, measures the high-frequency
-part (``add.data.demo.build.artifact_energy``).
+Every kind also carries the generator's low-frequency shading ripple: a few plane waves of period 16-32 px and
+8-12 levels RMS over the pasted face (in frame coordinates), the blotchy shading GAN decoders leave. It is the cue that
+c40 weakens instead of erasing. The fine cues (checkerboard, periodic texture, lost skin texture, sharpening halos,
+the thin seam) are high-frequency, so H.264 at c23 weakens them and at c40 removes them; the colour mismatch is kept
+faint. Calibrated (issue 20) so that c40 keeps 5-40 % of each kind's artifact energy (``bench/calibration.py``,
+:func:`add.data.demo.calibration.artifact_retention`): the raw teacher's evidence is weakened at c40, not gone, as on
+FF++ (c40 baselines 60-93 % ACC), which is the situation ADD distils across. ``hf_excess`` of a fake over the same
+manipulation made with ``strength=0`` (no artifacts), per quality, measures the fine-scale part only
+(``add.data.demo.build.artifact_energy``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ import numpy as np
 from add.seeds import rng_for
 
 KINDS = ("swap", "gan", "swap_gan")
+RIPPLE_LEVELS = (11.0, 15.0)  # RMS of the shading ripple, 8-bit levels
+RIPPLE_PERIOD = (16.0, 32.0)  # its waves' periods, pixels
+RIPPLE_WAVES = 3
 
 # Share of each kind among a method's fakes (balanced counts, shuffled by the seed; see assign_kinds).
 METHOD_MIX: dict[str, dict[str, int]] = {
@@ -77,6 +83,8 @@ class Manipulation:
     seam_darkening: float  # relative darkening at the centre of the mask's transition band
     hard_edge: float  # 0: the swap is pasted with the feathered mask, 1: with the ~1 px edged one (visible boundary)
     sharpen: float  # unsharp-mask amount applied to a swapped face after decoding (DeepFaceLab-style sharpening)
+    ripple_amp: float = 0.0  # amplitude of the generator's low-frequency shading ripple (fraction of full scale)
+    ripple_waves: tuple[tuple[float, float, float], ...] = ()  # (fx, fy, phase) of each wave, cycles per pixel
 
     @classmethod
     def draw(cls, kind: str, rng: np.random.Generator, strength: float = 1.0) -> Manipulation:
@@ -87,20 +95,37 @@ class Manipulation:
         tint = 1.0 + strength * rng.uniform(-0.01, 0.01, 3)
         return cls(
             kind=kind,
-            checker_depth=min(0.5, strength * rng.uniform(*((0.03, 0.06) if gan else (0.02, 0.04)))),
-            texture_amp=strength * rng.uniform(2.0, 3.5) / 255 if gan else 0.0,
+            checker_depth=min(0.5, strength * rng.uniform(*((0.02, 0.04) if gan else (0.014, 0.028)))),
+            texture_amp=strength * rng.uniform(1.4, 2.5) / 255 if gan else 0.0,
             texture_period=int(rng.choice([3, 4])),
             texture_phase=(float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, 2 * np.pi))),
             colour_correction=max(0.0, 1.0 - strength * rng.uniform(0.02, 0.06)) if swap else 1.0,
             colour_tint=tuple(float(t) for t in tint) if swap else (1.0, 1.0, 1.0),
             seam_darkening=min(0.9, strength * rng.uniform(0.05, 0.1)) if swap else 0.0,
             hard_edge=min(1.0, 0.25 * strength) if swap else 0.0,
-            sharpen=strength * rng.uniform(1.2, 2.0) if kind == "swap" else 0.0,
+            sharpen=strength * rng.uniform(0.85, 1.4) if kind == "swap" else 0.0,
+            ripple_amp=strength * rng.uniform(*RIPPLE_LEVELS) / 255,
+            ripple_waves=tuple(_ripple_wave(rng) for _ in range(RIPPLE_WAVES)),
         )
 
     @property
     def swaps_identity(self) -> bool:
         return self.kind in ("swap", "swap_gan")
+
+
+def _ripple_wave(rng: np.random.Generator) -> tuple[float, float, float]:
+    period, angle = rng.uniform(*RIPPLE_PERIOD), rng.uniform(0, np.pi)
+    return float(np.cos(angle) / period), float(np.sin(angle) / period), float(rng.uniform(0, 2 * np.pi))
+
+
+def ripple(shape: tuple[int, int], origin: tuple[int, int], waves, amp: float) -> np.ndarray:
+    """Sum of plane waves ``(fx, fy, phase)`` in frame coordinates, scaled to RMS ``amp``; H×W×1."""
+    y = np.arange(shape[0], dtype=np.float32)[:, None] + origin[0]
+    x = np.arange(shape[1], dtype=np.float32)[None, :] + origin[1]
+    out = np.zeros(shape, np.float32)
+    for fx, fy, phase in waves:
+        out += np.sin(np.float32(2 * np.pi) * (np.float32(fx) * x + np.float32(fy) * y) + np.float32(phase))
+    return (amp * np.sqrt(2.0 / max(len(waves), 1)) * out)[..., None].astype(np.float32)
 
 
 def _pad_even(img: np.ndarray) -> np.ndarray:
@@ -169,6 +194,8 @@ def apply(manip: Manipulation, roi: np.ndarray, source: np.ndarray | None, hard_
     if manip.texture_amp > 0:
         face = face + periodic_texture(face.shape[:2], origin, manip.texture_period, manip.texture_phase,
                                        manip.texture_amp)
+    if manip.ripple_amp > 0:
+        face = face + ripple(face.shape[:2], origin, manip.ripple_waves, manip.ripple_amp)
     if manip.seam_darkening > 0:
         # A ~3 px ring along the mask's edge (1 at the edge, 0 inside and outside); only its inner half shows.
         wide = cv2.GaussianBlur(mask, (0, 0), 1.2)

@@ -1,9 +1,9 @@
 """The seeded study (issue 20): fixed data and teacher, K students per distiller differing only in ``train.seed``.
 
-    uv run python docs/study/study.py data      # demo videos, faces, shards and the teacher, once (in --work)
-    uv run python docs/study/study.py pilot     # none and add at the pilot seeds: sigma_d -> K, written to plan.json
-    uv run python docs/study/study.py run       # the K seeds of plan.json for every distiller, and the control
-    uv run python docs/study/study.py collect   # results.csv, README.md, study.json and the plot from --work
+    uv run python bench/study.py data      # demo videos, faces, shards and the teacher, once (in --work)
+    uv run python bench/study.py pilot     # none and add at the pilot seeds: sigma_d -> K, written to plan.json
+    uv run python bench/study.py run       # the K seeds of plan.json for every distiller, and the control
+    uv run python bench/study.py collect   # results.csv, README.md, study.json and the plot from --work
 
 The study's params are ``docs/study/params.yaml`` (``--params``; beside its results: the study may use a larger demo
 than ``dvc repro``). ``data`` builds the dataset and trains the teacher ONCE with them (the ``add`` stages, one
@@ -50,10 +50,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-OUT = Path(__file__).resolve().parent  # this folder: the driver sits beside what it writes
-REPO = OUT.parents[1]
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "docs" / "study"  # results.csv, README.md, study.json, plan.json, the plot and the params
 WORK = REPO / "data" / "study"
 PARAMS = OUT / "params.yaml"
+CALIBRATION = REPO / "bench" / "results" / "calibration.json"  # bench/calibration.py's figures, quoted in README.md
 MAIN = ("none", "add", "fr", "mv", "kd")
 SECONDARY = ("mv_nocontrast", "fitnet", "at", "nl")
 CONTROL = "none_half"  # the positive control: the plain student with half the training steps
@@ -64,6 +65,7 @@ PILOT_SEEDS = (0, 1, 2, 3)
 HALF_WIDTH = 0.03
 MIN_SEEDS = 8
 RESAMPLES = 2000
+SELECT_SEED = 1000  # the selection grid's student seed: none of the study's 0..K-1
 
 Runner = Callable[[list[str]], None]
 
@@ -137,9 +139,15 @@ class Study:
                          "--metrics", str(w / "metrics" / "teacher"), "--plots", str(w / "plots" / "teacher")])
         return cmds
 
-    def student_params(self, distill: str, seed: int) -> Path:
-        """The study's params with ``train.seed: seed`` (and half the steps for the control), written to the work."""
+    def student_params(self, distill: str, seed: int, run: str | None = None, overrides: dict | None = None) -> Path:
+        """The study's params with ``train.seed: seed`` (and half the steps for the control), written to the work.
+
+        ``overrides``: top-level keys or ``section.key`` set on top (the selection grid's ``beta``, ``distill.alpha``).
+        """
         raw = json.loads(json.dumps(self.raw))  # a deep copy
+        for key, value in (overrides or {}).items():
+            section, _, name = key.rpartition(".")
+            (raw.setdefault(section, {}) if section else raw)[name] = value
         train = raw.setdefault("train", {}) or {}
         raw["train"] = train
         train["seed"] = seed
@@ -153,7 +161,7 @@ class Study:
                                      f"train.max_steps instead")
                 train["epochs"] = epochs // 2
                 train["warmup_epochs"] = min(int(train.get("warmup_epochs", 0)), train["epochs"] - 1)
-        path = self.work / "params" / f"{self.run_name(distill, seed)}.yaml"
+        path = self.work / "params" / f"{run or self.run_name(distill, seed)}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         return path
@@ -170,6 +178,32 @@ class Study:
              "--plots", str(self.work / "plots" / run), "--predictions", str(self.predictions_path(distill, seed))],
         ]
 
+    def select(self, grid: list[dict], seed: int) -> list[dict]:
+        """Train an ``add`` student per setting of ``grid`` at the selection seed (none of the study's) and read its
+        best validation ACC from its DVCLive log. Validation only: nothing is evaluated on test. Writes
+        selection.json."""
+        if not self.teacher.is_file():
+            raise StudyError(f"{self.teacher}: no teacher yet; run `bench/study.py data` first")
+        results = []
+        for overrides in grid:
+            run = "select-" + "-".join(f"{k.rpartition('.')[2]}{v}" for k, v in overrides.items()) + f"-seed{seed}"
+            live = self.work / "dvclive" / run
+            found = sorted(live.glob("**/metrics.json"))
+            if not found:
+                params = self.student_params("add", seed, run=run, overrides=overrides)
+                self.runner([*add_command(), "student", "--params", str(params), "--method", self.method, "--quality",
+                             QUALITY, "--distill", "add", "--shards", str(self.shards), "--models",
+                             str(self.work / "students" / run), "--dvclive", str(live), "--teacher",
+                             str(self.teacher)])
+                found = sorted(live.glob("**/metrics.json"))
+            if not found:
+                raise StudyError(f"{live}: the selection run {run} left no DVCLive metrics")
+            best = json.loads(found[0].read_text(encoding="utf-8")).get("best", {})
+            results.append({**{k.rpartition(".")[2]: v for k, v in overrides.items()}, "seed": seed, "val_acc": best.get("val_acc"), "step": best.get("step")})
+            print(f"selection {run}: best val ACC {best.get('val_acc')}", flush=True)
+        write_json(self.out / "selection.json", results)
+        return results
+
     # ----------------------------------------------------------------------------------------------------- phases
     def build_data(self) -> None:
         for cmd in self.data_commands():
@@ -179,7 +213,7 @@ class Study:
         if self.metrics_path(distill, seed).is_file() and self.predictions_path(distill, seed).is_file():
             return
         if not self.teacher.is_file():
-            raise StudyError(f"{self.teacher}: no teacher yet; run `docs/study/study.py data` first")
+            raise StudyError(f"{self.teacher}: no teacher yet; run `bench/study.py data` first")
         for cmd in self.student_commands(distill, seed):
             self.runner(cmd)
 
@@ -205,7 +239,7 @@ class Study:
     def plan(self) -> dict:
         path = self.out / "plan.json"
         if not path.is_file():
-            raise StudyError(f"{path}: no plan; run `docs/study/study.py pilot` (and commit plan.json) first")
+            raise StudyError(f"{path}: no plan; run `bench/study.py pilot` (and commit plan.json) first")
         return json.loads(path.read_text(encoding="utf-8"))
 
     def schedule(self, main: list[str], secondary: list[str], secondary_seeds: int) -> dict[str, list[int]]:
@@ -216,10 +250,14 @@ class Study:
         return schedule
 
     def run(self, schedule: dict[str, list[int]]) -> None:
-        for seed in sorted({s for seeds in schedule.values() for s in seeds}):
-            for distill, seeds in schedule.items():
-                if seed in seeds:
-                    self.train(distill, seed)
+        """Seed by seed, the distillers at every seed first, then those at fewer seeds (cut first if time is short)."""
+        full = max(len(seeds) for seeds in schedule.values())
+        for group in ([d for d, s in schedule.items() if len(s) == full], [d for d, s in schedule.items()
+                                                                            if len(s) < full]):
+            for seed in sorted({s for d in group for s in schedule[d]}):
+                for distill in group:
+                    if seed in schedule[distill]:
+                        self.train(distill, seed)
 
     # ---------------------------------------------------------------------------------------------------- results
     def student_rows(self, distills: list[str], schedule: dict[str, list[int]]) -> list[dict]:
@@ -350,7 +388,7 @@ def readme(summary: list[dict], rows: list[dict], meta: dict) -> str:
     plan = meta["plan"]
     lines = [
         "# The seeded study: one dataset and teacher, K student seeds per distiller", "",
-        f"Generated by `docs/study/study.py` (commit {meta['commit']}) with the params "
+        f"Generated by `bench/study.py` (commit {meta['commit']}) with the params "
         f"[`{meta['params']}`]({Path(meta['params']).name}). The demo, its shards and the teacher are built once; "
         f"every student differs from the others of its distiller only in `train.seed`, and every distiller shares "
         f"the seeds, so the differences below are paired.", "",
@@ -390,6 +428,18 @@ def readme(summary: list[dict], rows: list[dict], meta: dict) -> str:
             cells.append("n/a" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}")
         lines.append(f"| {distill} | {quality} | {len(group)} | " + " | ".join(cells) + " |")
     lines += ["", f"![{QUALITY} test ACC per distiller]({QUALITY}_acc.png)", ""]
+    calibration = meta.get("calibration")
+    if calibration:
+        lines += ["## The demo's calibration (`dvc repro`'s demo, validation split of seed 0)", "",
+                  "Measured by `uv run python bench/calibration.py` after `uv run dvc repro` "
+                  "([bench/results/calibration.json](../../bench/results/calibration.json)); the study's demo is built "
+                  "by the same code with more identity pairs.", "",
+                  "| figure | value | target | met |", "|---|---|---|---|"]
+        for check in calibration.get("checks", []):
+            lines.append(f"| {check['figure']} | {check['value']:.3f} | {check['target']} | "
+                         f"{'yes' if check['met'] else 'no'} |")
+        lines.append("")
+    lines += ["How α, β and γ_FR were chosen (validation only): [selection.md](selection.md).", ""]
     return "\n".join(lines)
 
 
@@ -406,6 +456,8 @@ def collect(study: Study, schedule: dict[str, list[int]], meta: dict, *, resampl
     write_csv(rows, out / "results.csv")
     plot(rows, out / f"{QUALITY}_acc.png")
     meta = {**meta, "plan": study.plan(), "params": str(study.params)}
+    if CALIBRATION.is_file() and "calibration" not in meta:
+        meta["calibration"] = json.loads(CALIBRATION.read_text(encoding="utf-8"))
     if study.params.resolve().parent != out.resolve():
         shutil.copyfile(study.params, out / study.params.name)  # the params live beside the results
     (out / "README.md").write_text(readme(summary, rows, meta), encoding="utf-8")
@@ -417,7 +469,7 @@ def collect(study: Study, schedule: dict[str, list[int]], meta: dict, *, resampl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=("data", "pilot", "run", "collect", "all"))
+    parser.add_argument("phase", choices=("data", "select", "pilot", "run", "collect", "all"))
     parser.add_argument("--params", default=str(PARAMS), help="the study's params (default: %(default)s)")
     parser.add_argument("--work", default=str(WORK), help="data, models and metrics (default: %(default)s)")
     parser.add_argument("--out", default=str(OUT))
@@ -426,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distill", nargs="+", default=list(MAIN), help="distillers at the K seeds")
     parser.add_argument("--secondary", nargs="*", default=list(SECONDARY), help="distillers at fewer seeds")
     parser.add_argument("--secondary-seeds", type=int, default=3)
+    parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 0.1], help="select: α grid")
+    parser.add_argument("--betas", type=float, nargs="+", default=[16.0, 4.0], help="select: β grid")
+    parser.add_argument("--select-seed", type=int, default=SELECT_SEED, help="select: the student seed")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples")
     args = parser.parse_args(argv)
     if "none" not in args.distill:
@@ -435,6 +490,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         if args.phase in ("data", "all"):
             study.build_data()
+        if args.phase == "select":
+            grid = [{"distill.alpha": a, "beta": b} for a in args.alphas for b in args.betas]
+            study.select(grid, args.select_seed)
         if args.phase in ("pilot", "all"):
             plan = study.pilot(args.pilot_seeds, args.half_width)
             print(f"pilot: sd of add - none ACC {plan['sd_acc']:.4f} -> K = {plan['K']} ({study.out / 'plan.json'})")
@@ -444,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.phase in ("run", "all"):
             study.run(schedule)
         if args.phase in ("collect", "all", "run"):
-            commands = [f"uv run python docs/study/study.py {phase} --params {args.params}" for phase in
+            commands = [f"uv run python bench/study.py {phase} --params {args.params}" for phase in
                         ("data", "pilot", "run")]
             wall = time.perf_counter() - started
             meta = {"commit": git_commit(), "commands": commands,
