@@ -1,4 +1,4 @@
-"""The interval arithmetic of the seeded study (docs/study/study.py, issue 20): paired differences over student seeds.
+"""The interval arithmetic of the seeded study (bench/study.py, issue 20): paired differences over student seeds.
 
 The study trains K students per distiller on ONE dataset and teacher, differing only in ``train.seed``; every
 distiller shares the K seeds, so ``d_s = metric(distiller, s) − metric(none, s)`` is a paired difference.
@@ -8,8 +8,9 @@ distiller shares the K seeds, so ``d_s = metric(distiller, s) − metric(none, s
 - :func:`bootstrap_paired`: a percentile interval for the same mean difference that resamples the test set's
   identity pairs (:func:`pair_groups`: an original and the fakes made from it belong together) with replacement,
   the same resample for every seed and both models: the uncertainty from which faces happen to be in the test split.
-- :func:`seeds_needed`: K from a pilot's SD σ_d of the paired differences so that the t interval's half-width is about
-  ``h``: K = max(minimum, ⌈(2σ_d / h)²⌉) (issue 20: at least 8; 2 stands for t_{0.975}).
+- :func:`seeds_needed`: K from a pilot's SD σ_d of the paired differences so that the t interval's half-width is at
+  most ``h``: the smallest K ≥ minimum (issue 20: 8) with t_{0.975, K−1} · σ_d / √K ≤ h. Issue 20's shorthand
+  K ≈ (2σ_d / h)² puts 2 for t, which at K ≈ 8 is 2.36: it undersizes by a seed or two.
 - :func:`better_worse`: how many seeds the distiller is better / worse on.
 """
 
@@ -58,11 +59,15 @@ def t_interval(values: Iterable[float], confidence: float = 0.95) -> Interval:
     return Interval(mean, mean - half, mean + half, len(values), sd)
 
 
-def seeds_needed(sd: float, half_width: float, minimum: int = 8) -> int:
-    """K = max(minimum, ⌈(2·sd / half_width)²⌉): seeds for a 95 % interval of about ± ``half_width`` (same units)."""
+def seeds_needed(sd: float, half_width: float, minimum: int = 8, confidence: float = 0.95) -> int:
+    """The smallest K ≥ ``minimum`` (and ≥ 2) with t_{(1+c)/2, K−1} · sd / √K ≤ ``half_width`` (same units): seeds
+    for a t interval of at most ± ``half_width`` if the SD is ``sd``."""
     if half_width <= 0 or not math.isfinite(sd) or sd < 0:
         raise ValueError(f"seeds_needed: sd must be finite and >= 0 and half_width > 0, got {sd}, {half_width}")
-    return max(minimum, math.ceil((2 * sd / half_width) ** 2 - 1e-9))
+    k = max(minimum, 2)
+    while t_quantile(confidence, k - 1) * sd / math.sqrt(k) > half_width:
+        k += 1
+    return k
 
 
 def paired_differences(rows: Iterable[Mapping], metric: str, *, baseline: str = "none",

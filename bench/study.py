@@ -14,7 +14,8 @@ shards and teacher, with its own params file ``{work}/params/seed{S}.yaml`` = th
 
 Sizing, before the run (pre-registration): ``pilot`` trains ``none`` and ``add`` at the pilot seeds (``--pilot-seeds``,
 at least 4), takes the SD σ_d of the paired ``add − none`` test ACC differences and writes ``plan.json``:
-K = max(8, ⌈(2σ_d / h)²⌉) with h = ``--half-width`` (0.03: ± 3 ACC points), the seeds 0..K−1 (the pilot's first:
+K = the smallest K ≥ 8 with t_{0.975, K−1} · σ_d / √K ≤ h, h = ``--half-width`` (0.03: ± 3 ACC points)
+(``add.study_stats.seeds_needed``), the seeds 0..K−1 (the pilot's first:
 an internal pilot, sized on the variance only, never on the effect). Commit plan.json before ``run``.
 
 ``run`` trains, for each seed of plan.json, the students ``--distill`` (default ``none add fr mv kd``) and, for the
@@ -198,8 +199,11 @@ class Study:
                 found = sorted(live.glob("**/metrics.json"))
             if not found:
                 raise StudyError(f"{live}: the selection run {run} left no DVCLive metrics")
-            best = json.loads(found[0].read_text(encoding="utf-8")).get("best", {})
-            results.append({**{k.rpartition(".")[2]: v for k, v in overrides.items()}, "seed": seed, "val_acc": best.get("val_acc"), "step": best.get("step")})
+            logged = json.loads(found[0].read_text(encoding="utf-8"))
+            best = logged.get("best", {})
+            results.append({**{k.rpartition(".")[2]: v for k, v in overrides.items()}, "seed": seed,
+                            "val_acc": best.get("val_acc"), "step": best.get("step"),
+                            "grad": logged.get("grad"), "train": logged.get("train")})
             print(f"selection {run}: best val ACC {best.get('val_acc')}", flush=True)
         write_json(self.out / "selection.json", results)
         return results
@@ -394,7 +398,8 @@ def readme(summary: list[dict], rows: list[dict], meta: dict) -> str:
         f"the seeds, so the differences below are paired.", "",
         f"Pre-registered plan ([plan.json](plan.json)): a pilot of `none` and `add` at seeds {plan['pilot_seeds']} "
         f"gave σ_d = {100 * plan['sd_acc']:.1f} ACC points for the paired differences, so "
-        f"K = max({plan['minimum']}, ⌈(2σ_d / {100 * plan['half_width']:.0f})²⌉) = {plan['K']} seeds.", "",
+        f"K = the smallest K ≥ {plan['minimum']} with t_(0.975, K−1) · σ_d / √K ≤ {100 * plan['half_width']:.0f} "
+        f"points = {plan['K']} seeds." + (f" {plan['amended']}" if plan.get("amended") else ""), "",
         "Commands:", "", "```bash", *meta["commands"], "```", "",
         f"Wall time: {meta['wall']}.", "",
         f"## Paired differences vs `none` on {QUALITY} test crops (points)", "",
@@ -478,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distill", nargs="+", default=list(MAIN), help="distillers at the K seeds")
     parser.add_argument("--secondary", nargs="*", default=list(SECONDARY), help="distillers at fewer seeds")
     parser.add_argument("--secondary-seeds", type=int, default=3)
-    parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 0.1], help="select: α grid")
+    parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 0.1, 0.01], help="select: α grid")
     parser.add_argument("--betas", type=float, nargs="+", default=[16.0, 4.0], help="select: β grid")
     parser.add_argument("--select-seed", type=int, default=SELECT_SEED, help="select: the student seed")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples")

@@ -143,7 +143,11 @@ def test_the_pilot_writes_k_before_the_run(setup):
     plan = s.pilot([0, 1, 2, 3])
     sd = statistics.stdev(ADD_GAIN.values())
     assert plan["sd_acc"] == pytest.approx(sd)
-    assert plan["K"] == max(8, math.ceil((2 * sd / 0.03) ** 2)) and plan["seeds"] == list(range(plan["K"]))
+    from add.study_stats import t_quantile
+
+    k = plan["K"]  # the smallest K >= 8 whose t interval is within +-3 points at the pilot's sd
+    assert k >= 8 and t_quantile(0.95, k - 1) * sd / math.sqrt(k) <= 0.03 and plan["seeds"] == list(range(k))
+    assert k == 8 or t_quantile(0.95, k - 2) * sd / math.sqrt(k - 1) > 0.03
     assert json.loads((s.out / "plan.json").read_text())["K"] == plan["K"]
     schedule = s.schedule(["none", "add"], ["kd"], 3)
     assert schedule == {"none": plan["seeds"], "add": plan["seeds"], study.CONTROL: plan["seeds"], "kd": [0, 1, 2]}

@@ -49,11 +49,14 @@ def test_paired_differences_and_counts_by_hand():
     assert interval.half_width == pytest.approx(0.0205426, abs=1e-7)
 
 
-def test_seeds_needed_is_the_issues_formula():
-    assert seeds_needed(0.06, 0.03) == 16           # (2 * 6 / 3)^2 = 16
-    assert seeds_needed(0.096, 0.03) == 41          # (2 * 9.6 / 3)^2 = 40.96
-    assert seeds_needed(0.02, 0.03) == 8            # (4/3)^2 = 1.8: at least 8
-    assert seeds_needed(3.7, 3.0, minimum=4) == 7   # in points: (7.4 / 3)^2 = 6.08
+def test_seeds_needed_puts_the_t_interval_within_the_half_width():
+    # smallest K >= minimum with t_{0.975, K-1} * sd / sqrt(K) <= h (scipy's t quantiles)
+    assert seeds_needed(0.06, 0.03) == 18            # K=17: 2.120 * 6 / 4.123 = 3.085; K=18: 2.984
+    assert seeds_needed(0.096, 0.03) == 42           # the issue's (2 * 9.6 / 3)^2 = 40.96 -> 41 is one short
+    assert seeds_needed(0.0387, 0.03) == 9           # the pilot's: K=8 gives 2.365 * 3.87 / 2.828 = 3.24 > 3
+    assert seeds_needed(0.02, 0.03) == 8             # at least 8
+    assert seeds_needed(3.7, 3.0, minimum=4) == 9    # in points: K=8 gives 3.09
+    assert seeds_needed(0.0, 0.03, minimum=1) == 2   # a t interval needs two seeds
     with pytest.raises(ValueError):
         seeds_needed(0.05, 0)
 
