@@ -83,7 +83,7 @@ def checks(figures: dict) -> list[tuple[str, float, str, bool]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=str(REPO / "params.yaml"))
+    parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--demo", default=str(REPO / "data" / "demo"), help="the demo tree (videos stage)")
     parser.add_argument("--clean", default=str(REPO / "data" / "demo-clean"), help="its strength-0 twin (built)")
     parser.add_argument("--frames", type=int, nargs="+", default=None, help="frame indices (default: all)")

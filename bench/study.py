@@ -1,6 +1,7 @@
 """The seeded study (issue 20): fixed data and teacher, K students per distiller differing only in ``train.seed``.
 
     uv run python bench/study.py data      # demo videos, faces, shards and the teacher, once (in --work)
+    uv run python bench/study.py select    # add students over an alpha x beta grid at seed 1000: best val ACC only
     uv run python bench/study.py pilot     # none and add at the pilot seeds: sigma_d -> K, written to plan.json
     uv run python bench/study.py run       # the K seeds of plan.json for every distiller, and the control
     uv run python bench/study.py collect   # results.csv, README.md, study.json and the plot from --work
@@ -55,6 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "study"  # results.csv, README.md, study.json, plan.json, the plot and the params
 WORK = REPO / "data" / "study"
 PARAMS = OUT / "params.yaml"
+FINDINGS = "findings.md"  # beside the results: what they show, in words (README.md quotes it after the plan)
 CALIBRATION = REPO / "bench" / "results" / "calibration.json"  # bench/calibration.py's figures, quoted in README.md
 MAIN = ("none", "add", "fr", "mv", "kd")
 SECONDARY = ("mv_nocontrast", "fitnet", "at", "nl")
@@ -400,6 +402,7 @@ def readme(summary: list[dict], rows: list[dict], meta: dict) -> str:
         f"gave σ_d = {100 * plan['sd_acc']:.1f} ACC points for the paired differences, so "
         f"K = the smallest K ≥ {plan['minimum']} with t_(0.975, K−1) · σ_d / √K ≤ {100 * plan['half_width']:.0f} "
         f"points = {plan['K']} seeds." + (f" {plan['amended']}" if plan.get("amended") else ""), "",
+        *([meta["findings"], ""] if meta.get("findings") else []),
         "Commands:", "", "```bash", *meta["commands"], "```", "",
         f"Wall time: {meta['wall']}.", "",
         f"## Paired differences vs `none` on {QUALITY} test crops (points)", "",
@@ -465,6 +468,9 @@ def collect(study: Study, schedule: dict[str, list[int]], meta: dict, *, resampl
         meta["calibration"] = json.loads(CALIBRATION.read_text(encoding="utf-8"))
     if study.params.resolve().parent != out.resolve():
         shutil.copyfile(study.params, out / study.params.name)  # the params live beside the results
+    findings = out / FINDINGS
+    if findings.is_file():  # the written reading of the numbers, kept apart so that collect can be rerun
+        meta["findings"] = findings.read_text(encoding="utf-8").strip()
     (out / "README.md").write_text(readme(summary, rows, meta), encoding="utf-8")
     write_json(out / "study.json", {"meta": meta, "paired": summary})
     return summary
@@ -486,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 0.1, 0.01], help="select: α grid")
     parser.add_argument("--betas", type=float, nargs="+", default=[16.0, 4.0], help="select: β grid")
     parser.add_argument("--select-seed", type=int, default=SELECT_SEED, help="select: the student seed")
+    parser.add_argument("--wall", default=None, help="collect: README's wall-time line (default: this phase's)")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples")
     args = parser.parse_args(argv)
     if "none" not in args.distill:
@@ -508,10 +515,10 @@ def main(argv: list[str] | None = None) -> int:
             study.run(schedule)
         if args.phase in ("collect", "all", "run"):
             commands = [f"uv run python bench/study.py {phase} --params {args.params}" for phase in
-                        ("data", "pilot", "run")]
+                        ("data", "select", "pilot", "run")]
             wall = time.perf_counter() - started
             meta = {"commit": git_commit(), "commands": commands,
-                    "wall": f"{wall / 60:.1f} min for this `{args.phase}`"}
+                    "wall": args.wall or f"{wall / 60:.1f} min for this `{args.phase}`"}
             summary = collect(study, schedule, meta, resamples=args.resamples)
             for entry in summary:
                 acc = entry.get("acc")

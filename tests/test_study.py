@@ -160,6 +160,8 @@ def test_collect_writes_paired_intervals_and_the_control(setup):
     schedule = s.schedule(["none", "add"], ["kd"], 3)
     s.run(schedule)
     meta = {"commit": "abc1234", "commands": ["uv run python bench/study.py run"], "wall": "1 min"}
+    s.out.mkdir(parents=True, exist_ok=True)
+    (s.out / study.FINDINGS).write_text("What it shows: the control is 10 points down.\n")
     summary = study.collect(s, schedule, meta, resamples=100)
     with (s.out / "results.csv").open() as f:
         table = list(csv.DictReader(f))
@@ -177,7 +179,8 @@ def test_collect_writes_paired_intervals_and_the_control(setup):
     assert control["mean_diff"] == pytest.approx(-0.1) and control["t_high"] < 0  # the control shows up
     assert next(e for e in summary if e["distill"] == "kd")["acc"]["seeds"] == 3
     text = (s.out / "README.md").read_text()
-    assert f"K = max(8, ⌈(2σ_d / 3)²⌉) = {plan['K']} seeds" in text
+    assert f"t_(0.975, K−1) · σ_d / √K ≤ 3 points = {plan['K']} seeds" in text
+    assert "What it shows: the control is 10 points down." in text
     assert f"| {study.CONTROL} | {plan['K']} | -10.0 |" in text
     assert (s.out / "c40_acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (s.out / "study_params.yaml").read_text() == s.params.read_text()  # the params beside the results

@@ -19,7 +19,7 @@ changes only pixels where its mask is non-zero, so a fake equals its original ou
   periodic texture) and pasted as a swap: seam and checkerboard together, no sharpening.
 
 Every kind also carries the generator's low-frequency shading ripple: a few plane waves of period 16-32 px and
-8-12 levels RMS over the pasted face (in frame coordinates), the blotchy shading GAN decoders leave. It is the cue that
+11-15 levels RMS over the pasted face (in frame coordinates), the blotchy shading GAN decoders leave. It is the cue that
 c40 weakens instead of erasing. The fine cues (checkerboard, periodic texture, lost skin texture, sharpening halos,
 the thin seam) are high-frequency, so H.264 at c23 weakens them and at c40 removes them; the colour mismatch is kept
 faint. Calibrated (issue 20) so that c40 keeps 5-40 % of each kind's artifact energy (``bench/calibration.py``,
@@ -83,7 +83,7 @@ class Manipulation:
     seam_darkening: float  # relative darkening at the centre of the mask's transition band
     hard_edge: float  # 0: the swap is pasted with the feathered mask, 1: with the ~1 px edged one (visible boundary)
     sharpen: float  # unsharp-mask amount applied to a swapped face after decoding (DeepFaceLab-style sharpening)
-    ripple_amp: float = 0.0  # amplitude of the generator's low-frequency shading ripple (fraction of full scale)
+    ripple_amp: float = 0.0  # RMS of the generator's low-frequency shading ripple (fraction of full scale)
     ripple_waves: tuple[tuple[float, float, float], ...] = ()  # (fx, fy, phase) of each wave, cycles per pixel
 
     @classmethod
