@@ -169,13 +169,19 @@ class Study:
         path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         return path
 
+    def train_command(self, params: Path, distill: str, run: str) -> list[str]:
+        """``add student`` for run ``run``: its models and DVCLive logs under ``{work}/students|dvclive/{run}``."""
+        return [*add_command(), "student", "--params", str(params), "--method", self.method, "--quality", QUALITY,
+                "--distill", distill, "--shards", str(self.shards), "--models", str(self.work / "students" / run),
+                "--dvclive", str(self.work / "dvclive" / run), "--teacher", str(self.teacher)]
+
     def student_commands(self, distill: str, seed: int) -> list[list[str]]:
         add, run = add_command(), self.run_name(distill, seed)
-        p = ["--params", str(self.student_params(distill, seed)), "--method", self.method]
+        params = self.student_params(distill, seed)
+        p = ["--params", str(params), "--method", self.method]
         models, trained = str(self.work / "students" / run), self.trained_as(distill)
         return [
-            [*add, "student", *p, "--quality", QUALITY, "--distill", trained, "--shards", str(self.shards),
-             "--models", models, "--dvclive", str(self.work / "dvclive" / run), "--teacher", str(self.teacher)],
+            self.train_command(params, trained, run),
             [*add, "evaluate", *p, "--kind", "student", "--quality", QUALITY, "--distill", trained,
              "--shards", str(self.shards), "--models", models, "--metrics", str(self.work / "metrics" / run),
              "--plots", str(self.work / "plots" / run), "--predictions", str(self.predictions_path(distill, seed))],
@@ -194,10 +200,7 @@ class Study:
             found = sorted(live.glob("**/metrics.json"))
             if not found:
                 params = self.student_params("add", seed, run=run, overrides=overrides)
-                self.runner([*add_command(), "student", "--params", str(params), "--method", self.method, "--quality",
-                             QUALITY, "--distill", "add", "--shards", str(self.shards), "--models",
-                             str(self.work / "students" / run), "--dvclive", str(live), "--teacher",
-                             str(self.teacher)])
+                self.runner(self.train_command(params, "add", run))
                 found = sorted(live.glob("**/metrics.json"))
             if not found:
                 raise StudyError(f"{live}: the selection run {run} left no DVCLive metrics")
