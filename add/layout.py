@@ -41,6 +41,7 @@ ORIGINAL = "original"  # the method folder of the real videos
 LIST_METHOD = "list"  # the fakes of a list source (data.source: list; add.data.listing): data.methods [list]
 METHOD_CHOICES = (*METHODS, LIST_METHOD)
 SPLITS = ("train", "val", "test")
+LABELS = {"real": 0, "fake": 1}  # a list's labels (data.list, a cross list), in any case: DFDC writes REAL/FAKE
 KINDS = ("teacher", "student")
 # The distillers of add.losses.DISTILLERS (a student's folder is named after one), here so that params can check a
 # name without importing torch.
@@ -70,6 +71,11 @@ METRICS = "metrics"
 PLOTS = "plots"
 BEST = "best.pt"  # the best validation checkpoint: what evaluation, distillation and prediction read
 LAST = "last.pt"  # the resumable state
+
+
+def parse_label(text: str) -> int | None:
+    """0 (real) or 1 (fake) for a list's label cell, whatever its case and surrounding spaces; None otherwise."""
+    return LABELS.get(text.strip().lower())
 
 
 def check_method(method: str, *, original: bool = False) -> str:

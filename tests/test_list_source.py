@@ -72,6 +72,19 @@ def test_every_bad_line_is_one_clear_error_naming_it(tmp_path, lines, header, pr
         read_list(path)
 
 
+def test_labels_are_read_in_any_case_by_data_list_and_the_cross_list_alike(tmp_path):
+    """DFDC spells its labels REAL/FAKE: data.list and a cross ``list`` entry share one label rule."""
+    from add.datasets.read import read_dataset
+
+    path = write_csv(tmp_path, ["a.mp4,REAL,train,x", "b.mp4,Fake,train,x", "c.mp4, fake ,test,y"])
+    assert [e.label for e in read_list(path)] == [0, 1, 1]
+    cross = write_csv(tmp_path / "cross", ["a.mp4,REAL", "b.mp4,FAKE"], header="path,label")
+    assert [r.label for r in read_dataset("list", cross)[0]] == [0, 1]
+    bad = write_csv(tmp_path / "bad", ["a.mp4,REALLY,train,x"])
+    with pytest.raises(ListError, match=r"line 2: label 'REALLY' is not real or fake"):
+        read_list(bad)
+
+
 def test_a_missing_file_is_an_error_or_left_out_with_its_reason(tmp_path):
     path = write_csv(tmp_path, ["a.mp4,real,train,x", "b.mp4,fake,train,x"])
     (tmp_path / "b.mp4").unlink()

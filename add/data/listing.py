@@ -5,8 +5,9 @@
     clips/alice_1_swap.mp4,fake,train,alice,clips/alice_1.mp4
     /mnt/other/bob.mp4,real,test,bob
 
-``label`` is ``real`` or ``fake``; ``split`` is ``train``, ``val`` or ``test``; a relative ``path`` is resolved against
-the CSV's folder and may not climb out of it (``..``), an absolute one is taken as it is. ``group`` (optional: an
+``label`` is ``real`` or ``fake`` in any case (DFDC's ``REAL``/``FAKE`` too: :func:`add.layout.parse_label`, as a cross
+``list`` entry); ``split`` is ``train``, ``val`` or ``test``; a relative ``path`` is resolved against the CSV's folder
+and may not climb out of it (``..``), an absolute one is taken as it is. ``group`` (optional: an
 identity, a source video) keeps related videos together: a group found in two splits is refused. ``original``
 (optional, fakes only) is the listed real video the fake was made from: the fake then reuses its face boxes (as FF++
 fakes do, ``data.reuse_boxes``) and must be in the same split; other fakes are detected on their own.
@@ -27,9 +28,8 @@ from pathlib import Path
 
 from add.errors import AddError
 from add.io import climbs_out
-from add.layout import SPLITS
+from add.layout import SPLITS, parse_label
 
-LABELS = {"real": 0, "fake": 1}
 REQUIRED = ("path", "label", "split")
 OPTIONAL = ("group", "original")
 MISSING_POLICIES = ("error", "skip")
@@ -107,8 +107,10 @@ def read_list(path: str | os.PathLike, *, missing: str = "error") -> list[ListEn
     resolved: dict[int, Path] = {}
     for number, cells in parsed:
         where = f"{path}: line {number}"
-        if cells["label"] not in LABELS:
+        label = parse_label(cells["label"])
+        if label is None:
             raise ListError(f"{where}: label {cells['label']!r} is not real or fake")
+        cells["label"] = "real" if label == 0 else "fake"
         if cells["split"] not in SPLITS:
             raise ListError(f"{where}: split {cells['split']!r} is not one of {', '.join(SPLITS)}")
         if "group" in cells and not cells["group"]:
@@ -147,5 +149,5 @@ def read_list(path: str | os.PathLike, *, missing: str = "error") -> list[ListEn
         reason = "" if video.is_file() else f"{video}: file not found ({path}: line {number})"
         if reason and missing == "error":
             raise ListError(f"{where}: {video}: file not found (data.missing: skip leaves such videos out)")
-        entries.append(ListEntry(number, video, LABELS[cells["label"]], cells["split"], group, original, reason))
+        entries.append(ListEntry(number, video, parse_label(cells["label"]), cells["split"], group, original, reason))
     return entries

@@ -1,6 +1,7 @@
 """A CSV list of labelled files: the header ``path,label`` (optional third column ``group``), one file per line;
-``label`` is ``real`` or ``fake``; paths are relative to the CSV's folder and may not leave it. ``group`` pools several
-files (e.g. the images of one subject) into one "video" for the video-level metrics (default: each file alone)."""
+``label`` is ``real`` or ``fake`` in any case (:func:`add.layout.parse_label`, as ``data.list``); paths are relative
+to the CSV's folder and may not leave it. ``group`` pools several files (e.g. the images of one subject) into one
+"video" for the video-level metrics (default: each file alone)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import csv
 import io
 from pathlib import Path
 
-from add.datasets.records import FAKE, REAL, DatasetError, Record, check_unique, escapes, read_text, record
+from add.datasets.records import DatasetError, Record, check_unique, escapes, read_text, record
+from add.layout import parse_label
 
-LABEL = {"real": REAL, "fake": FAKE}
 HEADERS = (["path", "label"], ["path", "label", "group"])
 
 
@@ -34,8 +35,8 @@ def read(path: str | Path) -> tuple[list[Record], Path]:
         expected = "expected <path>,<real|fake>" + (",<group>" if grouped else "")
         if len(cells) != len(header):
             raise DatasetError(f"{path}: line {number}: {','.join(row)!r}: {len(cells)} column(s), {expected}")
-        relpath, label = cells[0], cells[1].lower()
-        if label not in LABEL:
+        relpath, label = cells[0], parse_label(cells[1])
+        if label is None:
             raise DatasetError(f"{path}: line {number}: label {cells[1]!r}: {expected}")
         if escapes(relpath):
             raise DatasetError(f"{path}: line {number}: path {relpath!r} leaves the CSV's folder; {expected} with "
@@ -43,7 +44,7 @@ def read(path: str | Path) -> tuple[list[Record], Path]:
         group = cells[2] if grouped and cells[2] else None
         if grouped and not group:
             raise DatasetError(f"{path}: line {number}: empty group: {expected}")
-        records.append(record(path.parent, relpath, LABEL[label], group))
+        records.append(record(path.parent, relpath, label, group))
     if not records:
         raise DatasetError(f"{path}: no files listed")
     check_unique(records, path)
