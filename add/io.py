@@ -155,6 +155,28 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def check_output_file(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a Path, unless it cannot be written as a file: raises :class:`AddError` naming ``option`` when it
+    is a folder or its folder cannot be created or written in. A command checks its outputs this way before the
+    work, so that finished work is never lost to a bad path."""
+    target = Path(path)
+    if target.is_dir():
+        raise AddError(f"{option} {path}: is a folder; give a file name")
+    check_output_folder(target.parent, f"{option} {path}")
+    return target
+
+
+def check_output_folder(folder: str | os.PathLike, what: str) -> None:
+    """Create ``folder`` if needed and check that a file can be made in it; :class:`AddError` naming ``what``."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise AddError(f"{what}: cannot write in {folder}: {e.strerror or e}") from None
+
+
 def climbs_out(relpath: str) -> bool:
     """Whether a relative path leaves its folder by its own ``..`` parts (read lexically, no file system access):
     how a file list is checked before it is joined to a folder that may not exist yet."""

@@ -52,7 +52,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from add.data.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from add.errors import AddError
+from add.io import check_output_file, check_output_folder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -337,25 +337,6 @@ def to_json(obj: Any, indent: int = 0, width: int = 100) -> str:
     return "[\n" + ",\n".join(members) + "\n" + " " * indent + "]"
 
 
-def check_output_file(path: str, option: str) -> Path:
-    """Raise PredictError unless ``path`` can be written as a file (checked before any input is scored, so that
-    finished work is never lost to a bad path): not a folder, its folder creatable and writable."""
-    target = Path(path)
-    if target.is_dir():
-        raise PredictError(f"{option} {path}: is a folder; give a file name")
-    _check_folder(target.parent, f"{option} {path}")
-    return target
-
-
-def _check_folder(folder: Path, what: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise PredictError(f"{what}: cannot write in {folder}: {e.strerror or e}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="add predict", description=__doc__.split("\n\n")[0],
                                      epilog="Exit status: 0 every input processed (no_face and low_coverage "
@@ -394,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         if cam_dir is not None:
             if cam_dir.exists() and not cam_dir.is_dir():
                 raise PredictError(f"--cam {args.cam}: is a file; give a folder")
-            _check_folder(cam_dir, f"--cam {args.cam}")
+            check_output_folder(cam_dir, f"--cam {args.cam}")
         import torch
 
         if args.device and args.device.startswith("cuda") and not torch.cuda.is_available():

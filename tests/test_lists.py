@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,22 @@ def test_cli_writes_the_list_and_says_what_it_did(tmp_path, capsys):
         cli.main(["lists", "--format", "folder", "--root", str(tmp_path), "--out", str(out), "--val", "0.6",
                   "--test", "0.5"])
     assert stop.value.code == 2
+
+
+@pytest.mark.parametrize("where", ["existing folder", "under a file", "read-only folder"])
+def test_an_unwritable_out_is_one_line_and_exit_2_before_the_dataset_is_read(tmp_path, capsys, where):
+    folder(tmp_path / "set")
+    out = {"existing folder": tmp_path / "set" / "real", "under a file": tmp_path / "set" / "real" / "0.mp4" / "l.csv",
+           "read-only folder": tmp_path / "ro" / "l.csv"}[where]
+    if where == "read-only folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes in a read-only folder")
+        out.parent.mkdir()
+        out.parent.chmod(0o555)
+    code = cli.main(["lists", "--format", "folder", "--root", str(tmp_path / "set"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"add lists: error: --out {out}: "), err
+    assert "Traceback" not in err and (tmp_path / "set" / "real").is_dir()
 
 
 def test_dfdcp_keeps_its_set_and_dfd_fakes_name_their_actor_footage(tmp_path):

@@ -15,6 +15,7 @@ import argparse
 import csv
 import io
 import os
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,8 @@ from add.datasets.read import FORMATS
 from add.datasets.records import MISSING_POLICIES
 from add.datasets.splits import assign_splits
 from add.datasets.training import Item, read_training
-from add.io import atomic_write_text
+from add.errors import AddError
+from add.io import atomic_write_text, check_output_file
 
 HEADER = ("path", "label", "split", "group", "original")
 FIXES_TEST = ("celebdf", "dfdcp")  # formats whose own files say which videos are the test set
@@ -87,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--val and --test must be fractions in [0, 1) summing to under 1, got {args.val} and {args.test}")
     if Path(args.out).resolve() == Path(args.root).resolve():
         parser.error(f"--out {args.out} is the dataset's own list (--root); write the data.list elsewhere")
+    try:
+        check_output_file(args.out, "--out")  # before the dataset is read: a bad --out loses no work
+    except AddError as e:
+        print(f"add lists: error: {e}", file=sys.stderr)
+        return 2
     summary = write_list(args.format, args.root, args.out, val=args.val, test=args.test, seed=args.seed,
                          missing=args.missing, quality=args.quality, face_ties=args.face_ties)
     counts = ", ".join(f"{s} {summary['splits'][s]}" for s in ("train", "val", "test"))
