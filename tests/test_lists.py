@@ -139,6 +139,21 @@ def test_missing_file_is_an_error_or_skipped(tmp_path):
     assert [r["path"] for r in rows(tmp_path / "out.csv")] == ["set/fake/x/1.avi"]
 
 
+def test_missing_dfdc_files_name_the_folder_their_names_are_under_and_the_callers_option(tmp_path, capsys):
+    from add.datasets.read import read_dataset
+
+    dfdc(tmp_path / "set")
+    (tmp_path / "set" / "dfdc_train_part_1" / "r13.mp4").unlink()
+    code = cli.main(["lists", "--format", "dfdc", "--root", str(tmp_path / "set"), "--out", str(tmp_path / "l.csv")])
+    err = capsys.readouterr().err
+    assert code == 1 and "missing: dfdc_train_part_1/r13.mp4 (under " + str(tmp_path / "set") + ");" in err, err
+    assert "--missing skip" in err and "cross entry" not in err
+    assert not (tmp_path / "l.csv").exists()
+    with pytest.raises(DatasetError, match=r"r13\.mp4 \(under .*set\); restore them, or set missing: skip in this "
+                       r"cross entry"):
+        read_dataset("dfdc", tmp_path / "set")
+
+
 def test_cli_writes_the_list_and_says_what_it_did(tmp_path, capsys):
     folder(tmp_path)
     out = tmp_path / "data" / "mine.csv"

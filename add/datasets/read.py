@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from add.datasets import celebdf, dfd, dfdc, dfdcp, folder, list_csv
-from add.datasets.records import DatasetError, Record, apply_missing
+from add.datasets.records import CROSS_SKIP, DatasetError, Record, apply_missing
 
 READERS: dict[str, Callable[..., tuple[list[Record], Path]]] = {
     "celebdf": celebdf.read,
@@ -27,13 +27,14 @@ def check_source(format: str, root: str | Path) -> None:
         raise DatasetError(f"{root}: not found (the root of a {format} dataset)")
 
 
-def read_dataset(format: str, root: str | Path, *, missing: str = "error", quality: str = "c23"
-                 ) -> tuple[list[Record], int]:
+def read_dataset(format: str, root: str | Path, *, missing: str = "error", quality: str = "c23",
+                 skip: str = CROSS_SKIP) -> tuple[list[Record], int]:
     """``(records whose file exists, number of listed files missing)`` of the dataset at ``root``.
 
     ``missing``: "error" raises a :class:`DatasetError` naming the first missing files and their count; "skip"
-    leaves them out and counts them. ``quality``: DFD's FF++ quality folder.
+    leaves them out and counts them; ``skip``: how the caller's user asks for that (named in the error).
+    ``quality``: DFD's FF++ quality folder.
     """
     check_source(format, root)
     records, source = READERS[format](root, quality=quality) if format == "dfd" else READERS[format](root)
-    return apply_missing(records, missing, source)
+    return apply_missing(records, missing, source, skip=skip)

@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from add.data.images import is_image, is_media
@@ -16,6 +16,8 @@ from add.io import climbs_out
 REAL, FAKE = 0, 1  # the project's labels (add.metrics: 1 = fake)
 MISSING_POLICIES = ("error", "skip")
 SHOWN = 5  # missing files named in a message; the rest are counted
+# How a cross entry leaves missing files out; other readers' callers (add lists) name their own option.
+CROSS_SKIP = "set missing: skip in this cross entry to evaluate without them (they are counted in videos_missing)"
 
 
 class DatasetError(AddError):
@@ -42,6 +44,11 @@ def record(root: Path, relpath: str, label: int, group: str | None = None) -> Re
     """A record for ``relpath`` under ``root`` (``relpath`` must not escape ``root``: checked by the callers)."""
     relpath = Path(relpath).as_posix()
     return Record(root / relpath, label, relpath, group or relpath)
+
+
+def record_root(r: Record) -> Path:
+    """The folder ``r.video`` is relative to (``r.path`` without the id's parts)."""
+    return Path(*r.path.parts[:len(r.path.parts) - len(PurePosixPath(r.video).parts)])
 
 
 def escapes(relpath: str) -> bool:
@@ -88,18 +95,20 @@ def split_missing(records: Sequence[Record]) -> tuple[list[Record], list[Record]
     return present, missing
 
 
-def apply_missing(records: Sequence[Record], policy: str, source: Path | str) -> tuple[list[Record], int]:
+def apply_missing(records: Sequence[Record], policy: str, source: Path | str, *, skip: str = CROSS_SKIP
+                  ) -> tuple[list[Record], int]:
     """The records whose file exists and how many were skipped; with ``policy`` "error" a missing file raises a
-    :class:`DatasetError` naming the first few (``source``: the file or folder that listed them)."""
+    :class:`DatasetError` naming the first few, the folder their names are relative to and ``skip``, the caller's
+    own way to leave them out (``source``: the file or folder that listed them)."""
     if policy not in MISSING_POLICIES:
         raise ValueError(f"missing policy must be one of {MISSING_POLICIES}, got {policy!r}")
     present, missing = split_missing(records)
     if missing and policy == "error":
         shown = ", ".join(r.video for r in missing[:SHOWN])
         more = f" and {len(missing) - SHOWN} more" if len(missing) > SHOWN else ""
+        under = " and ".join(sorted({str(record_root(r)) for r in missing[:SHOWN]}))
         raise DatasetError(f"{source}: {len(missing)} of {len(records)} listed file(s) are missing: {shown}{more} "
-                           f"(under {missing[0].path.parent}); restore them, or set missing: skip in this cross "
-                           f"entry to evaluate without them (they are counted in videos_missing)")
+                           f"(under {under}); restore them, or {skip}")
     return present, len(missing)
 
 

@@ -30,6 +30,7 @@ from add.io import atomic_write_text, check_output_file
 
 HEADER = ("path", "label", "split", "group", "original")
 FIXES_TEST = ("celebdf", "dfdcp")  # formats whose own files say which videos are the test set
+SKIP = "pass --missing skip to list the videos that are there (the summary counts the others)"
 
 
 def list_text(items: Sequence[Item], splits: Sequence[str], groups: Sequence[str], out: Path) -> str:
@@ -55,7 +56,8 @@ def write_list(format: str, root: str | Path, out: str | Path, *, val: float = 0
                seed: int = 0, missing: str = "error", quality: str = "c23", face_ties: bool = False) -> dict:
     """Write the list of the ``format`` dataset at ``root`` to ``out`` (atomically); returns a summary."""
     out = Path(out)
-    items, lacking, images = read_training(format, root, missing=missing, quality=quality, face_ties=face_ties)
+    items, lacking, images = read_training(format, root, missing=missing, quality=quality, face_ties=face_ties,
+                                           skip=SKIP)
     splits, groups = assign_splits(items, val=val, test=0.0 if format in FIXES_TEST else test, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, list_text(items, splits, groups, out))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from add.datasets import celebdf, dfd, dfdc, dfdcp
 from add.datasets.read import check_source, read_dataset
-from add.datasets.records import DatasetError, Record, apply_missing, read_json, record
+from add.datasets.records import CROSS_SKIP, DatasetError, Record, apply_missing, read_json, record
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,22 @@ DFD_FAKE = re.compile(r"(\d+)_(\d+)__(.+)__[^_/]+\.mp4")
 
 
 def read_training(format: str, root: str | Path, *, missing: str = "error", quality: str = "c23",
-                  face_ties: bool = False) -> tuple[list[Item], int, int]:
-    """``(items, files missing, images left out)`` of the dataset at ``root``; see the module's docstring."""
+                  face_ties: bool = False, skip: str = CROSS_SKIP) -> tuple[list[Item], int, int]:
+    """``(items, files missing, images left out)`` of the dataset at ``root``; see the module's docstring. ``skip``:
+    how the caller's user leaves missing files out (named in the error, :func:`add.datasets.records.apply_missing`)."""
     check_source(format, root)
     root = Path(root)
     if format == "celebdf":
-        items, lacking = _celebdf(root, missing, face_ties)
+        items, lacking = _celebdf(root, missing, face_ties, skip)
     elif format == "dfdcp":
         items, lacking = [], 0
         for subset in dfdcp.SETS:
             records, source = dfdcp.read(root, subset)
-            present, absent = apply_missing(records, missing, source)
+            present, absent = apply_missing(records, missing, source, skip=skip)
             lacking += absent
             items += [Item(r, "test" if subset == "test" else None, (r.group,), None) for r in present]
     else:
-        records, lacking = read_dataset(format, root, missing=missing, quality=quality)
+        records, lacking = read_dataset(format, root, missing=missing, quality=quality, skip=skip)
         if format == "dfdc":
             items = _dfdc(root, records)
         elif format == "dfd":
@@ -78,14 +79,14 @@ def _with_original(items: list[Item]) -> list[Item]:
             else Item(i.record, i.fixed, i.ties, None) for i in items]
 
 
-def _celebdf(root: Path, missing: str, face_ties: bool) -> tuple[list[Item], int]:
+def _celebdf(root: Path, missing: str, face_ties: bool, skip: str) -> tuple[list[Item], int]:
     test, source = celebdf.read(root)
     test_videos = {r.video for r in test}
     records = list(test)
     for folder, label in celebdf.FOLDERS.items():
         records += [record(root, p.relative_to(root).as_posix(), label)
                     for p in sorted((root / folder).glob("*.mp4")) if p.relative_to(root).as_posix() not in test_videos]
-    present, lacking = apply_missing(records, missing, source)
+    present, lacking = apply_missing(records, missing, source, skip=skip)
     items = []
     for r in sorted(present, key=lambda r: r.video):
         ties, original = [r.group], None
