@@ -124,6 +124,7 @@ class Data(Section):
     root: str = "data/ffpp"
     list: str | None = None  # source: list: the CSV path,label,split[,group][,original] (add.data.listing)
     missing: Literal["error", "skip"] = "error"  # a video with a missing file: stop, or leave it out and list it
+    list_quality: Literal["raw", "c23"] = "raw"  # source: list: the quality of the listed files (c23: not re-encoded)
     download: bool = False
     agree_tos: bool = False
     server: Literal["EU", "EU2", "CA"] = "EU2"
@@ -354,6 +355,12 @@ class Params(Section):
     cross: tuple[CrossEntry, ...] = entries()  # test-only datasets (add.stages.cross)
 
     def check(self) -> None:
+        data, teacher = object.__getattribute__(self, "data"), object.__getattribute__(self, "teacher")
+        given, source = object.__getattribute__(data, "list_quality"), object.__getattribute__(data, "source")
+        if source == "list" and QUALITIES.index(given) > QUALITIES.index(object.__getattribute__(teacher, "quality")):
+            raise ParamsError(f"params 'data.list_quality' is {given}, so the list has no "
+                              f"{object.__getattribute__(teacher, 'quality')} video for teacher.quality; set "
+                              f"teacher.quality: {given} (or list videos of that quality)")
         names = [entry.name for entry in object.__getattribute__(self, "cross")]
         for name in names:
             if names.count(name) > 1:

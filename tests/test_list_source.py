@@ -218,3 +218,93 @@ def test_a_twin_whose_timestamps_drift_is_refused(tmp_path, monkeypatch):
         check_aligned("in.mp4", "twin.mp4")
     infos["twin.mp4"] = SimpleNamespace(frames=3, width=64, height=48, times=(1.0, 1.04, 1.1004))  # same, shifted
     check_aligned("in.mp4", "twin.mp4")
+
+
+# ------------------------------------------------- unreadable files, the listed path, the quality of the list
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """A real clip and a fake of it (raw and c23 encodings), 4 frames of 160x120."""
+    tmp = tmp_path_factory.mktemp("clips")
+    real = make_video(tmp, "real", 4, width=160, height=120, qualities=["raw", "c23"])
+    fake = make_video(tmp, "fake", 4, width=160, height=120, qualities=["raw", "c23"], swap=1)
+    return {"real": real, "fake": fake}
+
+
+def list_params(csv: Path, **data) -> dict:
+    return {"seed": 0, "teacher": {"quality": data.pop("teacher", "raw")},
+            "data": {"source": "list", "list": str(csv), "methods": [LIST_METHOD], "qualities": ["raw", "c23", "c40"],
+                     "frames_per_video": 2, "image_size": 32, "jobs": 1, **data}}
+
+
+def run_videos(tmp: Path, params: dict) -> pd.DataFrame:
+    from add.data import sources
+
+    sources.run(params, tmp / "videos.parquet", tmp / "demo", tmp / "twins")
+    return pd.read_parquet(tmp / "videos.parquet")
+
+
+def test_an_unreadable_listed_video_stops_the_stage_at_its_line_or_is_a_dropped_video_row(tmp_path, clips):
+    from add.data.extract.stage import run as extract
+
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "ok.mp4").write_bytes(Path(clips["real"]["raw"]).read_bytes())
+    (tmp_path / "set" / "zero.mp4").write_bytes(b"")
+    (tmp_path / "set" / "junk.mp4").write_bytes(b"not a video at all")
+    csv = write_csv(tmp_path / "set", ["ok.mp4,real,train,a", "zero.mp4,fake,train,a", "junk.mp4,fake,train,a"],
+                    touch=False)
+    with pytest.raises(ListError, match=rf"{csv}: line 3: .*zero.mp4: empty file \(0 bytes\); 1 more listed video"):
+        run_videos(tmp_path, list_params(csv))
+    assert not (tmp_path / "videos.parquet").exists()
+    videos = run_videos(tmp_path, list_params(csv, missing="skip")).set_index("path")
+    assert videos.loc["ok.mp4", "unreadable"] == ""
+    assert videos.loc["zero.mp4", "unreadable"].endswith(f"zero.mp4: empty file (0 bytes) ({csv}: line 3)")
+    assert "junk.mp4" in videos.loc["junk.mp4", "unreadable"] and "line 4" in videos.loc["junk.mp4", "unreadable"]
+    totals = extract(list_params(csv, missing="skip"), tmp_path / "videos.parquet", tmp_path / "faces",
+                     tmp_path / "manifest.parquet", tmp_path / "extract.json", progress=False)
+    manifest = pd.read_parquet(tmp_path / "manifest.parquet").set_index("path")
+    assert manifest.loc["zero.mp4", "status"] == "dropped_video" and "empty file (0 bytes)" in manifest.loc[
+        "zero.mp4", "reason"]
+    assert manifest.loc["junk.mp4", "status"] == "dropped_video"
+    assert totals["videos"] == 3 and totals["videos_dropped"] >= 2
+
+
+def test_the_listed_path_stays_beside_the_id_in_videos_and_manifest(tmp_path, clips):
+    from add.data.extract.stage import _manifest
+    from add.data.extract.stage import run as extract
+    from add.layout import MANIFEST_COLUMNS
+
+    (tmp_path / "set" / "my clips").mkdir(parents=True)
+    for name in ("real", "fake"):
+        (tmp_path / "set" / "my clips" / f"{name}.mp4").write_bytes(Path(clips[name]["raw"]).read_bytes())
+    csv = write_csv(tmp_path / "set", ["my clips/real.mp4,real,train,a,", "my clips/fake.mp4,fake,train,a,"
+                                       "my clips/real.mp4"], header="path,label,split,group,original", touch=False)
+    videos = run_videos(tmp_path, list_params(csv))
+    assert dict(zip(videos["video"], videos["path"], strict=True)) == {"000002": "my clips/real.mp4",
+                                                                       "000002_000003": "my clips/fake.mp4"}
+    extract(list_params(csv), tmp_path / "videos.parquet", tmp_path / "faces", tmp_path / "manifest.parquet",
+            tmp_path / "extract.json", progress=False)
+    manifest = pd.read_parquet(tmp_path / "manifest.parquet")
+    assert list(manifest.columns[:4]) == ["split", "method", "video", "path"]
+    assert set(zip(manifest["video"], manifest["path"], strict=True)) == {("000002", "my clips/real.mp4"),
+                                                             ("000002_000003", "my clips/fake.mp4")}
+    assert tuple(_manifest([], {}).columns) == MANIFEST_COLUMNS  # the demo's and FF++'s manifest: no new column
+
+
+def test_a_c23_list_is_used_as_is_and_only_c40_is_made_from_it(tmp_path, clips):
+    (tmp_path / "set").mkdir()
+    listed = tmp_path / "set" / "real_c23.mp4"
+    listed.write_bytes(Path(clips["real"]["c23"]).read_bytes())
+    csv = write_csv(tmp_path / "set", ["real_c23.mp4,real,train,a"], touch=False)
+    with pytest.raises(ParamsError, match=r"data.list_quality' is c23, so the list has no raw video .* set "
+                       r"teacher.quality: c23"):
+        run_videos(tmp_path, list_params(csv, list_quality="c23"))
+    videos = run_videos(tmp_path, list_params(csv, list_quality="c23", teacher="c23"))
+    row = videos.iloc[0]
+    assert "raw" not in videos.columns and Path(row["c23"]).resolve() == listed.resolve()
+    assert row["c23_stamp"] == f"mtime_ns:{listed.stat().st_mtime_ns}"
+    assert [p.relative_to(tmp_path / "twins").as_posix() for p in (tmp_path / "twins").rglob("*.mp4")] == [
+        "c40/000002.mp4"]
+    assert probe(row["c40"]).frames == 4
+    # the default stays raw: a raw list under a c23 teacher is re-encoded to c23 (the README says which file)
+    videos = run_videos(tmp_path, list_params(csv, teacher="c23"))
+    assert Path(videos.iloc[0]["c23"]).parent == (tmp_path / "twins" / "c23").resolve()

@@ -277,6 +277,7 @@ class FFPPConfig:
     max_videos: int | None = None
     list: Path | None = None  # data.source: list: the CSV (add.data.listing)
     missing: str = "error"  # error | skip: a video with a missing file stops the stage, or is left out and listed
+    list_quality: str = "raw"  # data.source: list: the quality of the listed files (add.data.list_source)
     jobs: int = 0  # twin encodings at once (data.jobs; 0: every core)
 
     @property
@@ -290,7 +291,8 @@ class FFPPConfig:
         return cls(source=data.source, root=Path(data.root), download=data.download, agree_tos=data.agree_tos,
                    server=data.server, splits_url=data.splits_url.rstrip("/"), methods=data.methods,
                    qualities=qualities_in_use(params.teacher.quality, data.qualities), max_videos=data.max_videos,
-                   list=None if data.list is None else Path(data.list), missing=data.missing, jobs=data.jobs)
+                   list=None if data.list is None else Path(data.list), missing=data.missing,
+                   list_quality=data.list_quality, jobs=data.jobs)
 
     def list_videos(self) -> pd.DataFrame:
         """:func:`list_videos` of this tree, methods, qualities and video limit."""

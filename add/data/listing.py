@@ -48,6 +48,13 @@ class ListEntry:
     group: str  # "" when the list has none
     original: int | None  # the line of the real video a fake was made from
     missing: str = ""  # why the video is left out ("" when its file is there)
+    listed: str = ""  # the path as the list writes it (videos.parquet and the manifest keep it beside the id)
+    csv: Path | None = None  # the list file
+
+    @property
+    def where(self) -> str:
+        """``{list file}: line {n}``: how an error names this entry."""
+        return f"{self.csv}: line {self.line}"
 
     @property
     def id(self) -> str:
@@ -149,5 +156,6 @@ def read_list(path: str | os.PathLike, *, missing: str = "error") -> list[ListEn
         reason = "" if video.is_file() else f"{video}: file not found ({path}: line {number})"
         if reason and missing == "error":
             raise ListError(f"{where}: {video}: file not found (data.missing: skip leaves such videos out)")
-        entries.append(ListEntry(number, video, parse_label(cells["label"]), cells["split"], group, original, reason))
+        entries.append(ListEntry(number, video, parse_label(cells["label"]), cells["split"], group, original, reason,
+                                 cells["path"], path))
     return entries

@@ -61,7 +61,7 @@ def run(params: Params | dict, videos: str | os.PathLike = VIDEOS, demo_root: st
         refuse_overlap(demo_root, Path(twins), output_what="the demo folder", other_what="the twins folder")
         _check_replaceable(demo_root)
         table = index_list(read_list(cfg.list, missing=cfg.missing), cfg.qualities, twins,
-                           jobs=cfg.jobs or usable_cpus())
+                           given=cfg.list_quality, missing=cfg.missing, jobs=cfg.jobs or usable_cpus())
         if demo_root.exists():
             shutil.rmtree(demo_root)
         demo_root.mkdir(parents=True)

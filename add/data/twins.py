@@ -89,15 +89,28 @@ def make_twin(src: str | os.PathLike, dst: str | os.PathLike, quality: str) -> b
 
 
 def make_twins(work: Sequence[tuple[str, Path]], cache: str | os.PathLike, qualities: Sequence[str], *,
-               jobs: int = 1, done: Callable[[bool], None] | None = None) -> dict[tuple[str, str], Path]:
+               jobs: int = 1, done: Callable[[bool], None] | None = None,
+               failed: Callable[[str, VideoError], None] | None = None) -> dict[tuple[str, str], Path]:
     """The twins of every ``(video name, input path)`` in ``work`` at each of ``qualities`` (c23/c40), made in
     ``jobs`` ffmpeg processes at once; ``{(video, quality): twin path}``. Twins and records in the cache's quality
-    folders that no listed video needs any more are removed. ``done(encoded)`` after each twin."""
+    folders that no listed video needs any more are removed. ``done(encoded)`` after each twin; a twin that cannot
+    be made raises, or with ``failed`` is reported as ``failed(video, error)`` and the others are still made."""
     cache = Path(cache)
     wanted = {(video, q): twin_path(cache, q, video) for video, _ in work for q in qualities}
-    tasks = [(src, wanted[(video, q)], q) for video, src in work for q in qualities]
+    tasks = [(video, src, wanted[(video, q)], q) for video, src in work for q in qualities]
+
+    def one(task: tuple[str, Path, Path, str]) -> bool:
+        video, src, dst, quality = task
+        try:
+            return make_twin(src, dst, quality)
+        except VideoError as e:
+            if failed is None:
+                raise
+            failed(video, e)
+            return False
+
     with ThreadPoolExecutor(max(1, jobs)) as pool:  # ffmpeg does the work; the threads only wait on it
-        for encoded in pool.map(lambda t: make_twin(*t), tasks):
+        for encoded in pool.map(one, tasks):
             if done is not None:
                 done(encoded)
     keep = {p for p in wanted.values()} | {_stamp_file(p) for p in wanted.values()}

@@ -5,7 +5,10 @@
     add extract --part 2/8       # one of 8 shares of the videos (add.data.extract.parts), no manifest
 
 A row of videos.parquet whose column ``missing`` is set (``data.missing: skip``) is not extracted: the manifest lists
-it with status ``missing`` and the reason, and metrics/extract.json counts it (``status_missing``).
+it with status ``missing`` and the reason, and metrics/extract.json counts it (``status_missing``); one whose column
+``unreadable`` is set (a list source's file that ffmpeg cannot read) likewise, with status ``dropped_video``. A
+videos.parquet with a column ``path`` (a list source: the path as the CSV writes it) gives the manifest that column
+beside ``video``.
 """
 
 from __future__ import annotations
@@ -62,9 +65,10 @@ def read_videos(path: str | os.PathLike, qualities: Sequence[str]) -> pd.DataFra
     if dup.any():
         twice = table.loc[dup, ["method", "video"]].head(4).values.tolist()
         raise ExtractError(f"{path}: videos listed twice: {twice}")
-    if "missing" not in table.columns:
-        table["missing"] = ""
-    table["missing"] = table["missing"].map(lambda v: v if isinstance(v, str) else "")
+    for column in ("missing", "unreadable"):
+        if column not in table.columns:
+            table[column] = ""
+        table[column] = table[column].map(lambda v: v if isinstance(v, str) else "")
     cwd = os.getcwd()
     for q in qualities:
         table[q] = table[q].map(lambda v: os.path.join(cwd, v) if isinstance(v, str) and v else v)
@@ -104,7 +108,10 @@ def _clean_stale(out_dir: Path, jobs: Sequence[VideoJob], results: Mapping[int, 
     return removed
 
 
-def _manifest(jobs: Sequence[VideoJob], results: Mapping[int, VideoResult]) -> pd.DataFrame:
+def _manifest(jobs: Sequence[VideoJob], results: Mapping[int, VideoResult],
+              paths: Sequence[str] | None = None) -> pd.DataFrame:
+    """The manifest's rows; with ``paths`` (by job index: a list source's listed paths) a column ``path`` after
+    ``video`` (absent otherwise, so the demo's and FF++'s manifests keep MANIFEST_COLUMNS exactly)."""
     import pandas as pd
 
     rows = []
@@ -113,7 +120,12 @@ def _manifest(jobs: Sequence[VideoJob], results: Mapping[int, VideoResult]) -> p
             rows.append({"split": job.split, "method": job.method, "video": job.video, "frame": int(d["frame"]),
                          "label": job.label, "x0": d["x0"], "y0": d["y0"], "x1": d["x1"], "y1": d["y1"],
                          "score": d["score"], "status": d["status"], "reason": d["reason"]})
-    table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+            if paths is not None:
+                rows[-1]["path"] = paths[job.index]
+    columns = list(MANIFEST_COLUMNS)
+    if paths is not None:
+        columns.insert(columns.index("video") + 1, "path")
+    table = pd.DataFrame(rows, columns=columns)
     table = table.astype({"frame": "int64", "label": "int64", "x0": "float64", "y0": "float64", "x1": "float64",
                           "y1": "float64", "score": "float64"})
     return table.sort_values(["split", "method", "video", "frame"], kind="stable").reset_index(drop=True)
@@ -144,12 +156,14 @@ def _metrics(manifest: pd.DataFrame, results: Mapping[int, VideoResult], seconds
 
 
 def _missing(table: pd.DataFrame) -> dict[int, VideoResult]:
-    """The results of the rows left out for a missing file: one ``missing`` decision with the reason."""
+    """The results of the rows the videos stage left out, each one decision with the reason: ``missing`` for a
+    missing file, ``dropped_video`` for an unreadable one."""
     results = {}
-    for i, reason in enumerate(table["missing"].tolist()):
-        if reason:
-            decision = _drop(reason)[0]
-            decision["status"] = "missing"
+    for i, (gone, unreadable) in enumerate(zip(table["missing"].tolist(), table["unreadable"].tolist(), strict=True)):
+        if gone or unreadable:
+            decision = _drop(gone or unreadable)[0]
+            if gone:
+                decision["status"] = "missing"
             results[i] = VideoResult(i, [decision], None)
     return results
 
@@ -198,7 +212,8 @@ def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os
         bar.close()
     _clean_stale(out_dir, present, results)
     results.update(missing)
-    table = _manifest(jobs, results)
+    paths = [p if isinstance(p, str) else "" for p in table["path"].tolist()] if "path" in table.columns else None
+    table = _manifest(jobs, results, paths)
     with atomic_path(manifest) as tmp:
         table.to_parquet(tmp, index=False)
     totals = _metrics(table, results, time.perf_counter() - start)
