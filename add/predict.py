@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Exit status: 0 every input processed (no_face and low_coverage "
                                      "included), 1 an input is an error, 2 usage error.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, images or folders")
-    parser.add_argument("--model", required=True, help="checkpoint (best.pt) written by add train / add distill")
+    parser.add_argument("--model", required=True, help="checkpoint (best.pt) written by add teacher / add student")
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                         help="frames sampled evenly per video (default: %(default)s)")
     parser.add_argument("--out", default=None, help="JSON report (default: stdout)")

@@ -415,3 +415,13 @@ class ReportParser(HTMLParser):
                 self.external.append(a[key])
         if tag in ("script", "link"):
             self.external.append(tag)
+
+
+def test_help_and_the_not_a_checkpoint_message_name_the_current_commands(inputs, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--help"])
+    assert cli.main(["predict", str(inputs["image"]), "--model", str(inputs["image"]), "--quiet"]) == 2
+    both = capsys.readouterr()
+    for text in (" ".join(both.out.split()), " ".join(both.err.split())):  # argparse wraps the help
+        assert "add teacher" in text and "add student" in text
+        assert "add train" not in text and "add distill" not in text
