@@ -12,7 +12,9 @@ Metrics (flat JSON for ``dvc metrics show/diff``; NaN written as null):
   by batch, never all held;
 - ``video_acc``, ``video_auc``, ``video_eer``, ``video_ap``: per video, on the mean P(fake) of its frames;
 - counts (``frames``, ``videos``, ``real_frames``, ``fake_frames``) and, from the checkpoint, ``val_acc`` and
-  ``step`` of the best validation.
+  ``step`` of the best validation;
+- ``undefined``, only when the test split lacks a class: which one, and that the metrics needing both (AUC, EER, AP,
+  frame and video) are null.
 
 Plots (in ``--plots``): ``roc.csv`` (fpr, tpr, threshold) and ``confusion.csv`` (actual, predicted per frame) for
 DVC plot templates (``simple``/``linear`` with x=fpr y=tpr; ``confusion`` with x=actual y=predicted), and
@@ -45,6 +47,7 @@ from add.metrics import (
     equal_error_rate,
     roc_auc,
     roc_curve,
+    undefined_note,
     video_level,
 )
 from add.params import Params, ParamsError, as_params
@@ -129,6 +132,9 @@ def evaluate_checkpoint(params: Params | dict, checkpoint: str | os.PathLike, *,
     metrics.update({"frames": int(test.labels.size), "videos": len(videos),
                     "real_frames": int((test.labels == 0).sum()), "fake_frames": int((test.labels == 1).sum()),
                     "val_acc": _finite_or_none(meta.get("val_acc", math.nan)), "step": int(meta.get("step", -1))})
+    note = undefined_note(test.labels, ("auc", "eer", "ap", "video_auc", "video_eer", "video_ap"))
+    if note is not None:  # only then: a two-class split's metrics file keeps its fields
+        metrics["undefined"] = note
     title = " ".join(str(part) for part in (meta.get("kind", "model"), method, meta.get("distill"), "on", quality)
                      if part)
     curves = {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "labels": test.labels, "probs": test.probs,

@@ -1,8 +1,9 @@
 """Detection metrics: ACC, ROC/AUC, EER, AP, confusion matrix, R@1 and video-level aggregation (numpy/torch only).
 
 Conventions: label 1 = fake; scores are P(fake); a sample is predicted fake when its score is > 0.5 (the argmax of
-the two logits, ties going to "real"). AUC is undefined on a one-class set: it is NaN, with a warning; so are EER
-(either class missing) and AP (no fake).
+the two logits, ties going to "real"). AUC, EER and AP need both classes: on a one-class set each is NaN, with a
+warning (AP without a real sample would be 1.0 for any scores; without a fake, 0/0). ACC stays defined (the share of
+the one class called right). :func:`undefined_note` says which class is missing, for the metrics files.
 
 EER (equal error rate): the rate where the false positive rate equals the false negative rate 1 − TPR, on the ROC
 curve linearly interpolated between its points (``roc_curve``). AP (average precision, as sklearn's
@@ -119,17 +120,30 @@ def equal_error_rate(labels, scores) -> float:
 
 
 def average_precision(labels, scores) -> float:
-    """AP = Σ_n (R_n − R_{n−1}) P_n over distinct thresholds (sklearn's); NaN, with a warning, without fakes."""
+    """AP = Σ_n (R_n − R_{n−1}) P_n over distinct thresholds (sklearn's); NaN, with a warning, on a one-class set
+    (sklearn gives 1.0 without reals, where every precision is 1 whatever the scores)."""
     labels, scores = _arrays(labels, scores)
     positives = int(labels.sum())
-    if positives == 0:
-        warnings.warn(f"AP is undefined with no fake sample ({labels.size} real); reporting NaN", MetricWarning,
-                      stacklevel=2)
+    if positives == 0 or positives == labels.size:
+        warnings.warn(f"AP is undefined with {positives} fake and {labels.size - positives} real sample(s); "
+                      f"reporting NaN", MetricWarning, stacklevel=2)
         return math.nan
     tps, fps, _ = _counts(labels, scores)
     recall = np.r_[0.0, tps / positives]
     precision = tps / (tps + fps)
     return float(np.sum(np.diff(recall) * precision))
+
+
+def undefined_note(labels, keys: Sequence[str]) -> str | None:
+    """Why the metrics ``keys`` (those that need both classes) are null: the class(es) ``labels`` lack; None when
+    both are present (the metrics files then carry no note)."""
+    labels = np.asarray(labels)
+    missing = [name for value, name in ((0, "real"), (1, "fake")) if not (labels == value).any()]
+    if not missing:
+        return None
+    if len(missing) == 2:
+        return "nothing was scored: every metric is null"
+    return f"no {missing[0]} video was scored: {', '.join(keys)} need both real and fake and are null"
 
 
 def confusion_matrix(labels, scores, threshold: float = THRESHOLD) -> np.ndarray:

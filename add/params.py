@@ -317,7 +317,8 @@ class CrossEntry(Section):
     root: str | None = None  # the dataset's folder (list: its CSV file)
     compress: tuple[str, ...] = items(("as_is",), choices=("as_is", "c40"))  # c40: re-encoded with libx264 -crf 40
     frames_per_video: int = num(32, min=1, max=1000)
-    faces: Literal["largest", "all"] = "largest"  # all: every face scored, the frame takes the maximum
+    faces: Literal["largest", "all", "given"] = "largest"  # all: every face scored, the frame takes the maximum;
+    # given: the files are face crops already (no detection, add.data.faces.given_crops)
     missing: Literal["error", "skip"] = "error"  # skip: listed files that are missing are left out and counted
     quality: Literal["raw", "c23", "c40"] | None = None  # dfd only: FF++'s quality folder (default c23)
 

@@ -1,7 +1,7 @@
 """``add predict``: score your own videos and images with a trained detector.
 
     add predict INPUT... --model models/student/Deepfakes/c40/add/best.pt [--frames 32] [--out FILE.json]
-                [--report FILE.html] [--cam DIR] [--batch-size 64] [--device cpu|cuda]
+                [--report FILE.html] [--cam DIR] [--batch-size 64] [--device cpu|cuda] [--crops]
 
 INPUT: video files (anything ffmpeg reads), images (:data:`IMAGE_SUFFIXES`) or folders (walked recursively in sorted
 order, keeping files with a video or image suffix; what a walk leaves out is listed under ``skipped``, with why). The
@@ -16,7 +16,11 @@ card's image size; frames without a face take the box of the nearest frame with 
 image is a one-frame input, decoded at a bounded size (JPEGs larger than :data:`MAX_IMAGE_SIDE` are decoded at 1/2,
 1/4 or 1/8 scale; boxes are still given in the image's own pixels). The crops of an input go through the model in
 batches of ``--batch-size``; its score is the mean P(fake) of its frames and it is labelled fake when that is above
-the card's threshold.
+the card's threshold. An image in which nothing is found is searched once more padded (a face that fills the
+image, as in a face crop, lacks the margin dlib needs: :meth:`add.data.faces.FaceSettings.detect_padded`); ``note``
+then says so. ``--crops``: every image and video frame is a face crop already (DFDC's face sets): nothing is detected,
+each frame's largest centred square (the whole image when square) is resized to the card's image size, ``face`` is
+``"given"`` and ``coverage`` null.
 
 Output (``--out``, written atomically; else stdout)::
 
@@ -25,7 +29,7 @@ Output (``--out``, written atomically; else stdout)::
      "results": [{"input", "status": "ok" | "low_coverage" | "no_face" | "error", "error": message or null,
                   "note": message or null, "score": P(fake) or null, "label": "fake" | "real" | null,
                   "coverage": detected frames / scored frames, or null,
-                  "frames": [{"index", "time", "box": [x0, y0, x1, y1], "face": "detected" | "borrowed",
+                  "frames": [{"index", "time", "box": [x0, y0, x1, y1], "face": "detected" | "borrowed" | "given",
                               "source", "score"}]}]}
 
 ``frames[].index`` counts decoded frames, ``time`` is the frame's presentation time in seconds (the container's
@@ -90,6 +94,8 @@ class Faces:
     detected: list[bool]
     sources: list[int]
     crops: np.ndarray
+    given: bool = False  # --crops: the frames are the faces, nothing was detected
+    padded: bool = False  # the image's face was found only once it was padded
 
 
 # ------------------------------------------------------------------------------------------------------ inputs
@@ -135,18 +141,25 @@ def list_inputs(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[st
     return found, warnings, skipped
 
 
-def find_faces(path: Path, card: Card, frames: int) -> Faces | None:
+def find_faces(path: Path, card: Card, frames: int, given: bool = False) -> Faces | None:
     """The face crops of an image or of ``frames`` evenly sampled frames of a video; None when there is no face.
-    Raises an AddError naming the file when it cannot be read."""
+    ``given``: the frames are face crops (``--crops``), nothing is detected. Raises an AddError naming the file
+    when it cannot be read."""
     import numpy as np
 
     from add.data.extract.config import sample_indices
-    from add.data.faces import crop, face_crops
+    from add.data.faces import crop, face_crops, given_crops
     from add.data.video import VideoInfo, read_frames, with_frames
 
     def cut(frame: np.ndarray, box: Box) -> np.ndarray:
         return crop(frame, box, card.image_size)
 
+    def faces_of(read, indices: list[int], width: int, height: int):
+        if given:
+            return given_crops(read, indices, width, height, cut)
+        return face_crops(read, indices, width, height, card.faces, cut)
+
+    padded = False
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image, factor = read_image(path)
         height, width = image.shape[:2]
@@ -154,15 +167,19 @@ def find_faces(path: Path, card: Card, frames: int) -> Faces | None:
         def read_image_frame(wanted: list[int]) -> Iterator[tuple[int, np.ndarray]]:
             yield from ((i, image) for i in wanted)
 
-        found = face_crops(read_image_frame, [0], width, height, card.faces, cut)
+        found = faces_of(read_image_frame, [0], width, height)
+        if found is None and not given:
+            found = face_crops(read_image_frame, [0], width, height, card.faces, cut,
+                               detect=card.faces.detect_padded)
+            padded = found is not None
         times = {0: 0.0}
     else:
         factor = 1
 
         def sampled(info: VideoInfo):
             indices = sample_indices(info.frames, frames, "even")
-            return face_crops(lambda wanted: read_frames(path, wanted, info), indices, info.width, info.height,
-                              card.faces, cut), {i: round(info.time(i), 4) for i in indices}
+            return faces_of(lambda wanted: read_frames(path, wanted, info), indices, info.width, info.height), {
+                i: round(info.time(i), 4) for i in indices}
 
         found, times = with_frames(path, sampled)  # probe; raises VideoError: missing, not a video, truncated
     if found is None:
@@ -170,7 +187,8 @@ def find_faces(path: Path, card: Card, frames: int) -> Faces | None:
     boxes, crops = found
     order = [b.frame for b in boxes]
     return Faces(order, [times[i] for i in order], [tuple(v * factor for v in b.box) for b in boxes],
-                 [b.detected for b in boxes], [b.source for b in boxes], np.stack([crops[i] for i in order]))
+                 [b.detected for b in boxes], [b.source for b in boxes], np.stack([crops[i] for i in order]),
+                 given=given, padded=padded)
 
 
 # ------------------------------------------------------------------------------------------------------- model
@@ -255,7 +273,7 @@ def cam_folder(root: Path, position: int, path: Path) -> Path:
 
 # --------------------------------------------------------------------------------------------------------- run
 def score_input(path: Path, scorer: Scorer, frames: int, cam_dir: Path | None = None, position: int = 0,
-                visuals: dict[str, Any] | None = None) -> dict[str, Any]:
+                visuals: dict[str, Any] | None = None, given: bool = False) -> dict[str, Any]:
     """The result entry of one input; a bad input gives status ``error`` with a message naming it, never raises
     (but for KeyboardInterrupt and the like). ``visuals``, when given, receives the PNGs of the scored crops
     (``"crops"``) and of the Grad-CAM pairs (``"cams"``, with ``cam_dir``) for the HTML report."""
@@ -264,18 +282,26 @@ def score_input(path: Path, scorer: Scorer, frames: int, cam_dir: Path | None = 
     result: dict[str, Any] = {"input": str(path), "status": "ok", "error": None, "note": None, "score": None,
                               "label": None, "coverage": None, "frames": []}
     try:
-        faces = find_faces(path, scorer.card, frames)
+        faces = find_faces(path, scorer.card, frames, given)
         if faces is None:
-            what = "the image" if path.suffix.lower() in IMAGE_SUFFIXES else f"any of the {frames} sampled frames"
+            if given:
+                raise PredictError(f"{path}: no frame decodes")
+            what = ("the image, nor in it padded" if path.suffix.lower() in IMAGE_SUFFIXES
+                    else f"any of the {frames} sampled frames")
             result.update(status="no_face", error=f"{path}: no face found in {what} (dlib score >= "
-                                                  f"{scorer.card.faces.threshold:g})")
+                                                  f"{scorer.card.faces.threshold:g}; --crops if it is a face crop)")
             return result
         scores = scorer.scores(faces.crops)
         if not np.isfinite(scores).all():
             raise PredictError(f"{path}: the model gives non-finite outputs")
         detected = np.array(faces.detected)
-        coverage = float(detected.mean())
-        if coverage < MIN_COVERAGE:
+        coverage = None if given else float(detected.mean())
+        if faces.padded:
+            from add.data.faces import PAD_FRACTION
+
+            result["note"] = (f"{path}: the face was found only in the image padded by {PAD_FRACTION:.0%} of its "
+                              f"longer side (a face crop? --crops scores it as it is)")
+        if coverage is not None and coverage < MIN_COVERAGE:
             score = float(np.mean(scores[detected]))
             result.update(status="low_coverage", note=(
                 f"{path}: a face was detected in only {int(detected.sum())} of {len(detected)} sampled frames "
@@ -283,9 +309,10 @@ def score_input(path: Path, scorer: Scorer, frames: int, cam_dir: Path | None = 
         else:
             score = float(np.mean(scores))
         result.update(score=score, label="fake" if score > scorer.card.threshold else "real",
-                      coverage=round(coverage, 4),
+                      coverage=None if coverage is None else round(coverage, 4),
                       frames=[{"index": i, "time": t, "box": [int(v) for v in box],
-                               "face": "detected" if d else "borrowed", "source": src, "score": float(s)}
+                               "face": "given" if given else "detected" if d else "borrowed", "source": src,
+                               "score": float(s)}
                               for i, t, box, d, src, s in zip(faces.indices, faces.times, faces.boxes, faces.detected,
                                                               faces.sources, scores, strict=True)])
         if visuals is not None:
@@ -305,8 +332,9 @@ def score_input(path: Path, scorer: Scorer, frames: int, cam_dir: Path | None = 
 
 def run(inputs: Sequence[Path], scorer: Scorer, frames: int = DEFAULT_FRAMES, cam_dir: Path | None = None,
         checkpoint: str | os.PathLike = "", progress: bool = True, skipped: Sequence[Skipped] = (),
-        visuals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The report of every input (``visuals``, when given, gets one entry per input for :mod:`add.report`)."""
+        visuals: list[dict[str, Any]] | None = None, given: bool = False) -> dict[str, Any]:
+    """The report of every input (``visuals``, when given, gets one entry per input for :mod:`add.report`;
+    ``given``: ``--crops``)."""
     from tqdm import tqdm
 
     results = []
@@ -314,7 +342,7 @@ def run(inputs: Sequence[Path], scorer: Scorer, frames: int = DEFAULT_FRAMES, ca
     with tqdm(inputs, desc="predict", unit="input", disable=not progress) as bar:
         for position, path in enumerate(bar):
             mine = {} if visuals is not None else None
-            results.append(score_input(path, scorer, frames, cam_dir, position, mine))
+            results.append(score_input(path, scorer, frames, cam_dir, position, mine, given))
             if visuals is not None:
                 visuals.append(mine)
             counts[results[-1]["status"]] += 1
@@ -342,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Exit status: 0 every input processed (no_face and low_coverage "
                                      "included), 1 an input is an error, 2 usage error.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, images or folders")
-    parser.add_argument("--model", required=True, help="checkpoint (best.pt) written by add train / add distill")
+    parser.add_argument("--model", required=True, help="checkpoint (best.pt) written by add teacher / add student")
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
                         help="frames sampled evenly per video (default: %(default)s)")
     parser.add_argument("--out", default=None, help="JSON report (default: stdout)")
@@ -352,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help="crops per forward (default: "
                         "%(default)s)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--crops", action="store_true",
+                        help="every image and video frame is a face crop already: no face detection, the whole "
+                             "image (its centred square) resized to the model's input size")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -386,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     visuals: list[dict[str, Any]] | None = [] if report_path else None
     report = run(inputs, scorer, args.frames, cam_dir, args.model, progress=not args.quiet, skipped=skipped,
-                 visuals=visuals)
+                 visuals=visuals, given=args.crops)
     from add.io import atomic_write_text
 
     text = to_json(report) + "\n"

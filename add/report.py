@@ -83,9 +83,9 @@ def timeline(frames: Sequence[Mapping[str, Any]], threshold: float) -> str:
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
         parts.append(f'<polyline points="{path}" fill="none" stroke="#90caf9"/>')
     for (px, py), f in zip(points, frames, strict=True):
-        kind = "detected" if f.get("face", "detected") == "detected" else "borrowed"
+        kind = "borrowed" if f.get("face") == "borrowed" else "detected"  # "given" (--crops) drawn as detected
         parts.append(f'<circle class="{kind}" cx="{px:.1f}" cy="{py:.1f}" r="4"><title>frame {f["index"]}, '
-                     f'{f["time"]:g} s, P(fake) {f["score"]:.3f}, {kind}</title></circle>')
+                     f'{f["time"]:g} s, P(fake) {f["score"]:.3f}, {f.get("face", kind)}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -113,7 +113,7 @@ def _section(position: int, result: Mapping[str, Any], visuals: Mapping[str, Any
     if crops:
         out.append('<div class="faces">')
         for f, png in zip(frames, crops, strict=True):
-            kind = "detected" if f.get("face", "detected") == "detected" else "borrowed"
+            kind = "borrowed" if f.get("face") == "borrowed" else "detected"
             caption = f"#{f['index']} · {f['time']:g} s<br>P(fake) {f['score']:.2f}"
             if kind == "borrowed":
                 caption += f"<br>box of #{f['source']}"

@@ -124,3 +124,39 @@ def test_an_image_is_a_one_frame_input_also_at_c40(tmp_path):
     assert as_is.status == c40.status == "ok" and as_is.frames.tolist() == c40.frames.tolist() == [0]
     assert np.abs(as_is.boxes - c40.boxes).max() <= 4  # the same face, found again after compression
     assert not np.array_equal(as_is.crops, c40.crops)
+
+
+@pytest.fixture
+def crop_images(tmp_path):
+    import cv2
+    from video_factory import tight_face_crop
+
+    cv2.imwrite(str(tmp_path / "tight.png"), cv2.cvtColor(tight_face_crop(0.8), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "empty.png"), cv2.cvtColor(background(160, 120, seed=1), cv2.COLOR_RGB2BGR))
+    return tmp_path
+
+
+def test_a_tight_face_crop_image_is_found_padded(crop_images):
+    tight = find_faces(record(crop_images, "tight.png", 1), KEY)
+    assert tight.status == "ok" and tight.boxes.tolist() == [[0, 0, 224, 224]]
+    assert find_faces(record(crop_images, "empty.png", 0), KEY).status == "no_face"
+
+
+def test_faces_given_takes_every_file_as_its_face_without_detection(crop_images, two_person_video, monkeypatch):
+    from add.data import faces as faces_module
+    from add.params import parse_params
+
+    def never(*args, **kwargs):
+        raise AssertionError("faces: given ran the face detector")
+
+    monkeypatch.setattr(faces_module.FaceSettings, "detect", never)
+    monkeypatch.setattr(faces_module.FaceSettings, "detect_padded", never)
+    given = FaceKey(FaceSettings(), SIZE, 4, "as_is", given=True)
+    assert given.digest != KEY.digest  # its own cache
+    empty = find_faces(record(crop_images, "empty.png", 0), given)
+    assert empty.status == "ok" and empty.boxes.tolist() == [[20, 0, 140, 120]] and empty.chosen.all()
+    assert empty.crops.shape == (1, SIZE, SIZE, 3)
+    video = find_faces(record(two_person_video, "fake/two.mp4", 1), given)
+    assert video.status == "ok" and len(video.frames) == 4 and video.every.all() and video.chosen.all()
+    entry = {"name": "crops", "format": "folder", "root": str(crop_images), "faces": "given"}
+    assert parse_params({"cross": [entry]}).cross[0].faces == "given"

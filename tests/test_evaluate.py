@@ -187,6 +187,7 @@ def test_one_class_test_split_gives_null_auc(run, tmp_path, capsys):
     assert metrics["auc"] is None and metrics["video_auc"] is None
     assert metrics["eer"] is None and metrics["ap"] is None and metrics["video_ap"] is None
     assert metrics["fake_frames"] == 0 and metrics["frames"] == 8 and 0 <= metrics["acc"] <= 1
+    assert metrics["video_eer"] is None and "no fake video" in metrics["undefined"]
     assert "AUC is undefined" in capsys.readouterr().err
 
 

@@ -586,3 +586,26 @@ def test_a_container_that_lists_more_frames_than_decode_is_extracted_from_what_d
     assert decoded == [False, True]
     assert manifest["frame"].tolist() == sample_indices(N_FRAMES, PER_VIDEO)
     assert set(manifest["status"]) <= {"ok", "fallback"}
+
+
+@pytest.mark.parametrize("option", ["--out-dir", "--manifest", "--metrics", "--part"])
+def test_an_unwritable_output_is_one_line_before_any_video_is_read(planted, tmp_path, option, capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("videos were extracted before the outputs were checked")
+
+    monkeypatch.setattr(extract_stage, "extract_videos", never)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(PARAMS))
+    blocker = tmp_path / "file.txt"  # a path under a file cannot be created, even by root (chmod would not stop it)
+    blocker.write_text("x")
+    paths = {"--out-dir": tmp_path / "faces", "--manifest": tmp_path / "m.parquet", "--metrics": tmp_path / "x.json"}
+    bad = "--out-dir" if option == "--part" else option
+    paths[bad] = blocker / "sub"
+    argv = ["extract", "--params", str(params), "--videos", str(planted["videos"])]
+    argv += [str(v) for kv in paths.items() for v in kv]
+    if option == "--part":
+        argv += ["--part", "0/2"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and bad in err and str(blocker / "sub") in err and "Traceback" not in err
+    assert not (tmp_path / "m.parquet").exists() and not (tmp_path / "x.json").exists()

@@ -256,3 +256,32 @@ def test_frame_boxes_say_detected_or_borrowed():
     chosen = {0: Choice(None, "no face detected"), 4: Choice(det(100, 50, 200, 150))}
     boxes = assign_boxes(chosen, 320, 240)
     assert [(b.frame, b.detected, b.source) for b in boxes] == [(0, False, 4), (4, True, 4)]
+
+
+@pytest.mark.parametrize("scale", [0.8, 0.7])
+def test_a_tight_face_crop_missed_at_full_size_is_found_padded(scale):
+    from video_factory import tight_face_crop
+
+    from add.data.faces import given_crops
+
+    image = tight_face_crop(scale)
+    settings = FaceSettings()
+    assert settings.detect(image) == []  # what made 11 of 40 DFDC face crops no_face
+    found = settings.detect_padded(image)
+    assert found and found[0].score >= settings.threshold
+    cx, cy = found[0].centre
+    assert abs(cx - 112) < 30 and abs(cy - 112) < 30  # mapped back into the crop's own pixels
+    boxes, crops = face_crops(lambda wanted: ((i, image) for i in wanted), [0], 224, 224, settings,
+                              lambda frame, box: crop(frame, box, 64), detect=settings.detect_padded)
+    assert boxes[0].box == (0, 0, 224, 224) and crops[0].shape == (64, 64, 3)  # the face fills the whole crop
+    # given: no detection at all, the centred square of each frame (the whole image when square)
+    wide = np.zeros((100, 160, 3), np.uint8)
+    boxes, crops = given_crops(lambda wanted: ((i, wide) for i in wanted), [0, 3], 160, 100,
+                               lambda frame, box: crop(frame, box, 32))
+    assert [(b.frame, b.box, b.status, b.detected) for b in boxes] == [(0, (30, 0, 130, 100), "given", False),
+                                                                      (3, (30, 0, 130, 100), "given", False)]
+
+
+def test_padding_finds_nothing_in_a_background():
+    for seed in range(3):
+        assert FaceSettings().detect_padded(background(224, 224, seed=seed)) == []

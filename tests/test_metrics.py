@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,7 +64,6 @@ def test_eer_and_ap_known_values():
     assert metrics.equal_error_rate([0] * 4 + [1] * 4, [0.1, 0.2, 0.3, 0.8, 0.4, 0.7, 0.9, 0.95]) == 0.25
     assert metrics.average_precision([0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]) == 1.0
     assert metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.1]) == pytest.approx(1 / 2 + 1 / 2 * 2 / 3)
-    assert metrics.average_precision([1, 1], [0.2, 0.7]) == 1.0  # no real: every precision is 1
 
 
 def test_known_values():
@@ -157,3 +157,46 @@ def test_video_level():
     np.testing.assert_allclose(scores, [0.7, 0.4, 0.1])
     with pytest.raises(ValueError, match="both real and fake"):
         metrics.video_level(["a", "a"], [0, 1], [0.1, 0.2])
+
+
+def test_every_metric_that_needs_both_classes_is_nan_on_a_one_class_set():
+    # sklearn gives AP 1.0 without reals (every precision is 1 whatever the scores): a perfect-looking null result
+    for labels in ([1, 1, 1], [0, 0, 0]):
+        for fn in (metrics.roc_auc, metrics.equal_error_rate, metrics.average_precision):
+            with pytest.warns(metrics.MetricWarning, match="undefined"):
+                assert math.isnan(fn(labels, [0.2, 0.9, 0.6])), (fn.__name__, labels)
+    assert metrics.undefined_note([0, 1, 1], ["auc"]) is None
+    assert metrics.undefined_note([1, 1], ["auc", "ap"]) == "no real video was scored: auc, ap need both real and " \
+                                                           "fake and are null"
+    assert "no fake video" in metrics.undefined_note([0], ["ap"])
+    assert "every metric is null" in metrics.undefined_note([], ["ap"])
+
+
+@pytest.mark.parametrize("label,missing", [(1, "real"), (0, "fake")])
+def test_a_one_class_cross_set_has_null_two_class_metrics_and_says_why(label, missing):
+    from add.cross.faces import FileFaces
+    from add.cross.scoring import METRIC_KEYS, TWO_CLASS_KEYS, cross_metrics
+    from add.datasets.records import Record
+
+    records = [Record(Path(f"v{i}.mp4"), label, f"v{i}.mp4", f"v{i}.mp4") for i in range(3)]
+    faces = FileFaces("ok", np.arange(2), np.zeros((2, 4), np.int64), np.ones(2, bool), np.ones(2, bool),
+                      np.zeros((2, 4, 4, 3), np.uint8))
+    scores = iter([np.array([0.9, 0.8]), np.array([0.1, 0.7]), np.array([0.6, 0.6])])
+    result, warned = cross_metrics(records, lambda r: faces, lambda crops: next(scores), "largest")
+    assert all(result[k] is None for k in TWO_CLASS_KEYS), {k: result[k] for k in TWO_CLASS_KEYS}
+    assert result["acc"] is not None and result["video_acc"] is not None  # ACC is defined on one class
+    assert list(result) == [*METRIC_KEYS, "undefined"] and f"no {missing} video" in result["undefined"]
+    assert warned
+
+
+def test_a_two_class_cross_set_has_no_undefined_field():
+    from add.cross.faces import FileFaces
+    from add.cross.scoring import METRIC_KEYS, cross_metrics
+    from add.datasets.records import Record
+
+    records = [Record(Path(f"v{i}.mp4"), i % 2, f"v{i}.mp4", f"v{i}.mp4") for i in range(4)]
+    faces = FileFaces("ok", np.arange(1), np.zeros((1, 4), np.int64), np.ones(1, bool), np.ones(1, bool),
+                      np.zeros((1, 4, 4, 3), np.uint8))
+    scores = iter([np.array([s]) for s in (0.2, 0.7, 0.4, 0.9)])
+    result, warned = cross_metrics(records, lambda r: faces, lambda crops: next(scores), "largest")
+    assert list(result) == list(METRIC_KEYS) and result["ap"] == 1.0 and result["auc"] == 1.0 and not warned

@@ -415,3 +415,53 @@ class ReportParser(HTMLParser):
                 self.external.append(a[key])
         if tag in ("script", "link"):
             self.external.append(tag)
+
+
+def test_help_and_the_not_a_checkpoint_message_name_the_current_commands(inputs, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--help"])
+    assert cli.main(["predict", str(inputs["image"]), "--model", str(inputs["image"]), "--quiet"]) == 2
+    both = capsys.readouterr()
+    for text in (" ".join(both.out.split()), " ".join(both.err.split())):  # argparse wraps the help
+        assert "add teacher" in text and "add student" in text
+        assert "add train" not in text and "add distill" not in text
+
+
+@pytest.fixture(scope="module")
+def face_crops_folder(inputs):
+    from video_factory import background, tight_face_crop
+
+    folder = inputs["root"] / "crops"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a_tight.png"), cv2.cvtColor(tight_face_crop(0.8), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "b_background.png"), cv2.cvtColor(background(160, 120, seed=1), cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def test_a_tight_face_crop_is_found_padded_not_called_faceless(inputs, face_crops_folder):
+    code, report = predict(inputs, str(face_crops_folder))
+    tight, empty = report["results"]
+    assert code == 0 and tight["status"] == "ok" and tight["frames"][0]["face"] == "detected"
+    assert tight["frames"][0]["box"] == [0, 0, 224, 224] and "padded" in tight["note"]
+    assert empty["status"] == "no_face" and "--crops" in empty["error"]
+
+
+def test_crops_scores_every_image_and_frame_without_detection(inputs, face_crops_folder, monkeypatch):
+    from add.data import faces as faces_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("--crops ran the face detector")
+
+    monkeypatch.setattr(faces_module.FaceSettings, "detect", never)
+    monkeypatch.setattr(faces_module.FaceSettings, "detect_padded", never)
+    code, report = predict(inputs, str(face_crops_folder), str(inputs["no_face"]), "--crops")
+    assert code == 0 and [r["status"] for r in report["results"]] == ["ok", "ok", "ok"]
+    tight, empty, video = report["results"]
+    assert tight["frames"][0]["box"] == [0, 0, 224, 224] and empty["frames"][0]["box"] == [20, 0, 140, 120]
+    assert len(video["frames"]) == FRAMES and all(f["face"] == "given" for r in report["results"]
+                                                  for f in r["frames"])
+    assert all(r["coverage"] is None and r["note"] is None for r in report["results"])
+    # the crop is the centred square resized as the card says, scored by the model
+    given = crop(read_image(face_crops_folder / "b_background.png")[0], (20, 0, 140, 120), SIZE)
+    expected = probabilities(inputs["model"], to_tensor(given[None].transpose(0, 3, 1, 2)))
+    assert empty["score"] == pytest.approx(expected[0], abs=1e-6)

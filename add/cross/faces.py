@@ -6,6 +6,11 @@ video's size-consistency rule, square ``box_scale`` boxes, frames without a face
 face (the largest consistent detection) every other consistent detection is kept, so that the ``faces: all`` rule
 (score every face, the frame takes the maximum) and ``faces: largest`` read one cache.
 
+An image in which nothing is found is searched once more padded (:meth:`add.data.faces.FaceSettings.detect_padded`:
+a face that fills a face crop lacks the margin dlib needs), as ``add predict`` does. ``faces: given`` (``given`` in
+the key): the files are face crops already; nothing is detected, each sampled frame's centred square is the crop
+(:func:`add.data.faces.given_crops`).
+
 ``c40`` re-encodes the file first with FF++'s compression (:func:`add.data.video.compress`, libx264 -crf 40; an
 image becomes a one-frame video) into a temporary file that is deleted afterwards.
 
@@ -29,14 +34,14 @@ import cv2
 import numpy as np
 
 from add.data.extract.config import sample_indices
-from add.data.faces import Box, FaceSettings, crop, face_crops
+from add.data.faces import Box, FaceSettings, crop, face_crops, given_crops
 from add.data.images import read_image
 from add.data.video import VideoInfo, compress, read_frames, with_frames, write_video
 from add.datasets.records import Record
 from add.errors import AddError
 from add.io import atomic_path, atomic_write_json, file_record
 
-FORMAT = "add.cross.faces/1"
+FORMAT = "add.cross.faces/2"  # 2: images without a face are retried padded (a /1 cache could hold them as no_face)
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,11 @@ class FaceKey:
     image_size: int
     frames: int
     compression: str
+    given: bool = False  # faces: given, the files are face crops
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "faces": asdict(self.faces), "image_size": self.image_size, "frames": self.frames,
-                "compression": self.compression}
+                "compression": self.compression, "given": self.given}
 
     @property
     def digest(self) -> str:
@@ -99,7 +105,8 @@ def find_faces(record: Record, key: FaceKey) -> FileFaces:
         try:
             return _find_faces(record, key, Path(scratch))
         except AddError as e:
-            return FileFaces.empty("error", key.image_size, str(e))
+            message = str(e) if str(record.path) in str(e) else f"{record.path}: {e}"
+            return FileFaces.empty("error", key.image_size, message)
 
 
 def _find_faces(record: Record, key: FaceKey, scratch: Path) -> FileFaces:
@@ -109,7 +116,11 @@ def _find_faces(record: Record, key: FaceKey, scratch: Path) -> FileFaces:
         if key.compression == "c40":
             image = _c40_image(image, scratch)
         height, width = image.shape[:2]
-        return _faces_of(lambda wanted: ((i, image) for i in wanted), [0], width, height, key)
+        found = _faces_of(lambda wanted: ((i, image) for i in wanted), [0], width, height, key)
+        if found.status == "no_face":
+            found = _faces_of(lambda wanted: ((i, image) for i in wanted), [0], width, height, key,
+                              key.faces.detect_padded)
+        return found
     if key.compression == "c40":
         encoded = scratch / "c40.mp4"
         compress(path, encoded, "c40")
@@ -123,8 +134,18 @@ def _find_faces(record: Record, key: FaceKey, scratch: Path) -> FileFaces:
 
 
 def _faces_of(source: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]], indices: list[int], width: int,
-              height: int, key: FaceKey) -> FileFaces:
-    """The faces of the frames ``source`` streams: ``face_crops`` keeps every candidate's crop (see below)."""
+              height: int, key: FaceKey, detect: Callable[[np.ndarray], list] | None = None) -> FileFaces:
+    """The faces of the frames ``source`` streams: ``face_crops`` keeps every candidate's crop (see below);
+    ``detect``: instead of the key's settings' own (the padded retry). ``key.given``: the frames are the faces."""
+    if key.given:
+        given = given_crops(source, indices, width, height, lambda frame, box: crop(frame, box, key.image_size))
+        if given is None:
+            raise CrossFacesError("no frame decodes")
+        boxes, crops = given
+        n = len(boxes)
+        return FileFaces("ok", np.array([b.frame for b in boxes], np.int64),
+                         np.array([b.box for b in boxes], np.int64).reshape(n, 4), np.ones(n, bool),
+                         np.ones(n, bool), np.stack([crops[b.frame] for b in boxes]))
     current: list[int] = [-1]
     candidates: dict[tuple[int, Box], np.ndarray] = {}
 
@@ -137,7 +158,7 @@ def _faces_of(source: Callable[[list[int]], Iterator[tuple[int, np.ndarray]]], i
         candidates[(current[0], box)] = crop(frame, box, key.image_size)
         return candidates[(current[0], box)]
 
-    found = face_crops(read, indices, width, height, key.faces, cut)
+    found = face_crops(read, indices, width, height, key.faces, cut, detect=detect)
     if found is None:
         return FileFaces.empty("no_face", key.image_size)
     boxes, _ = found

@@ -97,7 +97,8 @@ def evaluate_entry(entry: CrossEntry, models: Sequence[tuple[str, Path]], *, cac
     for compression in entry.compress:
         results[compression] = {}
         for model_path, scorer in scorers:
-            key = FaceKey(scorer.card.faces, scorer.card.image_size, entry.frames_per_video, compression)
+            key = FaceKey(scorer.card.faces, scorer.card.image_size, entry.frames_per_video, compression,
+                          given=entry.faces == "given")
             cache = FaceCache(Path(cache_root) / entry.name, key)
             find_all_faces(records, cache, jobs, f"cross {entry.name}/{compression}: faces")
             metas = [cache.meta(r) for r in records]

@@ -18,11 +18,20 @@ import numpy as np
 
 from add.cross.faces import FileFaces
 from add.datasets.records import Record
-from add.metrics import MetricWarning, accuracy, average_precision, equal_error_rate, roc_auc, video_level
+from add.metrics import (
+    MetricWarning,
+    accuracy,
+    average_precision,
+    equal_error_rate,
+    roc_auc,
+    undefined_note,
+    video_level,
+)
 
 METRIC_KEYS = ("acc", "auc", "eer", "ap", "video_acc", "video_auc", "video_eer", "video_ap", "videos_real",
                "videos_fake", "videos_no_face", "videos_missing", "videos_unreadable", "frames", "real_frames",
                "fake_frames")
+TWO_CLASS_KEYS = ("auc", "eer", "ap", "video_auc", "video_eer", "video_ap")
 
 
 def frame_scores(faces: FileFaces, scores: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +54,8 @@ def cross_metrics(records: Sequence[Record], load: Callable[[Record], FileFaces]
                   score: Callable[[np.ndarray], np.ndarray], mode: str, missing: int = 0
                   ) -> tuple[dict[str, Any], list[str]]:
     """The metrics (:data:`METRIC_KEYS`, NaN as None) of ``score`` (crops -> P(fake)) on ``records`` whose faces
-    ``load`` gives, and the warnings (one-class sets) to show."""
+    ``load`` gives, and the warnings (one-class sets) to show. A set that lacks a class has :data:`TWO_CLASS_KEYS`
+    null and an ``undefined`` field saying which class is missing."""
     labels, scores, groups = [], [], []
     no_face = unreadable = 0
     for record in records:
@@ -83,4 +93,8 @@ def cross_metrics(records: Sequence[Record], load: Callable[[Record], FileFaces]
                     "videos_no_face": no_face, "videos_missing": int(missing), "videos_unreadable": unreadable,
                     "frames": int(labels_a.size), "real_frames": int((labels_a == 0).sum()),
                     "fake_frames": int((labels_a == 1).sum())})
-    return {k: metrics[k] for k in METRIC_KEYS}, sorted({str(w.message) for w in caught})
+    result = {k: metrics[k] for k in METRIC_KEYS}
+    note = undefined_note(labels_a, TWO_CLASS_KEYS)
+    if note is not None:  # only then: a two-class set's file keeps its fields
+        result["undefined"] = note
+    return result, sorted({str(w.message) for w in caught})

@@ -50,7 +50,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise TrainingError(f"{path}: checkpoint not found (run the stage that trains it first)")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip; anything else would get torch's pickle advice
-        raise TrainingError(f"{path}: not a checkpoint (add train / add distill write best.pt/last.pt as PyTorch zip "
+        raise TrainingError(f"{path}: not a checkpoint (add teacher / add student write best.pt/last.pt as PyTorch zip "
                             "files; this file is not one)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -14,6 +14,7 @@ beside ``video``.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -168,12 +169,36 @@ def _missing(table: pd.DataFrame) -> dict[int, VideoResult]:
     return results
 
 
+def check_outputs(out_dir: str | os.PathLike, *files: tuple[str, str | os.PathLike]) -> None:
+    """Raise ExtractError, naming the option and the path, unless the face folder and each ``(option, file)`` can be
+    written: checked before any video is read, so that a bad path never costs a detection run."""
+
+    def writable(folder: Path, what: str) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            raise ExtractError(f"{what}: cannot write in {folder}: {e.strerror or e}") from None
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExtractError(f"--out-dir {out_dir}: is a file; give a folder")
+    writable(out_dir, f"--out-dir {out_dir}")
+    for option, path in files:
+        path = Path(path)
+        if path.is_dir():
+            raise ExtractError(f"{option} {path}: is a folder; give a file name")
+        writable(path.parent, f"{option} {path}")
+
+
 def run_part(params: Params | Mapping[str, Any], part: str, videos: str | os.PathLike = VIDEOS,
              out_dir: str | os.PathLike = FACES, *, force: bool = False, progress: bool = True) -> dict[str, int]:
     """Extract part ``"i/N"`` of the videos into ``out_dir`` (:mod:`add.data.extract.parts`); no manifest."""
     index, parts = parse_part(part)
     cfg = ExtractConfig.from_params(params)
     table = read_videos(videos, cfg.qualities)
+    check_outputs(out_dir)
     missing = _missing(table)
     jobs = select_part([j for j in _jobs(table, Path(out_dir), cfg.qualities) if j.index not in missing], index,
                        parts)
@@ -193,6 +218,7 @@ def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os
     cfg = ExtractConfig.from_params(params)
     out_dir = Path(out_dir)
     table = read_videos(videos, cfg.qualities)
+    check_outputs(out_dir, ("--manifest", manifest), ("--metrics", metrics))
     jobs = _jobs(table, out_dir, cfg.qualities)
     missing = _missing(table)
     present = [job for job in jobs if job.index not in missing]
