@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from committed import raw as default_params
 
 from add.cli import ALIASES
 from add.determinism import TORCH_COMMANDS, DeterminismConfig
-from add.params import load_params, parse_params, recording
+from add.params import parse_params, recording
 from add.presets import resolved
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +30,11 @@ PARAMS_FILES = ["params.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "pre
 
 
 def shipped(path: str) -> dict:
-    """params.yaml, or a preset applied to it (``add preset``), as the raw mapping DVC interpolates."""
+    """The default params.yaml (as committed, not the workspace's), or a preset applied to it (``add preset``), as
+    the raw mapping DVC interpolates."""
     if path == "params.yaml":
-        return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
-    return resolved(Path(path).stem, ROOT / "params.yaml")
+        return default_params()
+    return resolved(Path(path).stem, default_params())
 
 
 def resolve(raw: dict, expression: str):
@@ -134,7 +136,7 @@ def test_the_check_sees_a_missing_and_an_extra_param():
 def test_beta_reaches_only_the_distilled_students():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     assert [name for name, stage in stages.items() if any(covers(e, "beta") for e in listed(stage))] == ["student"]
-    assert "none" not in yaml.safe_load((ROOT / "params.yaml").read_text())["students"]["distill"]
+    assert "none" not in default_params()["students"]["distill"]
 
 
 def test_the_student_seed_reaches_only_the_students():
@@ -149,7 +151,7 @@ def test_the_student_seed_reaches_only_the_students():
 
 @pytest.mark.parametrize("command", ["teacher", "student"])
 def test_the_training_stages_record_what_the_run_uses(command):
-    params = load_params(ROOT / "params.yaml")
+    params = parse_params(default_params())
     keys = reads_of(f"python pipeline/{command}.py --method Deepfakes --quality c40 --distill add", params)
     assert {"seed", "model.name", "train.lr", "train.threads", "data.box_scale"} <= keys
     assert ("beta" in keys and "distill.alpha" in keys) == (command == "student")
