@@ -288,8 +288,18 @@ def loss_defaults(model: str | None) -> LossDefaults:
 @dataclass(frozen=True)
 class Students(Section):
     qualities: tuple[str, ...] = items(("c40",), choices=("c23", "c40"))
-    # the distilled students of dvc.yaml's `student` stage; the plain student (none) is stage student_none
-    distill: tuple[str, ...] = items(("add",), choices=tuple(d for d in DISTILLER_NAMES if d != "none"))
+    # the distilled students of dvc.yaml's `student` stage; the plain student (none) is stage student_none, and
+    # refused here by check() with the reason rather than as an unknown value
+    distill: tuple[str, ...] = items(("add",), choices=DISTILLER_NAMES)
+
+    def check(self) -> None:
+        distill = object.__getattribute__(self, "distill")
+        if "none" in distill:
+            rest = [d for d in distill if d != "none"] or ["add"]
+            raise ParamsError(f"params 'students.distill' lists none: the plain student always trains, in its own "
+                              f"stage student_none (so `dvc exp run -S beta=...` does not retrain it); list only the "
+                              f"distilled students, e.g. [{', '.join(rest)}]. DVC says the same as \"output "
+                              f"'models/student/.../none' is specified in student@...-none and student_none@...\"")
 
 
 @dataclass(frozen=True)

@@ -155,3 +155,40 @@ def test_the_training_stages_record_what_the_run_uses(command):
     keys = reads_of(f"python pipeline/{command}.py --method Deepfakes --quality c40 --distill add", params)
     assert {"seed", "model.name", "train.lr", "train.threads", "data.box_scale"} <= keys
     assert ("beta" in keys and "distill.alpha" in keys) == (command == "student")
+
+
+def test_none_in_students_distill_is_explained_and_dvc_stops_before_any_stage(tmp_path, capsys):
+    """`students.distill: [none, add]`: DVC checks the outputs of every stage before it runs any, so its
+    duplicate-output error is what `dvc repro` prints (no project code can run first: dvc.yaml has no conditionals);
+    the project's own explanation is `add params` and every stage's start-up, and dvc.yaml's student stage says it
+    too."""
+    import shutil
+    import subprocess
+
+    from dvc.exceptions import OutputDuplicationError
+    from dvc.repo import Repo
+
+    from add import cli
+
+    raw = default_params()
+    raw["students"]["distill"] = ["none", "add"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert cli.main(["params", "--params", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "params 'students.distill' lists none: the plain student always trains, in its own stage student_none" in err
+    assert "e.g. [add]" in err and "specified in student@...-none and student_none@..." in err
+
+    for name in ("dvc.yaml", ".dvc/config", ".dvcignore"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    with pytest.raises(OutputDuplicationError, match=r"student_none@Deepfakes-c40") as dup:
+        Repo(str(tmp_path)).index.graph  # noqa: B018 (what dvc repro builds before running anything)
+    assert "models/student/Deepfakes/c40/none" in str(dup.value)
+    raw["students"]["distill"] = ["add"]
+    path.write_text(yaml.safe_dump(raw))
+    assert len(Repo(str(tmp_path)).index.graph) > 0  # the default has no duplicate
+    dvc_yaml = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
+    comment = dvc_yaml[:dvc_yaml.index("\n  student:\n")].rsplit("\n\n", 1)[-1]
+    assert "students.distill never lists none" in comment and "uv run add params" in comment
