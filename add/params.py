@@ -289,8 +289,18 @@ def loss_defaults(model: str | None) -> LossDefaults:
 @dataclass(frozen=True)
 class Students(Section):
     qualities: tuple[str, ...] = items(("c40",), choices=("c23", "c40"))
-    # the distilled students of dvc.yaml's `student` stage; the plain student (none) is stage student_none
-    distill: tuple[str, ...] = items(("add",), choices=tuple(d for d in DISTILLER_NAMES if d != "none"))
+    # the distilled students of dvc.yaml's `student` stage; the plain student (none) is stage student_none, and
+    # refused here by check() with the reason rather than as an unknown value
+    distill: tuple[str, ...] = items(("add",), choices=DISTILLER_NAMES)
+
+    def check(self) -> None:
+        distill = object.__getattribute__(self, "distill")
+        if "none" in distill:
+            rest = [d for d in distill if d != "none"] or ["add"]
+            raise ParamsError(f"params 'students.distill' lists none: the plain student always trains, in its own "
+                              f"stage student_none (so `dvc exp run -S beta=...` does not retrain it); list only the "
+                              f"distilled students, e.g. [{', '.join(rest)}]. DVC says the same as \"output "
+                              f"'models/student/.../none' is specified in student@...-none and student_none@...\"")
 
 
 @dataclass(frozen=True)
@@ -366,6 +376,28 @@ class Params(Section):
         for name in names:
             if names.count(name) > 1:
                 raise ParamsError(f"params 'cross': the name {name!r} is used twice (each names metrics/cross/<name>/)")
+        self._check_qualities()
+
+    def _check_qualities(self) -> None:
+        """Every quality dvc.yaml plans a student or a teacher evaluation for is one the data holds: refused here, at
+        start-up, not after the teacher trained. (data.qualities drops what is better than the teacher's quality;
+        these are matrix axes of dvc.yaml, so a dropped value would still be planned.)"""
+        from add.qualities import rank, student_qualities
+
+        get = object.__getattribute__  # checks are not reads of a stage
+        teacher = get(get(self, "teacher"), "quality")
+        lower = list(student_qualities(teacher))
+        bad = [q for q in get(get(self, "students"), "qualities") if q not in lower]
+        if bad:
+            raise ParamsError(f"params 'students.qualities' lists {bad}, not lower than teacher.quality {teacher!r}: "
+                              f"a student must see a lower quality than its teacher (allowed: {lower})")
+        listed = get(get(self, "evaluate"), "teacher_qualities")
+        bad = [q for q in listed if rank(q) < rank(teacher)]
+        if bad:
+            keep = [q for q in listed if q not in bad] or [q for q in QUALITIES if rank(q) >= rank(teacher)]
+            raise ParamsError(f"params 'evaluate.teacher_qualities' lists {bad}, better than teacher.quality "
+                              f"{teacher!r}: no such video is ever read with a {teacher} teacher; set "
+                              f"evaluate.teacher_qualities: [{', '.join(keep)}]")
 
 
 # --------------------------------------------------------------------------------------------------------- parse

@@ -1,9 +1,12 @@
 """``add preset NAME``: write ``params.yaml`` for one of the shipped experiments (``presets/NAME.yaml``).
 
 A preset holds only the keys that differ from ``params.yaml`` (the demo), nested like it; ``extends: OTHER`` starts
-from another preset. The command sets those keys in ``params.yaml`` in place — its comments and every other key
-stay, so ``git diff params.yaml`` shows exactly what the experiment changes — after checking the result as the
-stages will (:func:`add.params.parse_params`).
+from another preset. A preset is a setup, not a merge with the last experiment: the command starts from the
+committed ``params.yaml`` (git's index, what ``git diff params.yaml`` compares with; the file itself outside git),
+so values left in the workspace by ``dvc exp run -S`` or ``dvc exp apply`` are dropped (and listed). It sets the
+preset's keys there, keeping the comments and every other key, so ``git diff params.yaml`` shows exactly what the
+experiment changes; the result is checked as the stages will (:func:`add.params.parse_params`) and read back before
+it replaces the file, whatever the file's layout (DVC rewrites it with block-style lists).
 
     uv run add preset ffpp-paper            # then: git diff params.yaml; uv run dvc repro
     uv run add preset --list
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,10 +62,30 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolved(name: str, params: str | os.PathLike = DEFAULT_PARAMS, folder: str | os.PathLike = PRESETS) -> dict:
-    """``params`` with preset ``name`` applied, as a plain mapping (what ``add preset`` writes)."""
-    base = yaml.safe_load(Path(params).read_text(encoding="utf-8")) or {}
+def resolved(name: str, params: str | os.PathLike | Mapping[str, Any] = DEFAULT_PARAMS,
+             folder: str | os.PathLike = PRESETS) -> dict:
+    """``params`` (a file, or its mapping) with preset ``name`` applied, as a plain mapping."""
+    base = params if isinstance(params, Mapping) else yaml.safe_load(Path(params).read_text(encoding="utf-8")) or {}
     return _merge(base, changes(name, folder))
+
+
+def committed_text(path: str | os.PathLike) -> str | None:
+    """``path`` as git's index holds it (the committed file unless one was staged); None outside git or untracked."""
+    path = Path(path)
+    try:
+        run = subprocess.run(["git", "show", f":./{path.name}"], cwd=path.parent, capture_output=True, check=False)
+    except OSError:  # no git, or no such folder
+        return None
+    return run.stdout.decode("utf-8") if run.returncode == 0 else None
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, Mapping) else {f"{prefix}{key}": value})
+    return out
 
 
 def _set(doc: Any, values: Mapping[str, Any], where: str, path: Path) -> None:
@@ -72,36 +96,66 @@ def _set(doc: Any, values: Mapping[str, Any], where: str, path: Path) -> None:
         if isinstance(value, dict) and isinstance(doc[key], dict):
             _set(doc[key], value, full, path)
         else:
-            doc[key] = _flow(value)
+            doc[key] = _list_like(doc[key], value)
 
 
-def _flow(value: Any) -> Any:
-    """Lists written inline ([a, b]), as params.yaml writes them."""
+def _list_like(old: Any, value: Any) -> Any:
+    """A list written in the style of the list it replaces: a block list (as DVC writes them) keeps its items'
+    layout, anything else is written inline ([a, b]) as params.yaml writes them. (ruamel.yaml turns an inline list
+    put in place of a block list into invalid YAML: ``evaluate: teacher_qualities: [raw, c23, c40]``.)"""
     from ruamel.yaml.comments import CommentedSeq
 
-    if isinstance(value, list):
-        seq = CommentedSeq(value)
-        seq.fa.set_flow_style()
-        return seq
-    return value
+    if not isinstance(value, list):
+        return value
+    if isinstance(old, CommentedSeq) and not old.fa.flow_style():
+        old[:] = value
+        return old
+    seq = CommentedSeq(value)
+    seq.fa.set_flow_style()
+    return seq
 
 
-def apply(name: str, params: str | os.PathLike = DEFAULT_PARAMS, folder: str | os.PathLike = PRESETS) -> Path:
-    """Set preset ``name``'s keys in ``params`` in place (comments kept); the result is checked before writing."""
+def apply(name: str, params: str | os.PathLike = DEFAULT_PARAMS, folder: str | os.PathLike = PRESETS
+          ) -> tuple[Path, dict[str, Any]]:
+    """Write preset ``name`` over the committed version of ``params`` (comments kept); the result is checked and
+    read back before it replaces the file. Returns the path and the workspace values it dropped (flat key ->
+    value), those an experiment had left that the preset does not set."""
     from ruamel.yaml import YAML
 
     path = Path(params)
-    parse_params(resolved(name, path, folder))  # refuse before writing anything
+    try:
+        current = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError(f"{path}: params file not found") from None
+    text = committed_text(path)
+    text = current if text is None else text
+    try:
+        base = yaml.safe_load(text) or {}
+        now = yaml.safe_load(current) or {}
+    except yaml.YAMLError as e:
+        raise PresetError(f"{path}: not valid YAML, nothing written: {e}") from None
+    want = resolved(name, base, folder)
+    parse_params(want)  # refuse before writing anything
     rt = YAML()
     rt.width = 120
     rt.preserve_quotes = True
     rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
-    doc = rt.load(path.read_text(encoding="utf-8"))
+    doc = rt.load(text)
     _set(doc, changes(name, folder), "", path)
     buffer = io.StringIO()
     rt.dump(doc, buffer)
+    try:
+        written = yaml.safe_load(buffer.getvalue())
+    except yaml.YAMLError as e:
+        written = e
+    if written != want:
+        raise PresetError(f"{path}: preset {name} could not be written in this file's layout (it would not read "
+                          f"back as the preset's values); nothing written. Restore the file (git checkout "
+                          f"{path.name}) and rerun")
     atomic_write_text(path, buffer.getvalue())
-    return path
+    old, new = _flat(now), _flat(want)
+    return path, {key: old[key] for key in old if key in new and old[key] != new[key]
+                  and key not in _flat(changes(name, folder))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list or not args.name:
         print("\n".join(names()))
         return 0
-    apply(args.name, args.params)
+    _, dropped = apply(args.name, args.params)
     print(f"{args.params}: preset {args.name} applied (git diff {args.params} shows the changes)")
+    if dropped:
+        shown = ", ".join(f"{key} ({value!r})" for key, value in dropped.items())
+        print(f"{args.params}: dropped the workspace's own values (an experiment's?), back to the committed ones: "
+              f"{shown}")
     return 0

@@ -3,9 +3,9 @@ before any work; old command names say where they went; only the chosen command'
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+import committed
 import pytest
 
 from add import cli
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
     (["spectrum", "--method", "Magic"], "NeuralTextures"),
 ])
 def test_bad_choice_is_a_usage_error(argv, valid, capsys, tmp_path, monkeypatch):
-    shutil.copy(ROOT / "params.yaml", tmp_path)  # read before parsing by the torch commands (add.determinism)
+    committed.params_file(tmp_path)  # read before parsing by the torch commands (add.determinism)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
         cli.main(argv)

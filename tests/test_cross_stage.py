@@ -69,3 +69,28 @@ def test_cross_stage_writes_metrics_per_dataset_compression_and_model(tmp_path, 
     assert cli.main(["cross", "--jobs", "1", "--device", "cpu"]) == 0  # from the cache, same numbers
     assert [p.stat().st_mtime_ns for p in cache_files] == stamps
     assert (tmp_path / "metrics/cross/tiny/c40/teacher/Deepfakes.json").read_bytes() == before
+
+
+DEMO_ENTRY = {"name": "demo_celebdf", "format": "celebdf", "root": "data/demo_cross", "compress": ["as_is", "c40"],
+              "frames_per_video": 8}  # params.yaml's default entry
+
+
+@pytest.mark.parametrize("data", [{"source": "ffpp"},
+                                  {"source": "list", "list": "videos.csv", "methods": ["list"]}])
+def test_the_demos_cross_entry_is_skipped_with_another_source(data, tmp_path, monkeypatch, capsys):
+    from add.params import parse_params
+    from add.stages import cross
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "demo_cross").mkdir(parents=True)  # what cross_demo leaves with a source other than demo
+    other = {"name": "mine", "format": "celebdf", "root": "/datasets/celebdf"}
+    entries, paths, skipped = cross.settings(parse_params({"data": data, "cross": [DEMO_ENTRY, other]}))
+    assert [e.name for e in entries] == ["mine"] and paths and [e.name for e in skipped] == ["demo_celebdf"]
+    assert cross.settings(parse_params({"cross": [DEMO_ENTRY]}))[0][0].name == "demo_celebdf"  # the demo scores it
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": data, "cross": [DEMO_ENTRY]}))
+    # no model was trained here either: the stage must not look for them (it stopped at the end of a run before)
+    assert cli.main(["cross", "--jobs", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert (f"params 'cross' entry 'demo_celebdf' skipped: data/demo_cross is the demo's cross set, built only with "
+            f"data.source: demo (here {data['source']!r})") in out
+    assert (tmp_path / "metrics" / "cross").is_dir() and not any((tmp_path / "metrics" / "cross").iterdir())

@@ -10,6 +10,7 @@ import dlib
 import numpy as np
 import pytest
 import yaml
+from committed import raw as default_params
 
 from add.data import ffpp
 from add.data.demo import build, planning, rendering
@@ -159,7 +160,7 @@ def test_clean_twin_is_the_same_swap_without_artifacts(tree, clean_tree):
 
 
 def test_params_yaml_demo_section_is_valid():
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = default_params()
     config = planning.DemoConfig.from_params(params)
     assert config.pairs == tuple(params["demo"]["pairs"]) and config.seed == params["seed"]
     kwargs = config.build_kwargs(methods=["Deepfakes"], qualities=["raw", "c40"])

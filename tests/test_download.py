@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from committed import raw as default_params
 from ffpp_server import FFPPServer, make_splits, server_tree, video_files
 
 from add import cli
@@ -270,7 +271,7 @@ def test_real_videos_survive_a_dropped_connection(tmp_path):
 
 
 def test_cli(tmp_path, server, capsys):
-    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params = default_params()
     root = tmp_path / "ffpp"
     params["data"].update(source="ffpp", root=str(root), download=True, agree_tos=False,
                           splits_url=server.url + "splits", methods=list(METHODS), qualities=list(QUALITIES),

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import committed
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ def project(tmp_path_factory):
             continue
         (dst / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, dst / name)
+    committed.params_file(dst)  # the default, not the experiment the workspace holds
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org", "OMP_NUM_THREADS": "2"}

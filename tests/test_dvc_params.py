@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from committed import raw as default_params
 
 from add.cli import ALIASES
 from add.determinism import TORCH_COMMANDS, DeterminismConfig
-from add.params import load_params, parse_params, recording
+from add.params import parse_params, recording
 from add.presets import resolved
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +30,11 @@ PARAMS_FILES = ["params.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "pre
 
 
 def shipped(path: str) -> dict:
-    """params.yaml, or a preset applied to it (``add preset``), as the raw mapping DVC interpolates."""
+    """The default params.yaml (as committed, not the workspace's), or a preset applied to it (``add preset``), as
+    the raw mapping DVC interpolates."""
     if path == "params.yaml":
-        return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
-    return resolved(Path(path).stem, ROOT / "params.yaml")
+        return default_params()
+    return resolved(Path(path).stem, default_params())
 
 
 def resolve(raw: dict, expression: str):
@@ -134,7 +136,7 @@ def test_the_check_sees_a_missing_and_an_extra_param():
 def test_beta_reaches_only_the_distilled_students():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     assert [name for name, stage in stages.items() if any(covers(e, "beta") for e in listed(stage))] == ["student"]
-    assert "none" not in yaml.safe_load((ROOT / "params.yaml").read_text())["students"]["distill"]
+    assert "none" not in default_params()["students"]["distill"]
 
 
 def test_the_student_seed_reaches_only_the_students():
@@ -149,7 +151,44 @@ def test_the_student_seed_reaches_only_the_students():
 
 @pytest.mark.parametrize("command", ["teacher", "student"])
 def test_the_training_stages_record_what_the_run_uses(command):
-    params = load_params(ROOT / "params.yaml")
+    params = parse_params(default_params())
     keys = reads_of(f"python pipeline/{command}.py --method Deepfakes --quality c40 --distill add", params)
     assert {"seed", "model.name", "train.lr", "train.threads", "data.box_scale"} <= keys
     assert ("beta" in keys and "distill.alpha" in keys) == (command == "student")
+
+
+def test_none_in_students_distill_is_explained_and_dvc_stops_before_any_stage(tmp_path, capsys):
+    """`students.distill: [none, add]`: DVC checks the outputs of every stage before it runs any, so its
+    duplicate-output error is what `dvc repro` prints (no project code can run first: dvc.yaml has no conditionals);
+    the project's own explanation is `add params` and every stage's start-up, and dvc.yaml's student stage says it
+    too."""
+    import shutil
+    import subprocess
+
+    from dvc.exceptions import OutputDuplicationError
+    from dvc.repo import Repo
+
+    from add import cli
+
+    raw = default_params()
+    raw["students"]["distill"] = ["none", "add"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert cli.main(["params", "--params", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "params 'students.distill' lists none: the plain student always trains, in its own stage student_none" in err
+    assert "e.g. [add]" in err and "specified in student@...-none and student_none@..." in err
+
+    for name in ("dvc.yaml", ".dvc/config", ".dvcignore"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    with pytest.raises(OutputDuplicationError, match=r"student_none@Deepfakes-c40") as dup:
+        Repo(str(tmp_path)).index.graph  # noqa: B018 (what dvc repro builds before running anything)
+    assert "models/student/Deepfakes/c40/none" in str(dup.value)
+    raw["students"]["distill"] = ["add"]
+    path.write_text(yaml.safe_dump(raw))
+    assert len(Repo(str(tmp_path)).index.graph) > 0  # the default has no duplicate
+    dvc_yaml = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
+    comment = dvc_yaml[:dvc_yaml.index("\n  student:\n")].rsplit("\n\n", 1)[-1]
+    assert "students.distill never lists none" in comment and "uv run add params" in comment

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
+from committed import raw as default_params
 from ffpp_server import make_splits, write_splits, write_tree
 
 from add.data import ffpp
 from add.data.ffpp import ORIGINAL, FFPPConfig, MissingVideosError, SplitsError
 from add.params import ParamsError
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_layout_paths():
@@ -165,7 +163,7 @@ def test_custom_splits_dir(tmp_path):
 
 
 def repo_params() -> dict:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    return default_params()
 
 
 def test_config_from_repo_params():

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from committed import params_file as default_params_file
+from committed import raw as default_params
 from faces_factory import face_image, write_faces
 
 from add import cli
@@ -16,7 +18,7 @@ from add.data.loader import make_loader
 from add.gallery import GalleryError, faces_per_class, pick_faces, to_uint8
 from add.gradcam import grad_cam, overlay
 from add.models import create_detector
-from add.params import ParamsError, load_params
+from add.params import ParamsError, load_params, parse_params
 from add.spectrum import SpectrumError, log_spectra, mean_spectra
 from add.trainer.checkpoints import CHECKPOINT_FORMAT
 
@@ -87,7 +89,8 @@ def test_gallery_needs_both_classes(tmp_path):
 
 @pytest.mark.parametrize("path", ["params.yaml", "presets/ffpp-paper.yaml"])
 def test_shipped_params_configure_the_gallery(path):
-    assert faces_per_class(load_params(ROOT / path)) == 4
+    params = parse_params(default_params()) if path == "params.yaml" else load_params(ROOT / path)
+    assert faces_per_class(params) == 4
 
 
 def test_gallery_params():
@@ -98,8 +101,8 @@ def test_gallery_params():
 
 def test_spectrum_stage_writes_the_figure(shard_dir, tmp_path):
     out = tmp_path / "spectrum.png"
-    assert cli.main(["spectrum", "--method", METHOD, "--quality", "c40", "--shards", str(shard_dir),
-                     "--out", str(out)]) == 0
+    assert cli.main(["spectrum", "--params", str(default_params_file(tmp_path)), "--method", METHOD, "--quality",
+                     "c40", "--shards", str(shard_dir), "--out", str(out)]) == 0
     image = cv2.imread(str(out))
     assert image.shape == (560, 1300, 3)  # 2 rows (real, fake) of 5 panels
 

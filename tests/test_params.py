@@ -4,6 +4,7 @@ every number, one home for beta; `add params` prints them."""
 import re
 from pathlib import Path
 
+import committed
 import pytest
 
 from add.data.demo.planning import DemoConfig
@@ -19,12 +20,12 @@ PRESETS = sorted(path.name for path in (ROOT / "presets").glob("*.yaml"))
 
 
 def shipped(path: str) -> Params:
-    """params.yaml, or a preset applied to it (what `add preset` writes)."""
+    """The default params.yaml (as committed, not the workspace's), or a preset applied to it."""
     from add.presets import resolved
 
     if path == "params.yaml":
-        return load_params(ROOT / path)
-    return parse_params(resolved(Path(path).stem, ROOT / "params.yaml"))
+        return parse_params(committed.raw())
+    return parse_params(resolved(Path(path).stem, committed.raw()))
 
 
 def test_the_presets_are_the_papers_experiments():
@@ -190,14 +191,14 @@ def test_beta_in_params_yaml_and_from_dvc_set(tmp_path, capsys):
     from add import cli
 
     path = tmp_path / "params.yaml"
-    path.write_text((ROOT / "params.yaml").read_text().replace("\nbeta: 16 ", "\nbeta: 2e1"))
+    path.write_text(committed.TEXT.replace("\nbeta: 16 ", "\nbeta: 2e1"))
     assert "beta: 2e1" in path.read_text()
     assert load_params(path).beta == 20.0
     assert cli.main(["params", "--params", str(path)]) == 0
     assert "\nbeta: 20.0\n" in capsys.readouterr().out
     dvc_set = tmp_path / "dvc" / "params.yaml"
     dvc_set.parent.mkdir()
-    dvc_set.write_text((ROOT / "params.yaml").read_text())
+    dvc_set.write_text(committed.TEXT)
     apply_overrides(str(dvc_set), ["beta=2e1"])  # what `dvc exp run -S beta=2e1` writes
     assert load_params(dvc_set).beta == 20.0
     assert cli.main(["params", "--params", str(dvc_set)]) == 0
@@ -281,7 +282,7 @@ def test_bad_files_and_lists(tmp_path):
 def write_params(tmp_path: Path, change) -> Path:
     import yaml
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = committed.raw()
     change(params)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -353,9 +354,8 @@ def test_the_params_hold_every_field_of_every_config():
     assert choices == {"mv_vectors": VECTORS, "mv_bins": BINS, "mv_coords": COORDS, "mv_contrast": CONTRASTS,
                        "fitnet_variant": FITNET_VARIANTS}
     assert p.distill.fr_max_exponent == pytest.approx(FLOAT32_MAX_EXPONENT)
-    import yaml
 
-    shown = yaml.safe_load((ROOT / "params.yaml").read_text())
+    shown = committed.raw()
     assert set(shown) == set(p.to_dict())  # params.yaml shows every section
 
 
@@ -371,7 +371,8 @@ def test_the_data_stages_check_params_without_importing_torch(tmp_path):
 
     good = ("import sys; from add.params import load_params; load_params(sys.argv[1]); "
             "assert 'torch' not in sys.modules, 'torch imported'")
-    subprocess.run([sys.executable, "-c", good, str(ROOT / "params.yaml")], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", good, str(committed.params_file(tmp_path))], check=True,
+                   capture_output=True)
     bad = write_params(tmp_path, lambda p: p["train"].update(epoch=1))
     run = subprocess.run([sys.executable, "-c", good, str(bad)], capture_output=True, text=True)
     assert run.returncode == 1 and "did you mean 'train.epochs'?" in run.stderr
@@ -384,10 +385,10 @@ def test_a_preset_holds_only_keys_that_change_params_yaml(name):
 
     from add.presets import changes, resolved
 
-    params_yaml = flat(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    params_yaml = flat(committed.raw())
     own = yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text())
     parent = own.pop("extends", None)  # the keys differ from what the preset starts from
-    base = flat(resolved(parent, ROOT / "params.yaml")) if parent else params_yaml
+    base = flat(resolved(parent, committed.raw())) if parent else params_yaml
     assert own and all(key in base and base[key] != value for key, value in flat(own).items())
     assert set(flat(changes(name))) <= set(params_yaml)
 
@@ -399,9 +400,8 @@ def test_add_preset_writes_params_yaml_keeping_its_comments(name, tmp_path, caps
     from add import cli
     from add.presets import changes
 
-    path = tmp_path / "params.yaml"
-    before = (ROOT / "params.yaml").read_text()
-    path.write_text(before)
+    path = committed.params_file(tmp_path)
+    before = path.read_text()
     assert cli.main(["preset", name, "--params", str(path)]) == 0
     after = path.read_text()
     assert load_params(path) == shipped(f"presets/{name}.yaml")
@@ -416,8 +416,7 @@ def test_add_preset_writes_params_yaml_keeping_its_comments(name, tmp_path, caps
 def test_an_unknown_preset_or_key_is_refused(tmp_path, capsys):
     from add import cli
 
-    path = tmp_path / "params.yaml"
-    path.write_text((ROOT / "params.yaml").read_text())
+    path = committed.params_file(tmp_path)
     assert cli.main(["preset", "ffpp-papper", "--params", str(path)]) == 1
     assert "no such preset" in capsys.readouterr().err
     folder = tmp_path / "presets"
@@ -427,4 +426,4 @@ def test_an_unknown_preset_or_key_is_refused(tmp_path, capsys):
 
     with pytest.raises(ParamsError, match="did you mean 'train.epochs'"):
         apply("bad", path, folder)
-    assert path.read_text() == (ROOT / "params.yaml").read_text()  # nothing written
+    assert path.read_text() == committed.TEXT  # nothing written

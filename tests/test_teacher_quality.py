@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 
 import pandas as pd
@@ -34,11 +35,51 @@ def test_students_see_a_lower_quality_than_their_teacher():
         check_test_quality("c23", "raw")
 
 
+C23 = {"data": {"qualities": ["c23", "c40"]}, "teacher": {"quality": "c23"}, "students": {"qualities": ["c40"]},
+       "evaluate": {"teacher_qualities": ["c23", "c40"]}}
+
+
+@pytest.mark.parametrize("change,message", [
+    # the default evaluate.teacher_qualities [raw, c40] under a c23 teacher: evaluate_teacher@...-raw would fail
+    # after every model trained
+    ({"evaluate": {"teacher_qualities": ["raw", "c40"]}},
+     "params 'evaluate.teacher_qualities' lists ['raw'], better than teacher.quality 'c23': no such video is ever "
+     "read with a c23 teacher; set evaluate.teacher_qualities: [c40]"),
+    ({"evaluate": {"teacher_qualities": ["raw"]}}, "set evaluate.teacher_qualities: [c23, c40]"),
+    ({"students": {"qualities": ["c23"]}},
+     "params 'students.qualities' lists ['c23'], not lower than teacher.quality 'c23': a student must see a lower "
+     "quality than its teacher (allowed: ['c40'])"),
+    ({"students": {"qualities": ["c23", "c40"]}}, "params 'students.qualities' lists ['c23']"),
+])
+def test_a_c23_teacher_with_a_quality_it_cannot_serve_is_refused_at_start_up(change, message, tmp_path, capsys):
+    parse_params(C23)
+    raw = {**C23, **change}
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        parse_params(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert cli.main(["params", "--params", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    # the first stage of dvc.yaml stops before reading any video
+    out = tmp_path / "videos.parquet"
+    assert cli.main(["videos", "--params", str(path), "--out", str(out), "--demo-root", str(tmp_path / "demo")]) == 1
+    assert message in capsys.readouterr().err and not out.exists() and not (tmp_path / "demo").exists()
+
+
+def test_the_default_teacher_qualities_need_a_raw_teacher():
+    assert parse_params({}).evaluate.teacher_qualities == ("raw", "c40")
+    assert parse_params({"teacher": {"quality": "c23"}, "evaluate": {"teacher_qualities": ["c40"]}})
+    with pytest.raises(ParamsError, match="evaluate.teacher_qualities"):
+        parse_params({"teacher": {"quality": "c23"}})
+
+
 def test_qualities_better_than_the_teacher_are_never_used():
     assert qualities_in_use("raw", ["c40", "raw", "c23"]) == ("raw", "c23", "c40")
     assert qualities_in_use("c23", ["raw", "c23", "c40"]) == ("c23", "c40")
     assert qualities_in_use("c23", ["raw", "c40"]) == ("c40",)
-    params = {"data": {"qualities": ["raw", "c23", "c40"]}, "teacher": {"quality": "c23"}}
+    params = {"data": {"qualities": ["raw", "c23", "c40"]}, "teacher": {"quality": "c23"},
+              "evaluate": {"teacher_qualities": ["c23", "c40"]}}
     # what the videos stage indexes (and data.download fetches) and what extraction opens
     assert FFPPConfig.from_params(params).qualities == ("c23", "c40")
     assert ExtractConfig.from_params(params).qualities == ("c23", "c40")
@@ -62,6 +103,7 @@ def pipeline(tmp_path_factory):
         "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "val_per_epoch": 1, "patience": 10, "num_workers": 0},
         "distill": {"method": "add", "quality": "c40", "directions": 4},
         "students": {"qualities": ["c40"], "distill": ["add"]},
+        "evaluate": {"teacher_qualities": ["c23", "c40"]},
     }
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -136,7 +178,8 @@ def test_data_download_fetches_no_raw_video_for_a_c23_teacher(tmp_path):
     with FFPPServer(server_tree(splits, [METHOD], ["raw", "c23", "c40"])) as server:
         params = {"data": {"source": "ffpp", "root": str(root), "download": True, "agree_tos": True,
                            "splits_url": server.url + "splits", "methods": [METHOD],
-                           "qualities": ["raw", "c23", "c40"]}, "teacher": {"quality": "c23"}}
+                           "qualities": ["raw", "c23", "c40"]}, "teacher": {"quality": "c23"},
+                  "evaluate": {"teacher_qualities": ["c23", "c40"]}}
         download.download(FFPPConfig.from_params(params), server.url + "v3/", progress=False)
         assert not [path for _, path, _ in server.requests if "/raw/" in path]  # never even asked for
     videos = [p.relative_to(root).as_posix() for p in root.rglob("*.mp4")]
