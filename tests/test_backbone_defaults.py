@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
+from add.tools.params import main
 
+from add.core.params import Distill, family, loss_defaults, parse_params
 from add.losses import build_distiller, distill_config
-from add.models import FEATURE_MODULES
-from add.params import Distill, family, loss_defaults, main, parse_params
+from add.models.detector import FEATURE_MODULES
 
 CHANNELS = [4, 6, 8]
 SIZES = [(6, 6), (3, 3), (2, 2)]

@@ -12,10 +12,10 @@ import yaml
 from video_factory import make_video
 
 from add import cli
-from add.card import build_card
-from add.cross.scoring import METRIC_KEYS
-from add.models import create_detector
-from add.trainer.checkpoints import CHECKPOINT_FORMAT
+from add.evaluation.cross_scoring import METRIC_KEYS
+from add.models.card import build_card
+from add.models.detector import create_detector
+from add.training.checkpoints import CHECKPOINT_FORMAT
 
 SIZE = 32
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from ffpp_server import make_splits, write_splits, write_tree
 
+from add.core.params import ParamsError
 from add.data import ffpp
 from add.data.ffpp import ORIGINAL, FFPPConfig, MissingVideosError, SplitsError
-from add.params import ParamsError
 
 REPO = Path(__file__).resolve().parents[1]
 

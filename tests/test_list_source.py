@@ -13,14 +13,14 @@ import yaml
 from video_factory import make_video
 
 from add import cli
+from add.core.layout import LIST_METHOD, ORIGINAL
+from add.core.params import ParamsError
 from add.data.demo.build import build_demo
 from add.data.ffpp import FFPPConfig, video_path
-from add.data.listing import ListError, read_list
+from add.data.list_source import ListError, read_list
 from add.data.twins import TwinError, check_aligned, make_twin, twin_path
-from add.data.video import probe
-from add.layout import LIST_METHOD, ORIGINAL
-from add.params import ParamsError
-from add.trainer.checkpoints import load_checkpoint
+from add.data.video_io import probe
+from add.training.checkpoints import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
