@@ -1,4 +1,4 @@
-"""``add`` command line: one sub-command per pipeline stage (``add.stages``), and the user's tools.
+"""``add`` command line: one sub-command per pipeline stage (``STAGES``), and the user's tools (``TOOLS``).
 
 Each sub-command lives in its own module exposing ``main(argv) -> int`` that parses its own options, so the
 console script, ``pipeline/<stage>.py`` and tests all run exactly the same code. Only the chosen command's module
@@ -12,7 +12,8 @@ import sys
 
 from add.core.errors import AddError
 
-# The pipeline's stages, in order: DVC stage == pipeline/<name>.py == add <name> == add/stages/<name>.py.
+# The pipeline's stages, in order: DVC stage == pipeline/<name>.py == add <name> == the one module of its layer that
+# holds the stage's settings(params), main(argv) and run (add/data/videos.py, add/training/teacher.py, ...).
 STAGES = {
     "videos": ("add.data.videos", "build the demo or download/validate FF++, then index the videos"),
     "extract": ("add.data.extract.stage", "detect faces and crop aligned raw/c23/c40 triplets"),

@@ -225,7 +225,7 @@ def test_old_checkpoint_is_refused_with_how_to_reexport(inputs, tmp_path, capsys
 
 
 @pytest.mark.parametrize("change, match", [
-    (lambda c: c.update(format="add.models.card/99"), "format"),
+    (lambda c: c.update(format="add.card/99"), "format"),
     (lambda c: c.update(model="vgg"), "unknown model"),
     (lambda c: c.update(image_size=0), "image_size"),
     (lambda c: c["normalization"].update(std=[1, 0, 1]), "std"),

@@ -36,7 +36,7 @@ from add.data.faces import Box, FaceSettings, crop, face_crops
 from add.data.images import read_image
 from add.data.video_io import VideoInfo, compress, read_frames, with_frames, write_video
 
-FORMAT = "add.evaluation.cross_faces/1"
+FORMAT = "add.cross.faces/1"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 ``add teacher`` and ``add student`` store it in the ``meta`` of ``best.pt``/``last.pt`` under ``"card"``::
 
-    {"format": "add.models.card/1",
+    {"format": "add.card/1",
      "model": "resnet18",                       # add.models.detector.create_detector name
      "image_size": 96,                          # crop side the model was trained on (the shards' index.json)
      "normalization": {"colour": "RGB", "mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]},
@@ -35,7 +35,7 @@ from add.data.faces import FaceSettings
 from add.data.loader import load_index
 from add.models.detector import check_model_name
 
-CARD_FORMAT = "add.models.card/1"
+CARD_FORMAT = "add.card/1"
 DETECTOR = "dlib-hog-frontal"
 # add.data.loader.to_tensor: uint8 / 127.5 - 1, so the model sees [-1, 1] (Detector maps that to its own mean/std).
 PIXEL_MEAN = (127.5, 127.5, 127.5)
