@@ -1,4 +1,4 @@
-"""``add`` command line: one sub-command per pipeline stage (``add.stages``), and the user's tools.
+"""``add`` command line: one sub-command per pipeline stage (``STAGES``), and the user's tools (``TOOLS``).
 
 Each sub-command lives in its own module exposing ``main(argv) -> int`` that parses its own options, so the
 console script, ``pipeline/<stage>.py`` and tests all run exactly the same code. Only the chosen command's module
@@ -10,30 +10,32 @@ from __future__ import annotations
 import importlib
 import sys
 
-from add.errors import AddError
+from add.core.errors import AddError
 
-# The pipeline's stages, in order: DVC stage == pipeline/<name>.py == add <name> == add/stages/<name>.py.
+# The pipeline's stages, in order: DVC stage == pipeline/<name>.py == add <name> == the one module of its layer that
+# holds the stage's settings(params), main(argv) and run (add/data/videos.py, add/training/teacher.py, ...).
 STAGES = {
-    "videos": ("add.stages.videos", "build the demo or download/validate FF++, then index the videos"),
-    "extract": ("add.stages.extract", "detect faces and crop aligned raw/c23/c40 triplets"),
-    "shards": ("add.stages.shards", "pack face triplets into WebDataset shards"),
-    "teacher": ("add.stages.teacher", "train the teacher on raw crops"),
-    "student": ("add.stages.student", "train a student on compressed crops, distilled from the teacher"),
-    "evaluate": ("add.stages.evaluate", "evaluate a checkpoint on the test split"),
-    "gallery": ("add.stages.gallery", "Grad-CAM gallery: the same test faces through teacher, plain and ADD students"),
-    "spectrum": ("add.stages.spectrum", "the paper's Fig. 1: mean spectra of raw and compressed test crops"),
-    "cross_demo": ("add.stages.cross_demo", "build the demo's cross-dataset set (Celeb-DF layout, new faces, an "
+    "videos": ("add.data.videos", "build the demo or download/validate FF++, then index the videos"),
+    "extract": ("add.data.extract.stage", "detect faces and crop aligned raw/c23/c40 triplets"),
+    "shards": ("add.data.shards", "pack face triplets into WebDataset shards"),
+    "teacher": ("add.training.teacher", "train the teacher on raw crops"),
+    "student": ("add.training.student", "train a student on compressed crops, distilled from the teacher"),
+    "evaluate": ("add.evaluation.evaluate", "evaluate a checkpoint on the test split"),
+    "gallery": ("add.evaluation.gallery", "Grad-CAM gallery: the same test faces through teacher, plain and ADD "
+                "students"),
+    "spectrum": ("add.evaluation.spectrum", "the paper's Fig. 1: mean spectra of raw and compressed test crops"),
+    "cross_demo": ("add.data.demo.cross_demo", "build the demo's cross-dataset set (Celeb-DF layout, new faces, an "
                    "unseen manipulation)"),
-    "cross": ("add.stages.cross", "score every trained model on the test-only datasets of params 'cross'"),
+    "cross": ("add.evaluation.cross", "score every trained model on the test-only datasets of params 'cross'"),
 }
 TOOLS = {
-    "predict": ("add.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),
+    "predict": ("add.tools.predict", "score your own videos and images with a trained detector (JSON, Grad-CAM)"),
     "download": ("add.data.download", "download FaceForensics++ videos and splits (needs data.agree_tos: true)"),
-    "lists": ("add.datasets.to_list", "write a data.list CSV (data.source: list) from a labelled dataset "
+    "lists": ("add.tools.lists", "write a data.list CSV (data.source: list) from a labelled dataset "
               "(celebdf, dfdc, dfdcp, dfd, folder, list), split by group"),
-    "export": ("add.export", "write the model card into a checkpoint trained before cards existed"),
-    "params": ("add.params", "print the resolved params (every default filled in), or the error"),
-    "preset": ("add.presets", "write params.yaml for one of the paper's experiments (presets/NAME.yaml)"),
+    "export": ("add.tools.export", "write the model card into a checkpoint trained before cards existed"),
+    "params": ("add.tools.params", "print the resolved params (every default filled in), or the error"),
+    "preset": ("add.tools.presets", "write params.yaml for one of the paper's experiments (presets/NAME.yaml)"),
 }
 COMMANDS = {**STAGES, **TOOLS}
 # Old names, kept for one release: they run the new command and say where it went.
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"add: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     try:
-        from add.determinism import pin_for_command
+        from add.core.determinism import pin_for_command
 
         pin_for_command(name, rest)  # before torch loads its kernels (train.deterministic)
         module = importlib.import_module(COMMANDS[name][0])

@@ -45,11 +45,11 @@ def clean_twin(demo: Path, clean: Path, jobs: int = 0) -> Path:
 
 def val_accuracy(checkpoint: Path, shards: Path, quality: str, params) -> float:
     """ACC of ``checkpoint`` on the validation split of its method at ``quality``."""
+    from add.core.metrics import accuracy
     from add.data.loader import make_loader
-    from add.metrics import accuracy
-    from add.trainer.checkpoints import load_detector
-    from add.trainer.predictions import predict
-    from add.trainer.runtime import setup_runtime
+    from add.training.checkpoints import load_detector
+    from add.training.predictions import predict
+    from add.training.runtime import setup_runtime
 
     runtime = setup_runtime("cpu")
     model, meta = load_detector(checkpoint, runtime)
@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
 
+    from add.core.io import atomic_write_json
+    from add.core.layout import BEST, student_dir, teacher_dir
+    from add.core.params import load_params
     from add.data.demo.calibration import artifact_retention
-    from add.io import atomic_write_json
-    from add.layout import BEST, student_dir, teacher_dir
-    from add.params import load_params
 
     params = load_params(args.params)
     method = params.data.methods[0]

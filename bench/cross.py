@@ -7,7 +7,8 @@ For each size, one synthetic clip (tests/video_factory.py: a real face over a pa
 crf 0, c23/c40 compressed from it; ``--frames`` frames at 30 fps, the face 40 % of the height) and, single process,
 after one untimed warm-up, the median over ``--repeats`` of:
 
-* ``cross_as_is``: :func:`add.cross.faces.find_faces` on the c23 file (what a Celeb-DF/DFDC video is like): probe,
+* ``cross_as_is``: :func:`add.evaluation.cross_faces.find_faces` on the c23 file (what a Celeb-DF/DFDC video is
+  like): probe,
   decode 32 evenly sampled frames, dlib with the default card settings, crops at 96 px — the cross stage's
   per-video work before the model (its result is cached, so it is paid once per face settings, not per model);
 * ``cross_c40``: the same after re-encoding the file with FF++'s c40 setting (libx264 -crf 40, single thread);
@@ -36,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from video_factory import make_video  # noqa: E402
 
-from add.cross.faces import FaceKey, find_faces  # noqa: E402
+from add.core.io import atomic_write_json  # noqa: E402
+from add.data.datasets.records import record  # noqa: E402
 from add.data.extract.config import ExtractConfig  # noqa: E402
 from add.data.extract.jobs import VideoJob  # noqa: E402
 from add.data.extract.per_video import extract_video  # noqa: E402
 from add.data.faces import FaceSettings  # noqa: E402
-from add.datasets.records import record  # noqa: E402
-from add.io import atomic_write_json  # noqa: E402
+from add.evaluation.cross_faces import FaceKey, find_faces  # noqa: E402
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 FPS = 30

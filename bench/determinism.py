@@ -16,8 +16,8 @@ the instruction set each library may use:
   results on Intel and non-Intel CPUs);
 - the torch thread count (``torch.set_num_threads``).
 
-The ``pinned`` rows apply ``add.determinism.pin_cpu`` — what the stages do when ``train.deterministic`` is true — on
-top of an emulated older or differently threaded machine: they must all print the same digest.
+The ``pinned`` rows apply ``add.core.determinism.pin_cpu`` — what the stages do when ``train.deterministic`` is
+true — on top of an emulated older or differently threaded machine: they must all print the same digest.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from add.determinism import PINNED_ENV  # noqa: E402
+from add.core.determinism import PINNED_ENV  # noqa: E402
 
 OLD_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
-# (label, environment, threads, pin): "pin" applies add.determinism.pin_cpu(threads) inside the child
+# (label, environment, threads, pin): "pin" applies add.core.determinism.pin_cpu(threads) inside the child
 ROWS = [
     ("native, 2 threads (reference)", {}, 2, False),
     ("native, 1 thread", {}, 1, False),
@@ -56,13 +56,13 @@ ROWS = [
 
 def child(args: argparse.Namespace) -> None:
     if args.pin:
-        from add.determinism import pin_cpu
+        from add.core.determinism import pin_cpu
 
         pin_cpu(args.threads)
     import torch
     import torch.nn.functional as F
 
-    from add.models import create_detector
+    from add.models.detector import create_detector
 
     if not args.pin:
         torch.set_num_threads(args.threads)

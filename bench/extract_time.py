@@ -35,7 +35,7 @@ from add.data.extract.jobs import VideoJob  # noqa: E402
 from add.data.extract.per_video import extract_video  # noqa: E402
 from add.data.extract.sidecar import fingerprint  # noqa: E402
 from add.data.faces import FaceDetector  # noqa: E402
-from add.data.video import probe, read_frames  # noqa: E402
+from add.data.video_io import probe, read_frames  # noqa: E402
 
 
 def median_time(fn, repeats: int) -> float:

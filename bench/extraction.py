@@ -80,7 +80,7 @@ def _demo_set(workdir: Path, name: str, width: int, height: int, frames: int, me
     """Build (or reuse, when its ``demo.json`` says it was built with the same arguments) one demo tree."""
     from add.data import ffpp
     from add.data.demo.build import build_demo
-    from add.data.video import probe
+    from add.data.video_io import probe
 
     root = workdir / name
     wanted = {"seed": seed, "pairs": [1, 0, 0], "frames": frames, "width": width, "height": height}
@@ -155,7 +155,7 @@ def _ours(videos: list[dict], out_dir: Path, record) -> None:
 
 
 def _floor(video: dict, detector) -> None:
-    from add.data.video import VideoInfo, read_frames
+    from add.data.video_io import VideoInfo, read_frames
 
     sample_indices = _extract().sample_indices
 

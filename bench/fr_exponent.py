@@ -36,14 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
 
+    from add.core.io import atomic_write_json
+    from add.core.layout import BEST, MODELS, teacher_dir
+    from add.core.params import load_params, loss_defaults
     from add.data.loader import make_loader
-    from add.io import atomic_write_json
-    from add.layout import BEST, MODELS, teacher_dir
     from add.losses import distill_config, frequency_distance
-    from add.params import load_params, loss_defaults
-    from add.trainer.checkpoints import load_detector
-    from add.trainer.config import ModelConfig, TrainConfig
-    from add.trainer.runtime import seed_everything, setup_runtime
+    from add.training.checkpoints import load_detector
+    from add.training.config import ModelConfig, TrainConfig
+    from add.training.runtime import seed_everything, setup_runtime
 
     params = load_params(args.params)
     method, quality = params.data.methods[0], params.distill.quality

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from add.io import atomic_write_json
+from add.core.io import atomic_write_json
 
 
 def save_run(out: Path, label: str, record: dict[str, Any]) -> None:

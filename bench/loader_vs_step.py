@@ -5,9 +5,9 @@ stage (timed too; ``build_faces``: jittered face crops of ``skimage.data.astrona
 JPEG 75 / 30 as c23 / c40, all stored as PNG as the extract stage does, so PNG sizes and decode costs are close to
 real crops), decoding raw+c40 (what training reads) and raw+c23+c40 (the spec's 3 PNG decodes), 128 px; the rate
 counts triplets after the first batch, so the worker's start-up is left out.
-Consumption: median of ``--steps`` training steps (forward + backward + Adam) of ``add.models.create_detector``
+Consumption: median of ``--steps`` training steps (forward + backward + Adam) of ``add.models.detector.create_detector``
 students at 128 px with all cores as torch threads: plain CE, and an ``add`` distillation step, both as the trainer
-takes them (``add.trainer.loop``: the frozen teacher's forward under no_grad, then ``TrainStep``).
+takes them (``add.training.loop``: the frozen teacher's forward under no_grad, then ``TrainStep``).
 Ratio = loader rate / step rate: how many times one worker out-supplies that step (target >= 2).
 
     uv run python bench/loader_vs_step.py --batch 32 --steps 3 --gpu-rate 3000
@@ -37,14 +37,14 @@ import torch
 from skimage.data import astronaut
 from tqdm import tqdm
 
+from add.core.io import atomic_write_json
+from add.core.layout import MANIFEST_COLUMNS
 from add.data import shards
 from add.data.loader import make_loader
-from add.io import atomic_write_json
-from add.layout import MANIFEST_COLUMNS
 from add.losses import build_distiller
-from add.models import create_detector
-from add.trainer.loop import TrainStep, teacher_outputs
-from add.trainer.runtime import Runtime
+from add.models.detector import create_detector
+from add.training.loop import TrainStep, teacher_outputs
+from add.training.runtime import Runtime
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "loader_vs_step.json"
 LOADER_QUALITIES = (("raw", "c40"), ("raw", "c23", "c40"))

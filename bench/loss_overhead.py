@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from add.io import atomic_write_json
+from add.core.io import atomic_write_json
 from add.losses import DISTILLERS, build_distiller
 
 STAGES = [2, 3, 4]  # timm ResNet feature indices of layer2, layer3, layer4

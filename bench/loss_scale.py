@@ -35,14 +35,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from add.core.io import atomic_write_json
+from add.core.params import load_params
 from add.data.loader import make_loader
-from add.io import atomic_write_json
 from add.losses import build_distiller, distill_config, frequency_attention_loss, multi_view_terms
-from add.models import create_detector
-from add.params import load_params
-from add.trainer.checkpoints import load_detector
-from add.trainer.loop import TrainStep
-from add.trainer.runtime import setup_runtime
+from add.models.detector import create_detector
+from add.training.checkpoints import load_detector
+from add.training.loop import TrainStep
+from add.training.runtime import setup_runtime
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "loss_scale.json"
 FORMS = {

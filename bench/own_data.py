@@ -31,12 +31,12 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from add.data import sources  # noqa: E402
+from add.core.determinism import usable_cpus  # noqa: E402
+from add.core.layout import ORIGINAL  # noqa: E402
+from add.data import videos as sources  # noqa: E402
 from add.data.demo.build import build_demo  # noqa: E402
 from add.data.ffpp import video_path  # noqa: E402
 from add.data.twins import make_twin, twin_path  # noqa: E402
-from add.determinism import usable_cpus  # noqa: E402
-from add.layout import ORIGINAL  # noqa: E402
 
 
 def extract_parts(work: Path, params: Path, videos: Path, parts: int) -> float:

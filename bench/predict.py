@@ -10,9 +10,9 @@ with random weights (speed does not depend on them), on the CPU (``--threads`` t
 ``--device cuda``. 32 scored frames
 (``--frames``):
 
-* ``ours``: what ``add predict`` runs per input (:func:`add.predict.score_input`): probe the file, decode only the 32
-  evenly sampled frames in one ffmpeg ``select`` pass, detect (dlib HOG, threshold 0.2, upsample 0, longer side 640,
-  the card's settings) on each as it streams by, crop, one batched forward.
+* ``ours``: what ``add predict`` runs per input (:func:`add.tools.predict.score_input`): probe the file, decode only
+  the 32 evenly sampled frames in one ffmpeg ``select`` pass, detect (dlib HOG, threshold 0.2, upsample 0, longer
+  side 640, the card's settings) on each as it streams by, crop, one batched forward.
 * ``floor``: the irreducible work: decode only the sampled frames (one ffmpeg pass, frame count given for free), one
   detector call each at ours' settings, crop the largest face, one batched forward.
 * ``ff``: FaceForensics' ``classification/detect_from_video.py``: ``cv2.VideoCapture`` reads (decodes) every frame;
@@ -57,7 +57,7 @@ def build_clip(path: Path, width: int, height: int, frames: int, fps: float) -> 
     sys.path.insert(0, str(ROOT / "tests"))
     from video_factory import synth_frames
 
-    from add.data.video import write_video
+    from add.data.video_io import write_video
 
     marker = path.with_suffix(".json")
     wanted = {"width": width, "height": height, "frames": frames, "fps": fps}
@@ -70,14 +70,14 @@ def build_clip(path: Path, width: int, height: int, frames: int, fps: float) -> 
 
 # ------------------------------------------------------------------------------------------------- approaches
 def _card(model: str, image_size: int):
-    from add.card import PIXEL_MEAN, PIXEL_STD, Card
     from add.data.faces import FaceSettings
+    from add.models.card import PIXEL_MEAN, PIXEL_STD, Card
 
     return Card(model, image_size, PIXEL_MEAN, PIXEL_STD, FaceSettings(), {"kind": "benchmark"}, 0.5)
 
 
 def _ours(path: Path, scorer, frames: int) -> int:
-    from add.predict import score_input
+    from add.tools.predict import score_input
 
     result = score_input(path, scorer, frames)
     if result["status"] != "ok":
@@ -88,7 +88,7 @@ def _ours(path: Path, scorer, frames: int) -> int:
 def _floor(path: Path, scorer, frames: int, info) -> int:
     from add.data.extract.config import sample_indices
     from add.data.faces import crop, detector, square_box
-    from add.data.video import read_frames
+    from add.data.video_io import read_frames
 
     faces = scorer.card.faces
     detect = detector(faces.threshold, faces.upsample, faces.max_side)
@@ -149,9 +149,9 @@ def _cpu() -> float:
 def worker(spec: dict) -> dict:
     import torch
 
-    from add.data.video import probe
-    from add.models import create_detector
-    from add.predict import Scorer
+    from add.data.video_io import probe
+    from add.models.detector import create_detector
+    from add.tools.predict import Scorer
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])

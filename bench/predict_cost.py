@@ -58,7 +58,7 @@ def build_clip(path: Path, width: int, height: int, fps: int, seconds: int, face
     sys.path.insert(0, str(ROOT / "tests"))
     from video_factory import synth_frames
 
-    from add.data.video import ffmpeg_exe
+    from add.data.video_io import ffmpeg_exe
 
     n = fps * seconds
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt",
@@ -93,10 +93,10 @@ def build_model(path: Path) -> Path:
         return path
     import torch
 
-    from add.card import PIXEL_MEAN, PIXEL_STD, Card
     from add.data.faces import FaceSettings
-    from add.models import create_detector
-    from add.trainer.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+    from add.models.card import PIXEL_MEAN, PIXEL_STD, Card
+    from add.models.detector import create_detector
+    from add.training.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 
     torch.manual_seed(0)
     model = create_detector("resnet18")

@@ -11,12 +11,12 @@ than ``dvc repro``). ``data`` builds the dataset and trains the teacher ONCE wit
 process each, as ``dvc repro`` runs them, into ``--work``, default ``data/study``); every student then reads the same
 shards and teacher, with its own params file ``{work}/params/seed{S}.yaml`` = the study's params plus
 ``train.seed: S``. ``train.seed`` seeds only a student (initialisation, data order, augmentation, dropout: see
-``add/params.py``), so the students of one seed share everything but their distiller: paired.
+``add/core/params.py``), so the students of one seed share everything but their distiller: paired.
 
 Sizing, before the run (pre-registration): ``pilot`` trains ``none`` and ``add`` at the pilot seeds (``--pilot-seeds``,
 at least 4), takes the SD σ_d of the paired ``add − none`` test ACC differences and writes ``plan.json``:
 K = the smallest K ≥ 8 with t_{0.975, K−1} · σ_d / √K ≤ h, h = ``--half-width`` (0.03: ± 3 ACC points)
-(``add.study_stats.seeds_needed``), the seeds 0..K−1 (the pilot's first:
+(``add.evaluation.study_stats.seeds_needed``), the seeds 0..K−1 (the pilot's first:
 an internal pilot, sized on the variance only, never on the effect). Commit plan.json before ``run``.
 
 ``run`` trains, for each seed of plan.json, the students ``--distill`` (default ``none add fr mv kd``) and, for the
@@ -30,8 +30,8 @@ predictions exist) is not trained again: an interrupted run continues where it s
 - ``results.csv``: ``distill, seed, test_quality, acc, auc, video_auc, val_acc`` (one row per student and test
   quality; the teacher's rows are ``distill=teacher`` on raw and c40 with an empty seed);
 - ``README.md`` and ``study.json``: per distiller vs ``none``, the mean paired difference in frame ACC and AUC with its
-  95 % t interval over seeds, a bootstrap interval resampling the test identity pairs (add/study_stats.py) and the
-  seeds better / worse; the plan, the wall time and the exact commands;
+  95 % t interval over seeds, a bootstrap interval resampling the test identity pairs
+  (add/evaluation/study_stats.py) and the seeds better / worse; the plan, the wall time and the exact commands;
 - ``c40_acc.png``: c40 test ACC per distiller, each seed a point, mean ± std.
 """
 
@@ -232,7 +232,7 @@ class Study:
         for seed in seeds:
             for distill in ("none", "add"):
                 self.train(distill, seed)
-        from add.study_stats import paired_differences, seeds_needed
+        from add.evaluation.study_stats import paired_differences, seeds_needed
 
         rows = self.student_rows(["none", "add"], {"none": seeds, "add": seeds})
         plan = {"pilot_seeds": seeds, "half_width": half_width, "minimum": MIN_SEEDS}
@@ -302,7 +302,7 @@ def order(distill: str) -> int:
 
 
 def read_predictions(path: Path):
-    from add.study_stats import Frames
+    from add.evaluation.study_stats import Frames
 
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
@@ -318,8 +318,8 @@ def write_json(path: Path, obj) -> None:
 # ------------------------------------------------------------------------------------------------------ summaries
 def summarize(study: Study, rows: list[dict], *, resamples: int = RESAMPLES) -> list[dict]:
     """Per distiller vs ``none``: paired ACC/AUC differences, t and identity-pair bootstrap intervals, counts."""
-    from add.metrics import accuracy, roc_auc
-    from add.study_stats import better_worse, bootstrap_paired, paired_differences, t_interval
+    from add.core.metrics import accuracy, roc_auc
+    from add.evaluation.study_stats import better_worse, bootstrap_paired, paired_differences, t_interval
 
     metrics = {"acc": accuracy, "auc": roc_auc}
     out = []
@@ -366,7 +366,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from add.figures import save_png
+    from add.core.figures import save_png
 
     names = [d for d in ORDER if d != "teacher" and any(r["distill"] == d for r in rows)]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)

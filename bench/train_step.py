@@ -3,7 +3,7 @@
     uv run python bench/train_step.py --models resnet18 resnet50 --sizes 64 96 128 --batch 32 --steps 5
 
 Per (model, size): a teacher step (forward + backward + Adam on one batch), a student step as the trainer takes it
-(``add.trainer.loop``: the frozen teacher's forward under no_grad when the distiller reads it, then ``TrainStep``:
+(``add.training.loop``: the frozen teacher's forward under no_grad when the distiller reads it, then ``TrainStep``:
 the student's forward, CE plus the given distiller's terms, backward) and inference (forward only, no grad).
 Prints one row per setting with wall and CPU seconds per step; ``--json PATH`` also writes them.
 """
@@ -19,9 +19,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from add.models import create_detector
-from add.trainer.loop import TrainStep, teacher_outputs
-from add.trainer.runtime import Runtime
+from add.models.detector import create_detector
+from add.training.loop import TrainStep, teacher_outputs
+from add.training.runtime import Runtime
 
 
 def _time(fn, steps: int, warmup: int) -> tuple[float, float]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from add.presets import committed_text
+from add.tools.presets import committed_text
 
 ROOT = Path(__file__).resolve().parents[1]
 # git's index (the committed file unless one was staged); outside a git checkout no experiment can have run

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from add.layout import MANIFEST_COLUMNS
+from add.core.layout import MANIFEST_COLUMNS
 
 QUALITIES = ("raw", "c23", "c40")
 DEFAULT_PAIRS = {"train": [("000", "001"), ("002", "003")], "val": [("004", "005")], "test": [("006", "007")]}

@@ -7,9 +7,10 @@ import pytest
 import torch
 import yaml
 
+from add.core.params import Distill, family, loss_defaults, parse_params
 from add.losses import build_distiller, distill_config
-from add.models import FEATURE_MODULES
-from add.params import Distill, family, loss_defaults, main, parse_params
+from add.models.detector import FEATURE_MODULES
+from add.tools.params import main
 
 CHANNELS = [4, 6, 8]
 SIZES = [(6, 6), (3, 3), (2, 2)]

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
     (["spectrum", "--method", "Magic"], "NeuralTextures"),
 ])
 def test_bad_choice_is_a_usage_error(argv, valid, capsys, tmp_path, monkeypatch):
-    committed.params_file(tmp_path)  # read before parsing by the torch commands (add.determinism)
+    committed.params_file(tmp_path)  # read before parsing by the torch commands (add.core.determinism)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
         cli.main(argv)
@@ -58,7 +58,8 @@ def test_the_cli_imports_only_the_chosen_command():
 
     probe = ("import sys\nfrom add import cli\ntry:\n    cli.main(['params', '--help'])\nexcept SystemExit:\n    pass\n"
              "heavy = sorted(m for m in ('torch', 'timm', 'dlib', 'cv2', 'pandas') if m in sys.modules)\n"
-             "stages = sorted(m for m in sys.modules if m.startswith('add.stages.'))\nprint(heavy, stages)")
+             "stages = sorted(m for m in sys.modules if m in {s for s, _ in cli.STAGES.values()})\n"
+             "print(heavy, stages)")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("[] []"), run.stdout

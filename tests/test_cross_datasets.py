@@ -1,4 +1,4 @@
-"""The dataset readers of add.datasets: each format's own files read into labelled records (1 = fake), malformed
+"""The dataset readers of add.data.datasets: each format's own files read into labelled records (1 = fake), malformed
 lines and missing files reported with file, line and what was expected. The files are empty stand-ins: readers
 never decode them."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from add.datasets.read import FORMATS, read_dataset
-from add.datasets.records import DatasetError
-from add.params import CROSS_FORMATS, ParamsError, parse_params
+from add.core.params import CROSS_FORMATS, ParamsError, parse_params
+from add.data.datasets.read import FORMATS, read_dataset
+from add.data.datasets.records import DatasetError
 
 
 def touch(root: Path, *relpaths: str) -> None:
@@ -151,7 +151,7 @@ def test_cross_entries_in_params_defaults_and_errors():
             entry.missing, entry.dfd_quality) == ("celebdf", "celebdf", "/d", ("as_is", "c40"), 32, "largest", "error",
                                                   "c23")
     assert parse_params({}).cross == ()  # FF++ users: nothing
-    for spelled in (16, "16", "1.6e1", 16.0):  # the one number rule of add.params
+    for spelled in (16, "16", "1.6e1", 16.0):  # the one number rule of add.core.params
         entry, = parse_params({"cross": [{"name": "a", "format": "list", "root": "x",
                                           "frames_per_video": spelled}]}).cross
         assert entry.frames_per_video == 16

@@ -1,4 +1,4 @@
-"""The demo's cross set (add.data.demo.cross): Celeb-DF layout, new identities, an unseen manipulation family,
+"""The demo's cross set (add.data.demo.cross_demo): Celeb-DF layout, new identities, an unseen manipulation family,
 byte-reproducible from the seed."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 
 import pytest
 
+from add.core.errors import AddError
+from add.data.datasets.read import read_dataset
 from add.data.demo import manipulations as manip
-from add.data.demo.cross import MARKER, build_cross_demo
+from add.data.demo.cross_demo import MARKER, build_cross_demo
 from add.data.demo.planning import DemoConfig, plan
 from add.data.demo.rendering import identity_name
-from add.datasets.read import read_dataset
-from add.errors import AddError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

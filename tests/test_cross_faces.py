@@ -1,5 +1,6 @@
-"""Faces of cross-dataset files (add.cross.faces): the one face path of extraction and predict, two people in a
-frame (the largest face, or both with faces: all), phone videos with rotation metadata (upright crops), the cache."""
+"""Faces of cross-dataset files (add.evaluation.cross_faces): the one face path of extraction and predict, two
+people in a frame (the largest face, or both with faces: all), phone videos with rotation metadata (upright crops),
+the cache."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import numpy as np
 import pytest
 from video_factory import _ellipse_mask, background, face_patch, make_video
 
-from add.cross.faces import FaceCache, FaceKey, faces_for, find_faces
+from add.data.datasets.records import record
 from add.data.faces import FaceSettings
-from add.data.video import ffmpeg_exe, write_video
-from add.datasets.records import record
+from add.data.video_io import ffmpeg_exe, write_video
+from add.evaluation.cross_faces import FaceCache, FaceKey, faces_for, find_faces
 
 SIZE = 32
 KEY = FaceKey(FaceSettings(), SIZE, 4, "as_is")
@@ -88,7 +89,7 @@ def test_video_without_face_and_unreadable_file(tmp_path):
 
 
 def test_rotated_phone_video_gives_upright_crops(tmp_path):
-    """Needs the rotation-aware reader of add.data.video (issue 23): a phone stores the frames sideways with a
+    """Needs the rotation-aware reader of add.data.video_io (issue 23): a phone stores the frames sideways with a
     display rotation; the faces must be found and cropped in the upright picture."""
     upright = list(make_video_frames())
     write_video(tmp_path / "upright.mp4", upright, quality="c23")
@@ -143,8 +144,8 @@ def test_a_tight_face_crop_image_is_found_padded(crop_images):
 
 
 def test_faces_given_takes_every_file_as_its_face_without_detection(crop_images, two_person_video, monkeypatch):
+    from add.core.params import parse_params
     from add.data import faces as faces_module
-    from add.params import parse_params
 
     def never(*args, **kwargs):
         raise AssertionError("faces: given ran the face detector")

@@ -12,10 +12,10 @@ import yaml
 from video_factory import make_video
 
 from add import cli
-from add.card import build_card
-from add.cross.scoring import METRIC_KEYS
-from add.models import create_detector
-from add.trainer.checkpoints import CHECKPOINT_FORMAT
+from add.evaluation.cross_scoring import METRIC_KEYS
+from add.models.card import build_card
+from add.models.detector import create_detector
+from add.training.checkpoints import CHECKPOINT_FORMAT
 
 SIZE = 32
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -78,8 +78,8 @@ DEMO_ENTRY = {"name": "demo_celebdf", "format": "celebdf", "root": "data/demo_cr
 @pytest.mark.parametrize("data", [{"source": "ffpp"},
                                   {"source": "list", "list": "videos.csv", "methods": ["list"]}])
 def test_the_demos_cross_entry_is_skipped_with_another_source(data, tmp_path, monkeypatch, capsys):
-    from add.params import parse_params
-    from add.stages import cross
+    from add.core.params import parse_params
+    from add.evaluation import cross
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "demo_cross").mkdir(parents=True)  # what cross_demo leaves with a source other than demo

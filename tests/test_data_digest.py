@@ -1,6 +1,6 @@
 """Resuming is keyed by the training data's content, not only by the shard index's paths and counts."""
 
-from add.layout import data_digest
+from add.core.layout import data_digest
 
 
 def test_data_digest_follows_shard_content(tmp_path):

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from committed import raw as default_params
 
+from add.core.errors import AddError
+from add.core.params import ParamsError
 from add.data import ffpp
 from add.data.demo import build, planning, rendering
 from add.data.demo import manipulations as manip
-from add.data.video import probe, read_frames
-from add.errors import AddError
-from add.params import ParamsError
+from add.data.video_io import probe, read_frames
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"seed": 3, "pairs": (1, 1, 1), "frames": 8, "width": 320, "height": 240, "fps": 25,
@@ -177,7 +177,7 @@ def test_jobs_defaults_to_data_jobs():
 @pytest.mark.parametrize("params, key", [
     ({"seed": -1}, "seed"),
     ({"seed": 1.5}, "seed"),
-    ({"seed": "zero"}, "seed"),  # "0" is a number: one rule for every numeric key (add.params)
+    ({"seed": "zero"}, "seed"),  # "0" is a number: one rule for every numeric key (add.core.params)
     ({"demo": {"pairs": [1, 2]}}, "demo.pairs"),
     ({"demo": {"pairs": [-1, 1, 1]}}, "demo.pairs"),
     ({"demo": {"pairs": "16 4 4"}}, "demo.pairs"),

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from add import determinism
-from add.determinism import PINNED_ENV, DeterminismConfig, params_path, pin_for_command
-from add.params import ParamsError
+from add.core import determinism
+from add.core.determinism import PINNED_ENV, DeterminismConfig, params_path, pin_for_command
+from add.core.params import ParamsError
 
 REPO = Path(__file__).resolve().parents[1]
 # A few seeded steps of a small model: random init (vectorised RNG), conv, batch norm, linear, FFT, Adam.
@@ -21,7 +21,7 @@ WORK = """
 import hashlib, json, sys
 pin = sys.argv[1] == "pin"
 if pin:
-    from add.determinism import pin_cpu
+    from add.core.determinism import pin_cpu
     pin_cpu(1)
 import torch
 if not pin:

@@ -15,7 +15,7 @@ from add import cli
 from add.data import download as dl
 from add.data import ffpp
 from add.data.ffpp import ORIGINAL, FFPPConfig
-from add.data.video import probe, write_video
+from add.data.video_io import probe, write_video
 
 FAST = dl.RetryPolicy(retries=3, backoff=0.001, max_backoff=0.01, timeout=5)
 METHODS = ("Deepfakes",)

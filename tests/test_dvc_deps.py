@@ -131,25 +131,26 @@ def test_stage_deps_are_the_code_it_runs(name):
 
 def test_closure_follows_function_level_imports(tmp_path):
     # the CLI imports stage modules through importlib; the table, not an import statement, links them
-    assert "add.stages.extract" in cli_commands().values()
+    assert "add.data.extract.stage" in cli_commands().values()
     files = closure({"add.cli"})
-    assert ROOT / "add" / "errors.py" in files
-    assert ROOT / "add" / "stages" / "extract.py" not in files
-    assert ROOT / "add" / "data" / "extract" / "stage.py" in closure({"add.stages.extract"})
+    assert ROOT / "add" / "core" / "errors.py" in files
+    assert ROOT / "add" / "data" / "extract" / "stage.py" not in files
+    assert ROOT / "add" / "data" / "extract" / "stage.py" in closure({"add.data.extract.stage"})
 
 
 def test_stages_do_not_import_each_other():
-    # shared names live in add.layout / add.stage_args, so editing one stage never reruns another
+    # shared names live in add.core.layout / add.core.args, so editing one stage never reruns another
     modules = {cli_commands()[script_command(ROOT / " ".join(stage["cmd"].split()).split()[1])]
                for stage in STAGES.values()}
-    assert len(modules) == 10 and all(m.startswith("add.stages.") for m in modules)
+    assert len(modules) == 10
     for module in sorted(modules):
         others = sorted(m for m in imported_modules(module_file(module)) if m in modules - {module})
         assert not others, f"stage module {module} imports the stage module(s) {others}"
 
 
 def test_each_stage_goes_by_one_name():
-    # DVC stage (or its split: <stage>_<part>) == pipeline/<stage>.py == add <stage> == add/stages/<stage>.py
+    # DVC stage (or its split: <stage>_<part>) == pipeline/<stage>.py == add <stage> == the one module of its layer
+    # named after it (add/data/videos.py, add/training/teacher.py, add/data/extract/stage.py, ...: its main + settings)
     from add.cli import STAGES as COMMANDS
 
     assert list(COMMANDS) == ["videos", "extract", "shards", "teacher", "student", "evaluate", "gallery", "spectrum",
@@ -158,6 +159,10 @@ def test_each_stage_goes_by_one_name():
         script = " ".join(stage["cmd"].split()).split()[1]
         command = script_command(ROOT / script)
         assert name == command or name.startswith(f"{command}_"), (name, script)
-        assert script == f"pipeline/{command}.py" and cli_commands()[command] == f"add.stages.{command}"
+        assert script == f"pipeline/{command}.py"
     assert {p.stem for p in (ROOT / "pipeline").glob("*.py")} == set(COMMANDS)
-    assert {p.stem for p in (ROOT / "add" / "stages").glob("*.py")} - {"__init__"} == set(COMMANDS)
+    for command in COMMANDS:
+        module = cli_commands()[command].split(".")
+        assert module[1] in ("data", "training", "evaluation") and command in module[2:], module
+        source = module_file(".".join(module)).read_text(encoding="utf-8")
+        assert "\ndef main(" in source and ("\ndef settings(" in source or "\nsettings = " in source), module

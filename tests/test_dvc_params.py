@@ -1,7 +1,7 @@
 """`dvc.yaml` params are exactly the params each stage reads (the params-side twin of tests/test_dvc_deps.py).
 
 What a stage reads is not a hand list: each stage module's ``settings`` function is everything it reads from the
-params (its ``main`` reads them through it), and :func:`add.params.recording` collects the keys that function
+params (its ``main`` reads them through it), and :func:`add.core.params.recording` collects the keys that function
 touches on the typed sections — run for every instance of every matrix stage, with params.yaml and each preset
 (FF++ and the demo, every distiller the presets train). A stage that reads a key its ``params:`` does not list would
 keep a stale output when that key changes; a listed key no instance reads reruns the stage for nothing (the plain
@@ -20,10 +20,10 @@ import pytest
 import yaml
 from committed import raw as default_params
 
-from add.cli import ALIASES
-from add.determinism import TORCH_COMMANDS, DeterminismConfig
-from add.params import parse_params, recording
-from add.presets import resolved
+from add.cli import ALIASES, STAGES
+from add.core.determinism import TORCH_COMMANDS, DeterminismConfig
+from add.core.params import parse_params, recording
+from add.tools.presets import resolved
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILES = ["params.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml"))]
@@ -74,10 +74,10 @@ def options(words: list[str]) -> dict[str, str]:
 
 def reads_of(cmd: str, params) -> set[str]:
     """The params keys the stage command ``cmd`` reads: its module's ``settings`` (+ the CPU pinning of the torch
-    commands, add.determinism), recorded."""
+    commands, add.core.determinism), recorded."""
     words = cmd.split()
     command = command_of(words[1])
-    settings = importlib.import_module(f"add.stages.{command}").settings
+    settings = importlib.import_module(STAGES[command][0]).settings
     accepted = inspect.signature(settings).parameters
     kwargs = {k: v for k, v in options(words[2:]).items() if k in accepted}
     with recording() as reads:

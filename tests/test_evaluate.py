@@ -17,12 +17,12 @@ from scipy.optimize import brentq
 from sklearn import metrics as sk
 
 from add import cli
+from add.core.metrics import accuracy, recall_at_1, video_level
 from add.data import shards
 from add.data.loader import make_loader
-from add.metrics import accuracy, recall_at_1, video_level
-from add.trainer.checkpoints import load_checkpoint, load_detector
-from add.trainer.predictions import iter_outputs, predict
-from add.trainer.runtime import setup_runtime
+from add.training.checkpoints import load_checkpoint, load_detector
+from add.training.predictions import iter_outputs, predict
+from add.training.runtime import setup_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 64
@@ -267,7 +267,7 @@ def test_predictions_csv_holds_every_test_frame(run, tmp_path):
 def test_calibration_val_accuracy_is_the_validation_acc_of_training(run):
     import importlib.util
 
-    from add.params import load_params
+    from add.core.params import load_params
 
     root, shard_dir = run
     spec = importlib.util.spec_from_file_location("calibration", REPO / "bench" / "calibration.py")

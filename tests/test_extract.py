@@ -22,7 +22,9 @@ import pytest
 import yaml
 from video_factory import damage_inside, make_video, truncate, write_videos_parquet
 
-from add import cli, layout
+from add import cli
+from add.core import layout
+from add.core.params import ParamsError
 from add.data.extract import stage as extract_stage
 from add.data.extract.config import STATUSES, ExtractConfig, ExtractError, sample_indices, video_seed
 from add.data.extract.jobs import Alignment, Reference, VideoJob
@@ -30,8 +32,7 @@ from add.data.extract.per_video import extract_video, write_tar
 from add.data.extract.scheduler import reference_map
 from add.data.extract.sidecar import fingerprint
 from add.data.faces import FaceDetector, crop
-from add.data.video import read_frames
-from add.params import ParamsError
+from add.data.video_io import read_frames
 
 N_FRAMES = 16
 PER_VIDEO = 6

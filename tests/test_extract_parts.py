@@ -12,7 +12,8 @@ import yaml
 from ffpp_server import make_splits, write_tree
 
 from add import cli
-from add.data import ffpp, sources
+from add.data import ffpp
+from add.data import videos as sources
 from add.data.demo.build import build_demo
 from add.data.extract import stage as extract_stage
 from add.data.extract.config import ExtractError

@@ -9,9 +9,9 @@ import pytest
 from committed import raw as default_params
 from ffpp_server import make_splits, write_splits, write_tree
 
+from add.core.params import ParamsError
 from add.data import ffpp
 from add.data.ffpp import ORIGINAL, FFPPConfig, MissingVideosError, SplitsError
-from add.params import ParamsError
 
 
 def test_layout_paths():

@@ -1,4 +1,5 @@
-"""The Grad-CAM gallery and the spectrum figure (add gallery, add spectrum) on generated tiny shards; add.gradcam."""
+"""The Grad-CAM gallery and the spectrum figure (add gallery, add spectrum) on generated tiny shards;
+add.models.gradcam."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from committed import raw as default_params
 from faces_factory import face_image, write_faces
 
 from add import cli
+from add.core.params import ParamsError, load_params, parse_params
 from add.data import shards
 from add.data.loader import make_loader
-from add.gallery import GalleryError, faces_per_class, pick_faces, to_uint8
-from add.gradcam import grad_cam, overlay
-from add.models import create_detector
-from add.params import ParamsError, load_params, parse_params
-from add.spectrum import SpectrumError, log_spectra, mean_spectra
-from add.trainer.checkpoints import CHECKPOINT_FORMAT
+from add.evaluation.gallery import GalleryError, faces_per_class, pick_faces, to_uint8
+from add.evaluation.spectrum import SpectrumError, log_spectra, mean_spectra
+from add.models.detector import create_detector
+from add.models.gradcam import grad_cam, overlay
+from add.training.checkpoints import CHECKPOINT_FORMAT
 
 SIZE = 32
 METHOD = "Deepfakes"

@@ -9,10 +9,10 @@ import torch
 from test_train import BATCH, Batches, val_batches
 
 from add.losses import build_distiller
-from add.models import create_detector
-from add.trainer.config import TrainConfig
-from add.trainer.loop import Trainer, term_grad_norms
-from add.trainer.runtime import setup_runtime
+from add.models.detector import create_detector
+from add.training.config import TrainConfig
+from add.training.loop import Trainer, term_grad_norms
+from add.training.runtime import setup_runtime
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,4 +1,4 @@
-"""add.io: atomic outputs get the modes a plain open()/mkdir() would give them (the umask), never owner-only."""
+"""add.core.io: atomic outputs get the modes a plain open()/mkdir() would give them (the umask), never owner-only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import stat
 import pandas as pd
 import pytest
 
-from add.io import atomic_path, atomic_write_bytes, atomic_write_json, current_umask, make_temp_dir, replace_tree
+from add.core.io import atomic_path, atomic_write_bytes, atomic_write_json, current_umask, make_temp_dir, replace_tree
 
 
 @pytest.fixture(params=[0o022, 0o027, 0o002])

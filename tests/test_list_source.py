@@ -13,14 +13,14 @@ import yaml
 from video_factory import make_video
 
 from add import cli
+from add.core.layout import LIST_METHOD, ORIGINAL
+from add.core.params import ParamsError
 from add.data.demo.build import build_demo
 from add.data.ffpp import FFPPConfig, video_path
-from add.data.listing import ListError, read_list
+from add.data.list_source import ListError, read_list
 from add.data.twins import TwinError, check_aligned, make_twin, twin_path
-from add.data.video import probe
-from add.layout import LIST_METHOD, ORIGINAL
-from add.params import ParamsError
-from add.trainer.checkpoints import load_checkpoint
+from add.data.video_io import probe
+from add.training.checkpoints import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -74,7 +74,7 @@ def test_every_bad_line_is_one_clear_error_naming_it(tmp_path, lines, header, pr
 
 def test_labels_are_read_in_any_case_by_data_list_and_the_cross_list_alike(tmp_path):
     """DFDC spells its labels REAL/FAKE: data.list and a cross ``list`` entry share one label rule."""
-    from add.datasets.read import read_dataset
+    from add.data.datasets.read import read_dataset
 
     path = write_csv(tmp_path, ["a.mp4,REAL,train,x", "b.mp4,Fake,train,x", "c.mp4, fake ,test,y"])
     assert [e.label for e in read_list(path)] == [0, 1, 1]
@@ -231,13 +231,15 @@ def clips(tmp_path_factory):
 
 
 def list_params(csv: Path, **data) -> dict:
-    return {"seed": 0, "teacher": {"quality": data.pop("teacher", "raw")},
+    teacher = data.pop("teacher", "raw")
+    return {"seed": 0, "teacher": {"quality": teacher},
+            "evaluate": {"teacher_qualities": [teacher, "c40"]},
             "data": {"source": "list", "list": str(csv), "methods": [LIST_METHOD], "qualities": ["raw", "c23", "c40"],
                      "frames_per_video": 2, "image_size": 32, "jobs": 1, **data}}
 
 
 def run_videos(tmp: Path, params: dict) -> pd.DataFrame:
-    from add.data import sources
+    from add.data import videos as sources
 
     sources.run(params, tmp / "videos.parquet", tmp / "demo", tmp / "twins")
     return pd.read_parquet(tmp / "videos.parquet")
@@ -269,9 +271,9 @@ def test_an_unreadable_listed_video_stops_the_stage_at_its_line_or_is_a_dropped_
 
 
 def test_the_listed_path_stays_beside_the_id_in_videos_and_manifest(tmp_path, clips):
+    from add.core.layout import MANIFEST_COLUMNS
     from add.data.extract.stage import _manifest
     from add.data.extract.stage import run as extract
-    from add.layout import MANIFEST_COLUMNS
 
     (tmp_path / "set" / "my clips").mkdir(parents=True)
     for name in ("real", "fake"):

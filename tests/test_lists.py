@@ -1,4 +1,4 @@
-"""``add lists``: a labelled dataset as a data.list CSV that add.data.listing reads, split by group (no tied videos
+"""``add lists``: a labelled dataset as a data.list CSV that add.data.list_source reads, split by group (no tied videos
 in two splits), deterministic for a seed, keeping the format's own test set and naming the fakes' originals. The
 videos are empty stand-ins: nothing is decoded."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from add import cli
-from add.data.listing import read_list
-from add.datasets.records import DatasetError
-from add.datasets.to_list import write_list
+from add.data.datasets.records import DatasetError
+from add.data.list_source import read_list
+from add.tools.lists import write_list
 
 
 def touch(root: Path, *relpaths: str) -> None:
@@ -69,7 +69,7 @@ def test_list_reads_back_and_no_tie_straddles_splits(tmp_path, make, format):
     make(tmp_path / "set")
     out = tmp_path / "set" / "list.csv"
     summary = write_list(format, tmp_path / "set", out, seed=0)
-    entries = read_list(out)  # add.data.listing accepts it: groups and originals in one split, files there
+    entries = read_list(out)  # add.data.list_source accepts it: groups and originals in one split, files there
     assert len(entries) == summary["videos"] == len(rows(out))
     assert not any(Path(r["path"]).is_absolute() for r in rows(out))  # the set lies under the CSV's folder
     split_of: dict[str, set[str]] = {}
@@ -140,7 +140,7 @@ def test_missing_file_is_an_error_or_skipped(tmp_path):
 
 
 def test_missing_dfdc_files_name_the_folder_their_names_are_under_and_the_callers_option(tmp_path, capsys):
-    from add.datasets.read import read_dataset
+    from add.data.datasets.read import read_dataset
 
     dfdc(tmp_path / "set")
     (tmp_path / "set" / "dfdc_train_part_1" / "r13.mp4").unlink()

@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 
+from add.core.params import ParamsError
 from add.losses import (
     CONFIG_KEYS,
     DISTILLERS,
@@ -15,7 +16,6 @@ from add.losses import (
     frequency_attention_loss,
     multi_view_attention_loss,
 )
-from add.params import ParamsError
 
 CHANNELS = [4, 6, 8]
 SIZES = [(6, 6), (3, 3), (2, 2)]

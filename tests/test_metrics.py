@@ -14,7 +14,7 @@ from scipy.interpolate import interp1d
 from scipy.optimize import brentq
 from sklearn import metrics as sk
 
-from add import metrics
+from add.core import metrics
 
 CASES = {
     "separable": ([0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]),
@@ -174,9 +174,9 @@ def test_every_metric_that_needs_both_classes_is_nan_on_a_one_class_set():
 
 @pytest.mark.parametrize("label,missing", [(1, "real"), (0, "fake")])
 def test_a_one_class_cross_set_has_null_two_class_metrics_and_says_why(label, missing):
-    from add.cross.faces import FileFaces
-    from add.cross.scoring import METRIC_KEYS, TWO_CLASS_KEYS, cross_metrics
-    from add.datasets.records import Record
+    from add.data.datasets.records import Record
+    from add.evaluation.cross_faces import FileFaces
+    from add.evaluation.cross_scoring import METRIC_KEYS, TWO_CLASS_KEYS, cross_metrics
 
     records = [Record(Path(f"v{i}.mp4"), label, f"v{i}.mp4", f"v{i}.mp4") for i in range(3)]
     faces = FileFaces("ok", np.arange(2), np.zeros((2, 4), np.int64), np.ones(2, bool), np.ones(2, bool),
@@ -190,9 +190,9 @@ def test_a_one_class_cross_set_has_null_two_class_metrics_and_says_why(label, mi
 
 
 def test_a_two_class_cross_set_has_no_undefined_field():
-    from add.cross.faces import FileFaces
-    from add.cross.scoring import METRIC_KEYS, cross_metrics
-    from add.datasets.records import Record
+    from add.data.datasets.records import Record
+    from add.evaluation.cross_faces import FileFaces
+    from add.evaluation.cross_scoring import METRIC_KEYS, cross_metrics
 
     records = [Record(Path(f"v{i}.mp4"), i % 2, f"v{i}.mp4", f"v{i}.mp4") for i in range(4)]
     faces = FileFaces("ok", np.arange(1), np.zeros((1, 4), np.int64), np.ones(1, bool), np.ones(1, bool),

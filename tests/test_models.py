@@ -10,8 +10,8 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from add import models
-from add.models import (
+from add.models import detector as models
+from add.models.detector import (
     MODEL_NAMES,
     PACKAGED_WEIGHTS,
     Detector,

@@ -7,13 +7,13 @@ from pathlib import Path
 import committed
 import pytest
 
+from add.core.params import Params, ParamsError, load_params, parse_params
+from add.core.qualities import check_student_quality, check_test_quality
 from add.data.demo.planning import DemoConfig
 from add.data.extract.config import ExtractConfig
 from add.data.ffpp import FFPPConfig
 from add.losses import DISTILLERS, distill_config
-from add.params import Params, ParamsError, load_params, parse_params
-from add.qualities import check_student_quality, check_test_quality
-from add.trainer.config import ModelConfig, TrainConfig
+from add.training.config import ModelConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(path.name for path in (ROOT / "presets").glob("*.yaml"))
@@ -21,7 +21,7 @@ PRESETS = sorted(path.name for path in (ROOT / "presets").glob("*.yaml"))
 
 def shipped(path: str) -> Params:
     """The default params.yaml (as committed, not the workspace's), or a preset applied to it."""
-    from add.presets import resolved
+    from add.tools.presets import resolved
 
     if path == "params.yaml":
         return parse_params(committed.raw())
@@ -106,7 +106,7 @@ def numeric_keys() -> list[tuple[str, str, type]]:
     import dataclasses
     import typing
 
-    from add import params as module
+    from add.core import params as module
 
     out = []
     for top in dataclasses.fields(Params):
@@ -241,7 +241,7 @@ def test_params_are_parsed_once_per_process(tmp_path):
 def test_a_list_section_of_typed_entries_is_checked_like_a_section():
     import dataclasses
 
-    from add.params import Section, entries, num, parse_section, recording
+    from add.core.params import Section, entries, num, parse_section, recording
 
     @dataclasses.dataclass(frozen=True)
     class Entry(Section):
@@ -324,13 +324,13 @@ def test_a_misspelt_key_stops_a_stage_at_start_up(tmp_path, capsys):
 def test_the_params_hold_every_field_of_every_config():
     import dataclasses
 
+    from add.core.determinism import DeterminismConfig
+    from add.core.layout import DISTILLER_NAMES
+    from add.core.params import Distill
     from add.data.faces import FaceSettings
     from add.data.shards import ShardsConfig
-    from add.determinism import DeterminismConfig
-    from add.layout import DISTILLER_NAMES
     from add.losses import BINS, CONFIG_KEYS, CONTRASTS, COORDS, FLOAT32_MAX_EXPONENT, VECTORS
     from add.losses.fitnet import FITNET_VARIANTS
-    from add.params import Distill
 
     def fields(cls) -> set[str]:
         return {f.name for f in dataclasses.fields(cls)} - {"seed"}
@@ -369,7 +369,7 @@ def test_the_data_stages_check_params_without_importing_torch(tmp_path):
     import subprocess
     import sys
 
-    good = ("import sys; from add.params import load_params; load_params(sys.argv[1]); "
+    good = ("import sys; from add.core.params import load_params; load_params(sys.argv[1]); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", good, str(committed.params_file(tmp_path))], check=True,
                    capture_output=True)
@@ -383,7 +383,7 @@ def test_the_data_stages_check_params_without_importing_torch(tmp_path):
 def test_a_preset_holds_only_keys_that_change_params_yaml(name):
     import yaml
 
-    from add.presets import changes, resolved
+    from add.tools.presets import changes, resolved
 
     params_yaml = flat(committed.raw())
     own = yaml.safe_load((ROOT / "presets" / f"{name}.yaml").read_text())
@@ -398,7 +398,7 @@ def test_add_preset_writes_params_yaml_keeping_its_comments(name, tmp_path, caps
     import difflib
 
     from add import cli
-    from add.presets import changes
+    from add.tools.presets import changes
 
     path = committed.params_file(tmp_path)
     before = path.read_text()
@@ -422,7 +422,7 @@ def test_an_unknown_preset_or_key_is_refused(tmp_path, capsys):
     folder = tmp_path / "presets"
     folder.mkdir()
     (folder / "bad.yaml").write_text("train: {epoch: 3}\n")
-    from add.presets import apply
+    from add.tools.presets import apply
 
     with pytest.raises(ParamsError, match="did you mean 'train.epochs'"):
         apply("bad", path, folder)

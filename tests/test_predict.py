@@ -1,5 +1,5 @@
 """`add predict` end to end on a tiny model: real-face video and image, no-face video, truncated mp4, non-media file;
-the model card (add.card) and `add export`."""
+the model card (add.models.card) and `add export`."""
 
 from __future__ import annotations
 
@@ -21,15 +21,15 @@ from skimage import data
 from video_factory import face_centre, make_video, synth_frames, truncate, write_videos_parquet
 
 from add import cli
-from add.card import PIXEL_MEAN, PIXEL_STD, Card, CardError, build_card, read_card
 from add.data.extract import stage as extract_stage
 from add.data.faces import FaceSettings, crop, square_box
 from add.data.images import read_image
 from add.data.loader import to_tensor
-from add.data.video import ffmpeg_exe, write_video
-from add.models import create_detector
-from add.predict import list_inputs
-from add.trainer.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, load_detector
+from add.data.video_io import ffmpeg_exe, write_video
+from add.models.card import PIXEL_MEAN, PIXEL_STD, Card, CardError, build_card, read_card
+from add.models.detector import create_detector
+from add.tools.predict import list_inputs
+from add.training.checkpoints import CHECKPOINT_FORMAT, load_checkpoint, load_detector
 
 SIZE = 48
 N_FRAMES = 12
@@ -325,7 +325,7 @@ def test_detected_and_borrowed_frames_and_low_coverage(inputs, batch):
 
 
 def test_out_to_a_folder_exits_2_before_scoring(inputs, tmp_path, capsys, monkeypatch):
-    from add import predict as predict_module
+    from add.tools import predict as predict_module
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before --out was checked")
@@ -367,7 +367,8 @@ def test_huge_jpeg_is_decoded_at_a_bounded_size(tmp_path):
 
 
 def test_predict_module_imports_no_heavy_library():
-    code = "import sys, add.predict; print(sorted(m for m in ('torch', 'timm', 'dlib', 'cv2') if m in sys.modules))"
+    code = ("import sys, add.tools.predict; "
+            "print(sorted(m for m in ('torch', 'timm', 'dlib', 'cv2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

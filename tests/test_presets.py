@@ -15,8 +15,8 @@ import yaml
 from dvc.utils.hydra import apply_overrides
 
 from add import cli
-from add.params import load_params, parse_params
-from add.presets import PRESETS, PresetError, names, resolved
+from add.core.params import load_params, parse_params
+from add.tools.presets import PRESETS, PresetError, names, resolved
 
 EXPERIMENT = ["beta=20", "train.max_steps=3"]  # what `dvc exp run -S beta=20 -S train.max_steps=3` writes
 
@@ -70,7 +70,7 @@ def test_a_preset_writes_valid_yaml_over_a_block_style_file_outside_git(name, tm
 def test_a_preset_that_would_not_read_back_is_refused_leaving_the_file(tmp_path, monkeypatch):
     from ruamel.yaml.comments import CommentedSeq
 
-    from add import presets
+    from add.tools import presets
 
     def inline(old, value):  # the old writer: an inline list in place of a block one (invalid YAML from ruamel)
         if not isinstance(value, list):

@@ -11,9 +11,9 @@ import webdataset as wds
 import yaml
 from faces_factory import write_faces
 
+from add.core.params import ParamsError
 from add.data import shards
-from add.params import ParamsError
-from add.stages import shards as shards_stage
+from add.data import shards as shards_stage
 
 METHODS = ("Deepfakes", "FaceSwap")
 FRAMES = 3
@@ -165,7 +165,7 @@ def test_bad_face_tar_is_named_and_old_output_kept(tmp_path, damage):
 
 @pytest.mark.parametrize("out", ["faces", "faces/Deepfakes", ".", "ffpp/videos", "ffpp"])
 def test_an_output_folder_overlapping_the_inputs_is_refused(tmp_path, out):
-    from add.io import UnsafeOutputError
+    from add.core.io import UnsafeOutputError
 
     faces, manifest = write_faces(tmp_path, frames=1)
     (tmp_path / "ffpp").mkdir()

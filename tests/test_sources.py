@@ -1,4 +1,4 @@
-"""The videos stage (add.data.sources): it deletes only its own output folder, after every check, and the index it
+"""The videos stage (add.data.videos): it deletes only its own output folder, after every check, and the index it
 writes changes when a video changes."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from ffpp_server import make_splits, write_tree
 
-from add import layout
-from add.data import sources
+from add.core import layout
+from add.core.errors import AddError
+from add.data import videos as sources
 from add.data.ffpp import SplitsError
-from add.errors import AddError
 
 METHODS, QUALITIES = ["Deepfakes"], ["raw", "c23", "c40"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from faces_factory import write_faces
 
+from add.core.params import parse_params
 from add.data import shards
-from add.params import parse_params
-from add.trainer.checkpoints import load_detector
-from add.trainer.spec import TrainingSpec, fit, read_settings, weights_digest
+from add.training.checkpoints import load_detector
+from add.training.spec import TrainingSpec, fit, read_settings, weights_digest
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

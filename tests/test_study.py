@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from add.layout import evaluation_paths
-from add.params import load_params
+from add.core.layout import evaluation_paths
+from add.core.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("study", REPO / "bench" / "study.py")
@@ -143,7 +143,7 @@ def test_the_pilot_writes_k_before_the_run(setup):
     plan = s.pilot([0, 1, 2, 3])
     sd = statistics.stdev(ADD_GAIN.values())
     assert plan["sd_acc"] == pytest.approx(sd)
-    from add.study_stats import t_quantile
+    from add.evaluation.study_stats import t_quantile
 
     k = plan["K"]  # the smallest K >= 8 whose t interval is within +-3 points at the pilot's sd
     assert k >= 8 and t_quantile(0.95, k - 1) * sd / math.sqrt(k) <= 0.03 and plan["seeds"] == list(range(k))

@@ -1,4 +1,4 @@
-"""add.study_stats on hand-made tables with hand-computed values: t interval, K, paired differences, identity
+"""add.evaluation.study_stats on hand-made tables with hand-computed values: t interval, K, paired differences, identity
 pairs and the paired bootstrap."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from add.metrics import accuracy
-from add.study_stats import (
+from add.core.metrics import accuracy
+from add.evaluation.study_stats import (
     Frames,
     better_worse,
     bootstrap_paired,

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from add import cli
+from add.core.params import ParamsError, parse_params
+from add.core.qualities import check_student_quality, check_test_quality, qualities_in_use, student_qualities
 from add.data.demo.build import build_demo
 from add.data.extract.config import ExtractConfig
 from add.data.ffpp import FFPPConfig
-from add.params import ParamsError, parse_params
-from add.qualities import check_student_quality, check_test_quality, qualities_in_use, student_qualities
-from add.trainer.checkpoints import load_checkpoint
-from add.trainer.spec import TrainingSpec, fit
+from add.training.checkpoints import load_checkpoint
+from add.training.spec import TrainingSpec, fit
 
 METHOD = "Deepfakes"
 pytestmark = pytest.mark.usefixtures("one_thread")

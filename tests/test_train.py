@@ -8,14 +8,14 @@ import math
 import pytest
 import torch
 
-from add.layout import BEST, LAST
+from add.core.layout import BEST, LAST
+from add.core.params import Params, ParamsError, parse_params
 from add.losses import build_distiller
-from add.models import create_detector
-from add.params import Params, ParamsError, parse_params
-from add.trainer.checkpoints import TrainingError, load_checkpoint
-from add.trainer.config import ModelConfig, TrainConfig
-from add.trainer.loop import Trainer, one_cycle, validation_points
-from add.trainer.runtime import setup_runtime
+from add.models.detector import create_detector
+from add.training.checkpoints import TrainingError, load_checkpoint
+from add.training.config import ModelConfig, TrainConfig
+from add.training.loop import Trainer, one_cycle, validation_points
+from add.training.runtime import setup_runtime
 
 SIZE = 32
 
@@ -284,7 +284,7 @@ def test_bad_model_params(params, match):
 
 
 def test_distill_params():
-    from add.stages.student import settings
+    from add.training.student import settings
 
     params = parse_params({"beta": "2e1", "distill": {"method": "fitnet", "quality": "c23", "alpha": 2}})
     assert (params.distill.method, params.distill.quality) == ("fitnet", "c23")
@@ -348,7 +348,7 @@ def test_ddp_on_cpu_keeps_ranks_in_sync(tmp_path):
 def test_a_checkpoint_saved_twice_is_byte_identical(tmp_path):
     """torch.save names its zip's root folder after the file it writes: through the atomic temp file's random name
     the same weights gave different .pt bytes (and DVC hashes) on every run."""
-    from add.trainer.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+    from add.training.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 
     payload = {"format": CHECKPOINT_FORMAT, "model": create_detector("resnet18").state_dict(),
                "meta": {"kind": "teacher"}}
@@ -365,7 +365,7 @@ def test_rerun_of_a_finished_training_leaves_best_pt_byte_identical(tmp_path):
 
     def trainer(out):
         t = make_trainer(out, cfg=cfg, distill=None)
-        t.meta = {**t.meta, "card": card}  # strings shared between the meta and its card, as add.card's are
+        t.meta = {**t.meta, "card": card}  # strings shared between the meta and its card, as add.models.card's are
         return t
 
     trainer(tmp_path / "a").fit()

@@ -1,4 +1,4 @@
-"""add.data.video: probe, frame selection, FF++-style encoding, damaged files."""
+"""add.data.video_io: probe, frame selection, FF++-style encoding, damaged files."""
 
 import hashlib
 import shutil
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from video_factory import damage_inside
 
-from add.data import video
-from add.data.video import ShortVideo, VideoError, compress, ffmpeg_exe, probe, read_frames, write_video
+from add.data import video_io as video
+from add.data.video_io import ShortVideo, VideoError, compress, ffmpeg_exe, probe, read_frames, write_video
 
 
 def _frames(n=20, h=96, w=128):

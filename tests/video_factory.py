@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from skimage import data
 
-from add.data.video import compress, write_video
+from add.data.video_io import compress, write_video
 
 QUALITIES = ("raw", "c23", "c40")
 # The astronaut's head in astronaut() (512x512); dlib finds the face at about (179, 83)-(266, 170) in it.
@@ -153,7 +153,7 @@ def damage_inside(path: str | Path, size: int = 4096, seed: int = 0) -> None:
     counts every frame, but decoding that frame hits "error while decoding MB ..." (and ffmpeg exits 0)."""
     import subprocess
 
-    from add.data.video import ffmpeg_exe
+    from add.data.video_io import ffmpeg_exe
 
     path = Path(path)
     listing = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",

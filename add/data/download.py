@@ -15,7 +15,7 @@ Behaviour:
 - A failed file does not stop the others: everything that can be fetched is, then DownloadError lists the failures.
 - File-list entries that are not a pair of valid ids (e.g. ``../../x``) are skipped with a warning and reported in
   ``DownloadReport.rejected``; nothing is ever built from them. Split files with such entries are an error (they
-  decide what is fetched). Every destination goes through ``add.io.safe_join``, so nothing lands outside the root.
+  decide what is fetched). Every destination goes through ``add.core.io.safe_join``, so nothing lands outside the root.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ import requests
 import urllib3
 from tqdm import tqdm
 
+from add.core.args import stage_parser
+from add.core.errors import AddError
+from add.core.io import atomic_write_bytes, safe_join
+from add.core.params import load_params
 from add.data import ffpp
 from add.data.ffpp import ORIGINAL, SERVERS, SPLITS, FFPPConfig
-from add.errors import AddError
-from add.io import atomic_write_bytes, safe_join
-from add.params import load_params
-from add.stage_args import stage_parser
 
 log = logging.getLogger(__name__)
 

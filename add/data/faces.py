@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from add.params import Params, as_params
+from add.core.params import Params, as_params
 
 Box = tuple[int, int, int, int]
 Item = TypeVar("Item")  # what a frame stream yields per frame: a frame, or the frames of several qualities
@@ -310,7 +310,7 @@ class FaceSettings:
     @classmethod
     def from_params(cls, params: Params | Mapping[str, Any]) -> FaceSettings:
         """``data.detect_threshold``, ``data.detect_upsample``, ``data.detect_max_side``,
-        ``data.detect_size_tolerance`` and ``data.box_scale`` (validated by :class:`add.params.Data`)."""
+        ``data.detect_size_tolerance`` and ``data.box_scale`` (validated by :class:`add.core.params.Data`)."""
         data = as_params(params).data
         return cls(data.detect_threshold, data.detect_upsample, data.detect_max_side, data.detect_size_tolerance,
                    data.box_scale)

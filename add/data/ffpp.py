@@ -1,4 +1,4 @@
-"""The FaceForensics++ tree and the index of its videos (its methods, qualities and splits: :mod:`add.layout`).
+"""The FaceForensics++ tree and the index of its videos (its methods, qualities and splits: :mod:`add.core.layout`).
 
 A tree is ``{root}/{dataset_path}/{quality}/videos/{name}.mp4`` with dataset_path ``original_sequences/youtube`` for
 the originals and ``manipulated_sequences/{method}`` for the fakes; splits are ``{root}/splits/{train,val,test}.json``,
@@ -18,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from add.errors import AddError
-from add.io import file_sha256
-from add.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method  # noqa: F401  (ffpp.METHODS)
-from add.params import Params, as_params
-from add.qualities import qualities_in_use
+from add.core.errors import AddError
+from add.core.io import file_sha256
+from add.core.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method  # noqa: F401  (ffpp.METHODS)
+from add.core.params import Params, as_params
+from add.core.qualities import qualities_in_use
 
 SOURCES = ("demo", "ffpp", "list")
 
@@ -275,7 +275,7 @@ class FFPPConfig:
     methods: tuple[str, ...] = ("Deepfakes",)
     qualities: tuple[str, ...] = QUALITIES
     max_videos: int | None = None
-    list: Path | None = None  # data.source: list: the CSV (add.data.listing)
+    list: Path | None = None  # data.source: list: the CSV (add.data.list_source)
     missing: str = "error"  # error | skip: a video with a missing file stops the stage, or is left out and listed
     list_quality: str = "raw"  # data.source: list: the quality of the listed files (add.data.list_source)
     jobs: int = 0  # twin encodings at once (data.jobs; 0: every core)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from add.errors import AddError
+from add.core.errors import AddError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -45,9 +45,9 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from add.errors import AddError
-from add.io import file_record, safe_join
-from add.layout import INDEX
+from add.core.errors import AddError
+from add.core.io import file_record, safe_join
+from add.core.layout import INDEX
 
 DEFAULT_SHUFFLE_BUFFER = 1000
 
@@ -360,7 +360,7 @@ def make_loader(shard_dir: str | os.PathLike, method: str, split: str, qualities
 def batch_factories(shards: str | os.PathLike, method: str, qualities: list[str], cfg: Any
                     ) -> tuple[Callable[[int], ShardLoader], Callable[[], ShardLoader]]:
     """``(train_batches(epoch), val_batches())``: the training and validation loaders a trainer asks for, with the
-    batch size, seed and worker count of ``cfg`` (an ``add.trainer.config.TrainConfig``)."""
+    batch size, seed and worker count of ``cfg`` (an ``add.training.config.TrainConfig``)."""
     def train_batches(epoch: int):
         return make_loader(shards, method, "train", qualities, cfg.batch_size, train=True, seed=cfg.seed,
                            epoch=epoch, num_workers=cfg.num_workers)

@@ -1,5 +1,7 @@
 """Stage ``shards``: pack the per-video face tars into shuffled WebDataset shards, one dataset per (method, split).
 
+    add shards                       # params.yaml: seed, shards.max_samples_per_shard
+
 The dataset of method M, split s is M's fakes in s plus the originals of the same ids: an original is included
 when its id is the target (``a`` of ``a_b``) of one of M's fake videos that the manifest lists for s, whatever
 became of that fake's frames. Only frames the manifest kept (``ok`` / ``fallback``) become samples.
@@ -23,11 +25,13 @@ paths) when the face folder, the manifest or, for FF++, ``data.root`` lies insid
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import struct
+import sys
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,10 +42,10 @@ import pandas as pd
 import webdataset as wds
 from tqdm import tqdm
 
-from add.data.ffpp import VIDEO_RE, video_target
-from add.errors import AddError
-from add.io import HashingWriter, atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
-from add.layout import (
+from add.core.args import stage_parser
+from add.core.errors import AddError
+from add.core.io import HashingWriter, atomic_write, atomic_write_json, make_temp_dir, refuse_overlap, replace_tree
+from add.core.layout import (
     FACES,
     INDEX,
     LIST_METHOD,
@@ -53,8 +57,9 @@ from add.layout import (
     SHARDS,
     SPLITS,
 )
-from add.params import Params, as_params
-from add.seeds import rng_for
+from add.core.params import Params, as_params, load_params
+from add.core.seeds import rng_for
+from add.data.ffpp import VIDEO_RE, video_target
 
 REQUIRED_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c != "reason")  # "reason" only explains a dropped frame
 KEPT_STATUSES = ("ok", "fallback")
@@ -338,3 +343,15 @@ def summary(index: dict) -> Iterable[str]:
         for split, entry in by_split.items():
             yield (f"  {method:15s} {split:5s} {entry['count']:7d} samples ({entry['real']} real, "
                    f"{entry['fake']} fake) in {len(entry['shards'])} shard(s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser("add shards", __doc__)
+    parser.add_argument("--faces", default=FACES, help="folder of per-video face tars")
+    parser.add_argument("--manifest", default=MANIFEST)
+    parser.add_argument("--out", default=SHARDS, help="output folder (shards + index.json)")
+    args = parser.parse_args(argv)
+    index = run(load_params(args.params), args.faces, args.manifest, args.out)
+    with contextlib.suppress(BrokenPipeError):
+        print("\n".join(summary(index)), file=sys.stdout)
+    return 0

@@ -1,8 +1,8 @@
 """The c23/c40 twins of a video that has no FF++ tree: re-encoded with FF++'s settings, checked frame-aligned, cached.
 
-A list source (:mod:`add.data.listing`) gives one video per entry, taken as its high quality; ADD needs the same
+A list source (:mod:`add.data.list_source`) gives one video per entry, taken as its high quality; ADD needs the same
 frames at lower qualities. FF++ made its c23 and c40 videos with libx264 at crf 23 and 40; :func:`make_twin` does
-the same through :func:`add.data.video.compress` into ``{cache}/{quality}/{video}.mp4``, then checks that the twin
+the same through :func:`add.data.video_io.compress` into ``{cache}/{quality}/{video}.mp4``, then checks that the twin
 decodes to as many frames as its input, at the same presentation times where the reader reports them (a twin that
 is not frame-aligned would pair crops of different frames, so it is refused). Beside each twin a small JSON records
 what it was made from (path, size, mtime, quality, encoder); a later run reuses the twin while that record still
@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from add.data.video import QUALITY_CRF, VideoError, compress, probe
-from add.io import atomic_write_json
+from add.core.io import atomic_write_json
+from add.data.video_io import QUALITY_CRF, VideoError, compress, probe
 
 TWIN_FORMAT = "add.twin/1"
 STAMP_SUFFIX = ".source.json"

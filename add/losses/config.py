@@ -7,8 +7,8 @@ ADD (Eq. 10: L = CE + α·L_FR + β·L_MV, summed over stages with the per-stage
   ``alpha``            1       α, weight of the frequency attention loss (≥ 0)
   ``beta``             16      β, weight of the multi-view attention loss: the top-level param ``beta`` (``dvc exp
                                run -S beta=20``), never a ``distill`` key; the paper tunes it in 16-23
-  ``fr_weights``       null    per-stage weights of L_FR; null: the model's (``add.params.LossDefaults``, the authors'
-                               configs): ResNet [1, 2, 0.25], EfficientNet [1, 0, 0] (FR on the stride-8 stage)
+  ``fr_weights``       null    per-stage weights of L_FR; null: the model's (``add.core.params.LossDefaults``, the
+                               authors' configs): ResNet [1, 2, 0.25], EfficientNet [1, 0, 0] (FR on the stride-8 stage)
   ``mv_weights``       [0.5, 2.5, 2.0]  per-stage weights of L_MV
   ``gamma_fr``         null    γ_FR (≥ 0); null: the model's, ResNet 1, EfficientNet 0.01 (the authors' configs;
                                the paper's Table 3 gives 1e-3 for EfficientNet-B0)
@@ -43,7 +43,7 @@ Baselines (Table 1)
   ``kd_weight``        1       weight of Hinton KD
   ``kd_temperature``   4       its temperature T (> 0; the authors' ``kd_T``)
 
-The keys, their types and bounds are the fields of :class:`add.params.Distill` (parsed once, with every other
+The keys, their types and bounds are the fields of :class:`add.core.params.Distill` (parsed once, with every other
 param); :func:`distill_config` resolves what depends on the model: the per-stage lists against its stage count and
 the FitNet defaults.
 """
@@ -55,7 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from add.params import Distill, Params, ParamsError, loss_defaults, number, parse_section
+from add.core.params import Distill, Params, ParamsError, loss_defaults, number, parse_section
 
 FITNET_DEFAULT_WEIGHTS = {"hint": 100.0, "cosine": 16.0}
 DEFAULT_BETA = Params().beta
@@ -113,7 +113,7 @@ def distill_config(distill: Distill | Mapping[str, Any] | None = None, *, beta: 
                    stages: int = 3, model: str | None = None) -> DistillConfig:
     """The loss settings of the ``distill`` section (typed; a mapping is parsed by the same rules) and the top-level
     ``beta``, for ``stages`` distilled feature stages of ``model`` (whose family gives ``fr_weights`` and
-    ``gamma_fr`` when they are null: ``add.params.LossDefaults``); ``ParamsError`` naming the key otherwise."""
+    ``gamma_fr`` when they are null: ``add.core.params.LossDefaults``); ``ParamsError`` naming the key otherwise."""
     if not isinstance(distill, Distill):
         distill = parse_section(Distill, distill, "distill", record_as=None)
     beta = number(beta, "beta")

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from add.core.params import Distill, ParamsError
 from add.losses.attention_transfer import attention_transfer_loss
 from add.losses.common import check_feature_pair
 from add.losses.config import DEFAULT_BETA, DistillConfig, distill_config
@@ -42,7 +43,6 @@ from add.losses.frequency import frequency_attention_loss
 from add.losses.kd import hinton_kd_loss
 from add.losses.multi_view import multi_view_attention_loss
 from add.losses.non_local import NonLocalLoss
-from add.params import Distill, ParamsError
 
 
 class Distiller(nn.Module):
@@ -244,7 +244,7 @@ def build_distiller(name: str, student_channels: Sequence[int], teacher_channels
                     model: str | None = None) -> Distiller:
     """The distiller ``name`` for the given per-stage channel counts, configured by the typed ``distill`` section
     (a mapping is parsed by the same rules), the top-level ``beta`` and the student's ``model`` name (the defaults
-    of its backbone family for what the section leaves null: ``add.params.LossDefaults``)."""
+    of its backbone family for what the section leaves null: ``add.core.params.LossDefaults``)."""
     check_distiller(name)
     student_channels = _channels(student_channels, "student")
     teacher_channels = _channels(teacher_channels, "teacher")

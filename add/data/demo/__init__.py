@@ -15,7 +15,7 @@ GAN-style re-synthesis (transposed-convolution checkerboard, periodic texture), 
 Files: ``{root}/original_sequences/youtube/{q}/videos/{id}.mp4``, ``{root}/manipulated_sequences/{method}/{q}/videos/
 {a}_{b}.mp4``, ``{root}/splits/{train,val,test}.json`` (FF++ format) and ``{root}/demo.json`` (the config, the photo
 behind each id and the kind of each fake). raw is ``libx264rgb -crf 0`` (lossless), c23/c40 re-encode raw as FF++'s
-compression script does (``add.data.video``).
+compression script does (``add.data.video_io``).
 
 Videos are made in parallel by ``jobs`` threads (0 = all cores): the encoders are ffmpeg processes and the rendering
 is NumPy/OpenCV, which release the GIL, so threads keep the cores busy without the hazards of forking a process that

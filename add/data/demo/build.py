@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from add.core.determinism import usable_cpus
+from add.core.errors import AddError
+from add.core.io import atomic_write_json, replace_tree
+from add.core.params import ParamsError
 from add.data import ffpp
 from add.data.demo import manipulations as manip
 from add.data.demo.planning import DemoConfig, VideoTask, plan
 from add.data.demo.rendering import N_IDENTITIES, Scene, fake_frames, identity_name
-from add.data.video import compress, read_frames, write_video
-from add.determinism import usable_cpus
-from add.errors import AddError
-from add.io import atomic_write_json, replace_tree
-from add.params import ParamsError
+from add.data.video_io import compress, read_frames, write_video
 
 MARKER = "demo.json"
 SCRATCH = ".scratch"  # raw files kept only until compressed when raw is not a requested quality

@@ -19,7 +19,7 @@ from add.data import ffpp
 from add.data.demo.build import MARKER
 from add.data.demo.manipulations import luma
 from add.data.demo.rendering import N_IDENTITIES, Scene, identity_name
-from add.data.video import read_frames
+from add.data.video_io import read_frames
 
 
 def face_difference(img: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from add.core.params import Params, ParamsError, as_params
 from add.data import ffpp
 from add.data.demo import manipulations as manip
 from add.data.demo.rendering import MIN_SIDE, N_IDENTITIES, usable_identities
-from add.params import Params, ParamsError, as_params
 
 # ---------------------------------------------------------------------------------------------------- config
 

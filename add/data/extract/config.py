@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from add.core.determinism import usable_cpus
+from add.core.errors import AddError
+from add.core.params import Params, as_params
+from add.core.qualities import qualities_in_use
 from add.data.faces import FaceSettings
-from add.data.video import QUALITY_CRF
-from add.determinism import usable_cpus
-from add.errors import AddError
-from add.params import Params, as_params
-from add.qualities import qualities_in_use
+from add.data.video_io import QUALITY_CRF
 
 STATUSES = ("ok", "fallback", "dropped_frame", "dropped_video", "missing")  # missing: data.missing: skip
 SIDECAR_SUFFIX = ".decisions.json"

@@ -16,6 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from add.core.io import HashingWriter, atomic_write
+from add.core.layout import ORIGINAL
 from add.data.extract.config import (
     ALIGN_MAX,
     ALIGN_MEAN_MAX,
@@ -29,9 +31,7 @@ from add.data.extract.config import (
 from add.data.extract.jobs import Alignment, Reference, VideoJob, VideoResult, _drop
 from add.data.extract.sidecar import _write_sidecar, fingerprint
 from add.data.faces import Box, FrameBox, crop, face_crops, outside_difference, thumbnail
-from add.data.video import ShortVideo, VideoError, VideoInfo, probe, read_frames
-from add.io import HashingWriter, atomic_write
-from add.layout import ORIGINAL
+from add.data.video_io import ShortVideo, VideoError, VideoInfo, probe, read_frames
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -58,7 +58,7 @@ def write_tar(path: str | os.PathLike, members: Mapping[str, bytes]) -> dict[str
 
 
 def _probe_all(job: VideoJob, cfg: ExtractConfig, decode: bool = False) -> dict[str, VideoInfo] | str:
-    """Probe every quality (concurrently; ``decode``: by decoding, see :func:`add.data.video.probe`); the drop
+    """Probe every quality (concurrently; ``decode``: by decoding, see :func:`add.data.video_io.probe`); the drop
     reason (str) when one is missing/unreadable or they disagree."""
     missing = [q for q in cfg.qualities if not job.paths.get(q)]
     if missing:

@@ -15,11 +15,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
+from add.core.layout import ORIGINAL
 from add.data.extract.config import ExtractConfig
 from add.data.extract.jobs import Reference, VideoJob, VideoResult, _kept
 from add.data.extract.per_video import extract_video
 from add.data.extract.sidecar import _read_sidecar, fingerprint
-from add.layout import ORIGINAL
 
 
 def reference_map(jobs: Sequence[VideoJob]) -> dict[int, int]:

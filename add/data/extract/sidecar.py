@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from add.core.io import atomic_write_json, file_record, file_sha256
+from add.core.layout import ORIGINAL
 from add.data.extract.config import SIDECAR_FORMAT, ExtractConfig
 from add.data.extract.jobs import Alignment, VideoJob, VideoResult, _kept
-from add.io import atomic_write_json, file_record, file_sha256
-from add.layout import ORIGINAL
 
 
 def fingerprint(job: VideoJob, cfg: ExtractConfig, reference: tuple[str, str | None] | None = None) -> str | None:

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from add.core.args import stage_parser
+from add.core.io import atomic_path, atomic_write_json, safe_join
+from add.core.layout import EXTRACT_METRICS, FACES, MANIFEST, MANIFEST_COLUMNS, VIDEOS
+from add.core.params import Params, load_params
 from add.data.extract.config import DETECTED, SIDECAR_SUFFIX, STATUSES, ExtractConfig, ExtractError
 from add.data.extract.jobs import VideoJob, VideoResult, _drop
 from add.data.extract.parts import claim, parse_part, release, select_part
 from add.data.extract.scheduler import extract_videos
-from add.io import atomic_path, atomic_write_json, safe_join
-from add.layout import EXTRACT_METRICS, FACES, MANIFEST, MANIFEST_COLUMNS, VIDEOS
-from add.params import Params, load_params
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -246,3 +247,29 @@ def run(params: Params | Mapping[str, Any] | str | os.PathLike, videos: str | os
     atomic_write_json(metrics, {k: v for k, v in totals.items() if k not in RUN_HISTORY})
     release(out_dir)
     return totals
+
+
+settings = ExtractConfig.from_params  # all the stage reads from the params
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser("add extract", __doc__)
+    parser.add_argument("--videos", default=VIDEOS, help="videos table written by the videos stage")
+    parser.add_argument("--out-dir", default=FACES, help="folder of per-video face tars")
+    parser.add_argument("--manifest", default=MANIFEST, help="parquet of every frame decision")
+    parser.add_argument("--metrics", default=EXTRACT_METRICS, help="flat JSON totals")
+    parser.add_argument("--force", action="store_true", help="re-extract every video, ignoring complete outputs")
+    parser.add_argument("--part", default=None, metavar="i/N",
+                        help="extract only part i (0..N-1) of N shares of the videos, writing no manifest: N machines "
+                             "sharing the folder each run one, then the whole stage writes the manifest")
+    args = parser.parse_args(argv)
+    if args.part is not None:
+        done = run_part(load_params(args.params), args.part, args.videos, args.out_dir, force=args.force)
+        print(f"extract --part {args.part}: {done['videos']} videos ({done['videos_resumed']} resumed); run the "
+              f"whole stage once every part is done to write {args.manifest}")
+        return 0
+    totals = run(load_params(args.params), args.videos, args.out_dir, args.manifest, args.metrics, force=args.force)
+    print(f"extract: {totals['videos_kept']}/{totals['videos']} videos kept, {totals['frames_kept']} frames "
+          f"({totals['frames_fallback']} fallback), {totals['videos_dropped']} dropped, "
+          f"{totals['videos_resumed']} resumed; details in {args.manifest}")
+    return 0

@@ -1,0 +1,44 @@
+"""Celeb-DF (v1, v2): ``Celeb-real/``, ``YouTube-real/``, ``Celeb-synthesis/`` and ``List_of_testing_videos.txt``.
+
+The test list has one ``"<label> <folder>/<name>.mp4"`` per line where **1 = real and 0 = fake** (the opposite of
+this project's 1 = fake): 518 lines in v2. The test videos are the list; the folders' other videos are training data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from add.data.datasets.records import FAKE, REAL, DatasetError, Record, check_unique, escapes, read_text, record
+
+TEST_LIST = "List_of_testing_videos.txt"
+FOLDERS = {"Celeb-real": REAL, "YouTube-real": REAL, "Celeb-synthesis": FAKE}
+LIST_LABEL = {"1": REAL, "0": FAKE}  # Celeb-DF's own convention: 1 = real
+
+
+def read(root: str | Path) -> tuple[list[Record], Path]:
+    """The test records of the Celeb-DF tree at ``root`` and the file that lists them."""
+    root = Path(root)
+    path = root / TEST_LIST
+    text = read_text(path, f"Celeb-DF's test list in the dataset root ({TEST_LIST})")
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        expected = ('expected "<label> <folder>/<name>.mp4" with label 1 (real) or 0 (fake) and folder one of '
+                    f"{', '.join(FOLDERS)}")
+        if len(fields) != 2 or fields[0] not in LIST_LABEL:
+            raise DatasetError(f"{path}: line {number}: {line.strip()!r}: {expected}")
+        label, relpath = LIST_LABEL[fields[0]], fields[1]
+        folder = relpath.split("/", 1)[0]
+        if escapes(relpath) or folder not in FOLDERS or "/" not in relpath:
+            raise DatasetError(f"{path}: line {number}: {line.strip()!r}: {expected}")
+        if FOLDERS[folder] != label:
+            raise DatasetError(f"{path}: line {number}: {line.strip()!r}: label {fields[0]} says "
+                               f"{'real' if label == REAL else 'fake'} but {folder}/ holds "
+                               f"{'real' if FOLDERS[folder] == REAL else 'fake'} videos (Celeb-DF: 1 = real, 0 = fake)")
+        records.append(record(root, relpath, label))
+    if not records:
+        raise DatasetError(f"{path}: no test videos listed")
+    check_unique(records, path)
+    return records, path
