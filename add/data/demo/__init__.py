@@ -9,8 +9,11 @@ encode), the head translates, turns and scales smoothly with sub-pixel precision
 in gain, colour and direction. Only identities that dlib finds in a reference rendering are used.
 
 A fake ``a_b`` of a method replays target ``a``'s video frame for frame and changes only the inner face region
-(see :mod:`add.data.demo.manipulations`): an identity swap with ``b``'s face (colour mismatch, blending seam), a
-GAN-style re-synthesis (transposed-convolution checkerboard, periodic texture), or both.
+(see :mod:`add.data.demo.manipulations`), made by a process as face swaps are made, with no planted pattern:
+``b``'s face warped to ``a``'s pose, colour-transferred part of the way and blended through a feathered mask
+(``swap``), the same through a low-resolution generator (``swap_gen``), ``a``'s own face re-synthesised through that
+generator (``resynth``), or ``a`` blended with a transformed copy of itself (``selfblend``). The traces are what
+those steps leave: colour mismatch, alignment error, resampling blur, lost fine detail, the blend boundary.
 
 Files: ``{root}/original_sequences/youtube/{q}/videos/{id}.mp4``, ``{root}/manipulated_sequences/{method}/{q}/videos/
 {a}_{b}.mp4``, ``{root}/splits/{train,val,test}.json`` (FF++ format) and ``{root}/demo.json`` (the config, the photo
@@ -30,7 +33,8 @@ Modules (imported one by one; this file imports nothing):
 
 - :mod:`add.data.demo.rendering`: the face photos, subjects, rooms and moving scenes, a fake's frames, the identities
   dlib finds;
-- :mod:`add.data.demo.manipulations`: what a fake changes in the face region (swap, GAN-style re-synthesis);
+- :mod:`add.data.demo.manipulations`: the process a fake's face region goes through (swap, generator, re-synthesis,
+  self-blend) and its strength knobs;
 - :mod:`add.data.demo.planning`: ``DemoConfig`` (the ``demo:`` params), the splits, identities and fake kinds drawn
   from the seed;
 - :mod:`add.data.demo.build`: writing the tree (``build_demo``) and measuring its artifacts (``artifact_energy``).

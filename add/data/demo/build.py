@@ -129,13 +129,15 @@ def build_demo(root: str | os.PathLike, *, seed: int, pairs: Sequence[int] = (16
 def artifact_energy(root: str | os.PathLike, clean_root: str | os.PathLike, method: str, fake: str,
                     qualities: Sequence[str] = ffpp.QUALITIES, indices: Sequence[int] | None = None
                     ) -> dict[str, float]:
-    """Artifact proxy per quality: mean over frames of ``hf_excess(fake, clean fake, face box)``, in 8-bit levels
-    squared — the high-frequency energy the fake's face has beyond the same manipulation without artifacts.
+    """Fine-scale artifact energy per quality: mean over frames of the energy of the high-passed luma difference
+    ``fake - clean fake`` in the face box (levels squared), each quality's projected on raw's (``kept_energy``, so
+    the two lossy encodings' own noise is left out; the first quality's is the plain energy).
 
     ``clean_root`` is a demo tree built with the same arguments but ``strength=0`` (same identities, motion and
-    swaps; no checkerboard, texture, seam, sharpening or colour mismatch), so identity differences cancel and what
-    is left is the artifact as that quality keeps it. Frames ``indices`` (default all). The face box comes from the
-    demo's own geometry (``demo.json`` and the scene), no detector involved.
+    swaps; a perfect process: no colour mismatch, alignment error, resampling blur, generator pass or hardened
+    edge), so identity differences cancel and what is left is the process's fine-scale traces as that quality keeps
+    them. Frames ``indices`` (default all). The face box comes from the demo's own geometry (``demo.json`` and the
+    scene), no detector involved.
     """
     root, clean_root = Path(root), Path(clean_root)
     meta = json.loads((root / MARKER).read_text(encoding="utf-8"))
@@ -149,10 +151,13 @@ def artifact_energy(root: str | os.PathLike, clean_root: str | os.PathLike, meth
     identity = {identity_name(i): i for i in range(N_IDENTITIES)}[meta["identities"][target]]
     scene = Scene(cfg["seed"], target, identity, cfg["width"], cfg["height"], cfg["fps"])
     indices = sorted(set(range(cfg["frames"]) if indices is None else indices))
-    result = {}
+    from add.data.demo.calibration import face_difference, kept_energy
+
+    diffs = {}
     for quality in qualities:
         fakes = read_frames(ffpp.video_path(root, method, quality, fake), indices)
         cleans = read_frames(ffpp.video_path(clean_root, method, quality, fake), indices)
-        excess = [manip.hf_excess(f, c, scene.face_box(i)) for (i, f), (_, c) in zip(fakes, cleans, strict=True)]
-        result[quality] = float(np.mean(excess))
-    return result
+        diffs[quality] = [manip.highpass(face_difference(f, c, scene.face_box(i)))
+                          for (i, f), (_, c) in zip(fakes, cleans, strict=True)]
+    return {q: float(np.mean([kept_energy(a, c) for a, c in zip(diffs[qualities[0]], diffs[q], strict=True)]))
+            for q in qualities}

@@ -1,5 +1,7 @@
-"""How much of each planted artifact a compressed quality keeps: the demo's calibration figure of issue 20 (every
-artifact kind should keep 5-40 % of its raw energy at c40: weakened, not erased, as FF++'s c40 weakens its artifacts).
+"""How much of each fake's process traces a compressed quality keeps (a figure of the demo's calibration, issues 20
+and 28): the energy of a fake minus its strength-0 twin (the same manipulation made by a perfect process: issue 28's
+fakes carry no planted pattern, so the difference is what the process's imperfections leave — colour mismatch,
+alignment error, resampling blur, generator pass, blend edge) at raw, and what c40 keeps of it.
 
 A measurement only: the videos stage never runs it (so changing it does not rebuild the demo).
 
@@ -24,7 +26,7 @@ from add.data.video_io import read_frames
 
 def face_difference(img: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """Luma ``img - reference`` inside ``box`` (x0, y0, x1, y1), float32 in 8-bit levels: what ``img`` adds to
-    ``reference`` (a fake over its artifact-free twin: the planted artifacts)."""
+    ``reference`` (a fake over its strength-0 twin: the process's traces)."""
     x0, y0, x1, y1 = box
     return luma(img)[y0:y1, x0:x1] - luma(reference)[y0:y1, x0:x1]
 
@@ -62,11 +64,11 @@ def artifact_retention(root: str | os.PathLike, clean_root: str | os.PathLike | 
     quality over that at the first (``c40 / raw`` by default). Also under ``"all"``: every fake together.
 
     ``reference``: with ``clean_root`` (the demo built with the same arguments and ``strength=0``: same identities,
-    motion and swaps, no artifacts; see ``add.data.demo.build.artifact_energy``) the same fake without artifacts, so
-    the difference is the planted artifacts as that quality keeps them; with ``clean_root=None`` the target's
-    original, so it is the whole manipulation (swap included). At a lossy quality the two encodings' own noise does
-    not cancel; the projection of :func:`kept_energy` leaves it out. The face box comes from the demo's own geometry
-    (no detector).
+    motion and swaps, a perfect process; see ``add.data.demo.build.artifact_energy``) the same fake without the
+    process's imperfections, so the difference is their traces as that quality keeps them; with ``clean_root=None``
+    the target's original, so it is the whole manipulation (swap included). At a lossy quality the two encodings'
+    own noise does not cancel; the projection of :func:`kept_energy` leaves it out. The face box comes from the
+    demo's own geometry (no detector).
     """
     root = Path(root)
     meta = json.loads((root / MARKER).read_text(encoding="utf-8"))

@@ -15,8 +15,8 @@ saw from a different "dataset":
   compressed MPEG-4, not lossless footage);
 - **a manipulation family the training demo does not contain**: ``lowres_blend``, a Celeb-DF-like improved
   synthesis: the source face fully colour-matched, generated at a third of the resolution and upsampled bicubically
-  (a blurry face; no checkerboard, no periodic texture, no seam, no sharpening: none of the training fakes' high
-  frequency cues), pasted with a feathered mask that jitters by a sub-pixel amount from frame to frame (the
+  (a blurrier face than the training swaps' generator leaves, but no colour mismatch, no alignment error and no
+  hardened blend edge), pasted with a feathered mask that jitters by a sub-pixel amount from frame to frame (the
   temporal flicker Celeb-DF's fakes are known for). Half of the fakes are ``lowres_blend``, half the training
   demo's own ``swap`` (with the new identities), so the table tells an unseen family from unseen faces.
 
@@ -48,6 +48,7 @@ from add.core.layout import CROSS_DEMO_ROOT
 from add.core.params import Params, load_params
 from add.core.seeds import rng_for
 from add.data.demo import manipulations as manip
+from add.data.demo import rendering
 from add.data.demo.planning import DemoConfig, plan
 from add.data.demo.rendering import Scene, _to_u8, face_patch, identity_name, usable_identities
 from add.data.video_io import write_video
@@ -77,8 +78,14 @@ def lowres_blend(roi: np.ndarray, source: np.ndarray, soft_mask: np.ndarray, jit
 
 def _fake_frames(scene: Scene, source_identity: int, family: str, rng: np.random.Generator, strength: float
                  ) -> Iterator[np.ndarray]:
+    if family == "swap":
+        swap = manip.Manipulation.draw("swap", rng, strength)
+        source = rendering.source_layer(scene, source_identity, swap)
+        for i in range(FRAMES):
+            frame, geo = scene.frame(i)
+            yield rendering.manipulate_frame(scene, i, frame, geo, swap, source)
+        return
     source = face_patch(source_identity, scene.size)
-    swap = manip.Manipulation.draw("swap", rng, strength) if family == "swap" else None
     jitters = rng.uniform(-JITTER_PX, JITTER_PX, (FRAMES, 2))
     for i in range(FRAMES):
         frame, geo = scene.frame(i)
@@ -87,12 +94,7 @@ def _fake_frames(scene: Scene, source_identity: int, family: str, rng: np.random
             soft = scene.warp(scene.subject.inner_soft, geo.matrix, box)
             warped = scene.warp(source, geo.matrix, box, scene.subject.face_origin)
             roi = frame[y0:y1, x0:x1].astype(np.float32) / 255
-            if swap is not None:
-                hard = scene.warp(scene.subject.inner_hard, geo.matrix, box)
-                out = manip.apply(swap, roi, warped, hard, soft, (y0, x0))
-            else:
-                out = lowres_blend(roi, warped, soft, tuple(jitters[i]))
-            frame[y0:y1, x0:x1] = _to_u8(out)
+            frame[y0:y1, x0:x1] = _to_u8(lowres_blend(roi, warped, soft, tuple(jitters[i])))
         yield frame
 
 

@@ -1,32 +1,32 @@
-"""Face manipulations of the demo dataset, with the artifact families the ADD paper is about.
+"""Face manipulations of the demo dataset, made by a process the way face swaps are made (issue 28).
 
 Every manipulation works on a region of interest (ROI) of a finished original frame, float32 RGB in [0, 1], and
-changes only pixels where its mask is non-zero, so a fake equals its original outside the face. Three kinds:
+changes only pixels where its blend mask is non-zero, so a fake equals its original outside the face. No pattern is
+planted: every trace a fake carries is what one of the steps below leaves, so its evidence has one cause and spans
+frequencies (a resampling blur and lost skin texture that compression also removes, a blend boundary and an
+alignment error at the scale of facial features, a colour mismatch that even c40 keeps). Four kinds:
 
-- ``swap`` (identity swap, as Deepfakes/FaceSwap): the source identity's face, warped to the target's pose, passed
-  through a half-resolution autoencoder (area down-sampling; the decoder up-samples with a stride-2 transposed
-  convolution, as pixel-shuffle decoders do: a faint period-2 checkerboard, and the skin texture is lost) and then
-  sharpened (unsharp mask, as DeepFaceLab-style post-processing does: halos and boosted fine detail), slightly
-  colour-corrected short of a match and not relit (a faint colour mismatch that flickers against the target's
-  lighting), pasted with a mask a quarter of the way from feathered to hard-edged whose transition band is slightly
-  darkened (a thin blending seam, the boundary that Face X-ray-like detectors look for). Made with ``strength=0`` it
-  is a clean swap: feathered mask, matched colour, no sharpening, no checkerboard.
-- ``gan`` (reenactment / neural rendering, as Face2Face/NeuralTextures): the target's own face re-synthesised by a
-  generator whose last layer is a stride-2 transposed convolution. Its kernel covers even and odd output pixels
-  unevenly (Odena et al. 2016), which leaves a period-2 checkerboard whose amplitude follows the image; a
-  periodic fine texture (period 3-4 px) is added. Pasted with a feathered mask: no seam, only high-frequency traces.
-- ``swap_gan`` (as FaceShifter): an identity swap re-synthesised by that generator (its stronger checkerboard and the
-  periodic texture) and pasted as a swap: seam and checkerboard together, no sharpening.
+- ``swap`` (a graphics swap, as FaceSwap): the source identity's face, which the renderer warps to the target's pose
+  (:mod:`.rendering`; it knows both heads' pose) through an aligned crop (a second bilinear resampling: the warp's
+  interpolation blur) with an alignment error (an offset and a scale error of the warped-in face), lit by the
+  target's light, colour-transferred toward the target's face only part of the way (Reinhard's mean/std transfer in
+  CIE Lab, :func:`colour_transfer`) and blended through a feathered mask whose edge is partly hardened (the blend
+  boundary).
+- ``swap_gen`` (an autoencoder swap, as Deepfakes and FaceShifter): the same swap passed through a low-resolution
+  generator before the blend (:func:`generator`: area down-sampling, bilinear up-sampling; the skin texture and fine
+  detail are lost).
+- ``resynth`` (neural re-rendering, as NeuralTextures): the target's own face re-synthesised through the
+  low-resolution generator, slightly misregistered (a sub-pixel shift, resampled), blended back with the feathered
+  mask.
+- ``selfblend`` (expression transfer, as Face2Face; the process of Self-Blended Images, Shiohara & Yamasaki 2022):
+  the target blended with a transformed copy of itself — scaled and shifted about the face centre, colour-jittered,
+  blurred or sharpened — through the feathered, partly hardened mask.
 
-Every kind also carries the generator's low-frequency shading ripple: a few plane waves of period 16-32 px and
-11-15 levels RMS over the pasted face (in frame coordinates), the blotchy shading GAN decoders leave. It is the cue that
-c40 weakens instead of erasing. The fine cues (checkerboard, periodic texture, lost skin texture, sharpening halos,
-the thin seam) are high-frequency, so H.264 at c23 weakens them and at c40 removes them; the colour mismatch is kept
-faint. Calibrated (issue 20) so that c40 keeps 5-40 % of each kind's artifact energy (``bench/calibration.py``,
-:func:`add.data.demo.calibration.artifact_retention`): the raw teacher's evidence is weakened at c40, not gone, as on
-FF++ (c40 baselines 60-93 % ACC), which is the situation ADD distils across. ``hf_excess`` of a fake over the same
-manipulation made with ``strength=0`` (no artifacts), per quality, measures the fine-scale part only
-(``add.data.demo.build.artifact_energy``).
+``strength`` (``demo.strength``) scales every imperfection of the process linearly (the knobs at the top of this
+module give strength 1). At ``strength=0`` the process is perfect: ``resynth`` and ``selfblend`` return the original
+(their change is undetectable), and ``swap``/``swap_gen`` are the ideal swap — the source face warped once exactly to
+the target's pose, lit by the target's light, fully colour-transferred, no generator, blended with the feathered
+mask — so a fake minus its strength-0 twin is the process's traces alone (``add.data.demo.calibration``).
 """
 
 from __future__ import annotations
@@ -38,18 +38,31 @@ import numpy as np
 
 from add.core.seeds import rng_for
 
-KINDS = ("swap", "gan", "swap_gan")
-RIPPLE_LEVELS = (11.0, 15.0)  # RMS of the shading ripple, 8-bit levels
-RIPPLE_PERIOD = (16.0, 32.0)  # its waves' periods, pixels
-RIPPLE_WAVES = 3
+KINDS = ("swap", "swap_gen", "resynth", "selfblend")
+
+# ---- The process's imperfections at strength 1 (each scaled linearly by demo.strength; 0 = a perfect process). These
+# are the calibration's knobs (issue 28, item 2): the colour mismatch and the alignment error survive c40 (raise them
+# if the raw teacher is too weak on c40), the resampling blur and the generator's resolution loss do not (raise them
+# for more raw-only evidence), the hardened blend edge is in between.
+COLOUR_KEEP = 0.35  # share of the source-to-target colour difference (Lab mean/std) the swap leaves uncorrected
+EDGE_HARDEN = 0.3  # how far the blend mask moves from feathered (0) toward the ~1 px edged inner region (1)
+GEN_SCALE = 2.4  # the generator's down-sampling factor (1 = no generator); 1 + strength * (GEN_SCALE - 1)
+ALIGN_ERROR_PX = 1.5  # offset of the swapped-in face from the target's face (per video, random direction), pixels
+ALIGN_SCALE_ERROR = 0.03  # its relative scale error (per video, random sign)
+ALIGN_ANGLE_DEG = 8.0  # largest rotation of the aligned crop the source face is resampled through (warp blur)
+RESYNTH_SHIFT_PX = 0.5  # misregistration of the re-rendered face (per video, random direction), pixels
+SELF_SCALE = 0.03  # self-blend: largest relative scale change of the transformed copy
+SELF_SHIFT_PX = 2.0  # self-blend: largest shift of the copy, pixels
+SELF_COLOUR = 0.05  # self-blend: largest per-channel gain change of the copy
+SELF_BLUR = 0.9  # self-blend: Gaussian sigma (px) of the blurred copy, or the unsharp amount of the sharpened one
 
 # Share of each kind among a method's fakes (balanced counts, shuffled by the seed; see assign_kinds).
 METHOD_MIX: dict[str, dict[str, int]] = {
-    "Deepfakes": {"swap": 1, "swap_gan": 1},
+    "Deepfakes": {"swap_gen": 1, "swap": 1},
     "FaceSwap": {"swap": 1},
-    "Face2Face": {"gan": 1},
-    "NeuralTextures": {"gan": 1},
-    "FaceShifter": {"swap_gan": 1},
+    "Face2Face": {"selfblend": 1},
+    "NeuralTextures": {"resynth": 1},
+    "FaceShifter": {"swap_gen": 1},
 }
 DEFAULT_MIX = {kind: 1 for kind in KINDS}
 
@@ -69,98 +82,87 @@ def assign_kinds(method: str, videos: list[str], seed: int) -> dict[str, str]:
     return {video: kinds[j] for video, j in zip(videos, order, strict=True)}
 
 
+def _direction(rng: np.random.Generator) -> tuple[float, float]:
+    angle = rng.uniform(0, 2 * np.pi)
+    return float(np.cos(angle)), float(np.sin(angle))
+
+
 @dataclass(frozen=True)
 class Manipulation:
-    """Per-video artifact parameters; ``strength`` 0 gives a clean manipulation (identity swapped, no artifacts)."""
+    """Per-video process parameters; every imperfection is 0 (a perfect process) at ``strength`` 0."""
 
     kind: str
-    checker_depth: float  # relative gain difference between even and odd pixels of the decoder's transposed conv
-    texture_amp: float  # amplitude of the periodic generator texture (fraction of full scale)
-    texture_period: int
-    texture_phase: tuple[float, float]
-    colour_correction: float  # share of the colour difference source -> target that the swap corrects
-    colour_tint: tuple[float, float, float]  # extra per-channel gain of the swapped face
-    seam_darkening: float  # relative darkening at the centre of the mask's transition band
-    hard_edge: float  # 0: the swap is pasted with the feathered mask, 1: with the ~1 px edged one (visible boundary)
-    sharpen: float  # unsharp-mask amount applied to a swapped face after decoding (DeepFaceLab-style sharpening)
-    ripple_amp: float = 0.0  # RMS of the generator's low-frequency shading ripple (fraction of full scale)
-    ripple_waves: tuple[tuple[float, float, float], ...] = ()  # (fx, fy, phase) of each wave, cycles per pixel
+    colour_keep: float = 0.0  # share of the colour difference left uncorrected (0: full Reinhard transfer)
+    edge_harden: float = 0.0  # 0: feathered blend mask, 1: the ~1 px edged one
+    gen_scale: float = 1.0  # generator's down-sampling factor; 1: no generator pass
+    align_offset: tuple[float, float] = (0.0, 0.0)  # (dx, dy) px of the swapped-in face (swap) / re-render (resynth)
+    align_scale: float = 0.0  # relative scale error of the swapped-in face
+    align_angle: float = 0.0  # degrees of the aligned crop's rotation (0: no second resampling)
+    self_scale: float = 0.0  # self-blend copy: relative scale change
+    self_shift: tuple[float, float] = (0.0, 0.0)  # self-blend copy: shift, px
+    self_gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # self-blend copy: per-channel gain
+    self_blur: float = 0.0  # self-blend copy: > 0 Gaussian sigma (px), < 0 minus the unsharp amount
 
     @classmethod
     def draw(cls, kind: str, rng: np.random.Generator, strength: float = 1.0) -> Manipulation:
+        """The kind's parameters at ``strength``. Every random value is drawn whatever the kind and strength, in one
+        order, so a fake and its strength-0 twin share their directions and signs."""
         if kind not in KINDS:
             raise ValueError(f"unknown manipulation kind {kind!r}; choose from {KINDS}")
-        swap = kind in ("swap", "swap_gan")
-        gan = kind in ("gan", "swap_gan")
-        tint = 1.0 + strength * rng.uniform(-0.01, 0.01, 3)
-        return cls(
-            kind=kind,
-            checker_depth=min(0.5, strength * rng.uniform(*((0.02, 0.04) if gan else (0.014, 0.028)))),
-            texture_amp=strength * rng.uniform(1.4, 2.5) / 255 if gan else 0.0,
-            texture_period=int(rng.choice([3, 4])),
-            texture_phase=(float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, 2 * np.pi))),
-            colour_correction=max(0.0, 1.0 - strength * rng.uniform(0.02, 0.06)) if swap else 1.0,
-            colour_tint=tuple(float(t) for t in tint) if swap else (1.0, 1.0, 1.0),
-            seam_darkening=min(0.9, strength * rng.uniform(0.05, 0.1)) if swap else 0.0,
-            hard_edge=min(1.0, 0.25 * strength) if swap else 0.0,
-            sharpen=strength * rng.uniform(0.85, 1.4) if kind == "swap" else 0.0,
-            ripple_amp=strength * rng.uniform(*RIPPLE_LEVELS) / 255,
-            ripple_waves=tuple(_ripple_wave(rng) for _ in range(RIPPLE_WAVES)),
-        )
+        s = float(strength)
+        offset = _direction(rng)
+        scale_sign = float(rng.choice([-1.0, 1.0]))
+        angle = float(rng.uniform(0.5, 1.0) * rng.choice([-1.0, 1.0]))
+        reg = _direction(rng)
+        self_scale = float(rng.uniform(-1.0, 1.0))
+        self_shift = _direction(rng)
+        self_gain = rng.uniform(-1.0, 1.0, 3)
+        blur = float(rng.uniform(0.5, 1.0) * rng.choice([-1.0, 1.0]))
+        if kind in ("swap", "swap_gen"):
+            return cls(kind, colour_keep=min(1.0, s * COLOUR_KEEP), edge_harden=min(1.0, s * EDGE_HARDEN),
+                       gen_scale=1.0 + s * (GEN_SCALE - 1.0) if kind == "swap_gen" else 1.0,
+                       align_offset=(s * ALIGN_ERROR_PX * offset[0], s * ALIGN_ERROR_PX * offset[1]),
+                       align_scale=s * ALIGN_SCALE_ERROR * scale_sign, align_angle=s * ALIGN_ANGLE_DEG * angle)
+        if kind == "resynth":
+            return cls(kind, gen_scale=1.0 + s * (GEN_SCALE - 1.0),
+                       align_offset=(s * RESYNTH_SHIFT_PX * reg[0], s * RESYNTH_SHIFT_PX * reg[1]))
+        return cls(kind, edge_harden=min(1.0, s * EDGE_HARDEN), self_scale=s * SELF_SCALE * self_scale,
+                   self_shift=(s * SELF_SHIFT_PX * self_shift[0], s * SELF_SHIFT_PX * self_shift[1]),
+                   self_gain=tuple(float(g) for g in 1.0 + s * SELF_COLOUR * self_gain),
+                   self_blur=s * SELF_BLUR * blur)
 
     @property
     def swaps_identity(self) -> bool:
-        return self.kind in ("swap", "swap_gan")
+        return self.kind in ("swap", "swap_gen")
 
 
-def _ripple_wave(rng: np.random.Generator) -> tuple[float, float, float]:
-    period, angle = rng.uniform(*RIPPLE_PERIOD), rng.uniform(0, np.pi)
-    return float(np.cos(angle) / period), float(np.sin(angle) / period), float(rng.uniform(0, 2 * np.pi))
+# ---------------------------------------------------------------------------------------------------- steps
 
 
-def ripple(shape: tuple[int, int], origin: tuple[int, int], waves, amp: float) -> np.ndarray:
-    """Sum of plane waves ``(fx, fy, phase)`` in frame coordinates, scaled to RMS ``amp``; H×W×1."""
-    y = np.arange(shape[0], dtype=np.float32)[:, None] + origin[0]
-    x = np.arange(shape[1], dtype=np.float32)[None, :] + origin[1]
-    out = np.zeros(shape, np.float32)
-    for fx, fy, phase in waves:
-        out += np.sin(np.float32(2 * np.pi) * (np.float32(fx) * x + np.float32(fy) * y) + np.float32(phase))
-    return (amp * np.sqrt(2.0 / max(len(waves), 1)) * out)[..., None].astype(np.float32)
+def _affine3(m: np.ndarray) -> np.ndarray:
+    return np.vstack([np.asarray(m, np.float64), [0.0, 0.0, 1.0]])
 
 
-def _pad_even(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape[:2]
-    return cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REFLECT_101)
+def aligned_source(manip: Manipulation, patch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The source face patch (S×S) as the swap warps it in: ``(image, matrix)``, ``matrix`` (3×3) mapping the image's
+    pixel coordinates to the target face patch's.
 
-
-def transposed_conv_up2(img: np.ndarray, depth: float) -> np.ndarray:
-    """Stride-2 transposed convolution with the separable kernel ``[(1-d)/2, 1+d, (1-d)/2]``.
-
-    Zero insertion followed by the kernel: even output pixels get ``(1+d)·x[i]``, odd ones ``(1-d)·(x[i] +
-    x[i+1])/2``, i.e. bilinear up-sampling times a period-2 gain pattern ``1 ± d`` per axis (the checkerboard of a
-    learned transposed convolution whose kernel size is not a multiple of its stride). ``d = 0`` is bilinear.
+    ``image`` is the patch resampled (bilinear) into an aligned crop rotated by ``align_angle`` (as a face swap cuts
+    and aligns the source face before its warp to the target: the second resampling is the warp's interpolation
+    blur); ``matrix`` undoes that rotation and adds the alignment error (``align_offset``, ``align_scale`` about the
+    patch centre). With no angle and no error: the patch itself and the identity (the renderer's one warp).
     """
-    h, w = img.shape[:2]
-    up = np.zeros((2 * h, 2 * w) + img.shape[2:], np.float32)
-    up[::2, ::2] = img
-    k = np.array([(1 - depth) / 2, 1 + depth, (1 - depth) / 2], np.float32)
-    return cv2.sepFilter2D(up, -1, k, k, borderType=cv2.BORDER_REFLECT_101)
-
-
-def decoder(face: np.ndarray, depth: float) -> np.ndarray:
-    """A generator's view of ``face``: encoded at half resolution, decoded by ``transposed_conv_up2``."""
-    h, w = face.shape[:2]
-    even = _pad_even(face)
-    small = cv2.resize(even, (even.shape[1] // 2, even.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    return transposed_conv_up2(small, depth)[:h, :w]
-
-
-def periodic_texture(shape: tuple[int, int], origin: tuple[int, int], period: int, phase: tuple[float, float],
-                     amp: float) -> np.ndarray:
-    """``amp·sin(2πx/p + φx)·sin(2πy/p + φy)`` in frame coordinates (``origin`` = ROI's top-left), H×W×1."""
-    y = (np.arange(shape[0], dtype=np.float32) + origin[0]) * (2 * np.pi / period) + phase[1]
-    x = (np.arange(shape[1], dtype=np.float32) + origin[1]) * (2 * np.pi / period) + phase[0]
-    return (amp * np.outer(np.sin(y), np.sin(x)))[..., None].astype(np.float32)
+    size = patch.shape[0]
+    centre = ((size - 1) / 2, (size - 1) / 2)
+    error = np.array([[1 + manip.align_scale, 0, 0], [0, 1 + manip.align_scale, 0], [0, 0, 1]], np.float64)
+    error[:2, 2] = (-manip.align_scale * centre[0] + manip.align_offset[0],
+                    -manip.align_scale * centre[1] + manip.align_offset[1])
+    if manip.align_angle == 0:
+        return patch, error
+    rotation = _affine3(cv2.getRotationMatrix2D(centre, manip.align_angle, 1.0))  # patch -> crop
+    image = cv2.warpAffine(patch, rotation[:2], (size, size), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT_101)
+    return image, error @ np.linalg.inv(rotation)
 
 
 def masked_mean(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -170,40 +172,103 @@ def masked_mean(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (img * mask[..., None]).reshape(-1, img.shape[-1]).sum(0) / weight
 
 
-def apply(manip: Manipulation, roi: np.ndarray, source: np.ndarray | None, hard_mask: np.ndarray,
-          soft_mask: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
-    """The manipulated ROI (float32 RGB in [0, 1]); pixels where the used mask is 0 are returned unchanged.
+def _masked_std(img: np.ndarray, mask: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    weight = float(mask.sum())
+    if weight <= 0:
+        return np.ones(img.shape[-1], np.float32)
+    var = (((img - mean) ** 2) * mask[..., None]).reshape(-1, img.shape[-1]).sum(0) / weight
+    return np.sqrt(np.maximum(var, 1e-8))
 
-    ``roi``: the original frame's ROI; ``source``: the swap identity's face warped to the target's pose (ignored
-    unless the kind swaps identity); ``hard_mask``/``soft_mask``: the inner face region with a ~1 px / feathered
-    edge; ``origin``: the ROI's (y, x) in the frame, so that periodic artifacts are aligned to the frame's pixels.
+
+def colour_transfer(face: np.ndarray, target: np.ndarray, mask: np.ndarray, keep: float = 0.0) -> np.ndarray:
+    """Reinhard et al.'s colour transfer in CIE Lab: ``face``'s per-channel mean and std under ``mask`` moved to
+    ``target``'s, all the way (``keep`` 0) or leaving the share ``keep`` of the difference (1: unchanged)."""
+    if keep >= 1:
+        return face
+    src = cv2.cvtColor(np.clip(face, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
+    dst = cv2.cvtColor(np.clip(target, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
+    mu_s, mu_t = masked_mean(src, mask), masked_mean(dst, mask)
+    sd_s, sd_t = _masked_std(src, mask, mu_s), _masked_std(dst, mask, mu_t)
+    moved = (src - mu_s) * (sd_t / sd_s) + mu_t
+    lab = (moved + keep * (src - moved)).astype(np.float32)
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0, 1).astype(np.float32)
+
+
+def generator(face: np.ndarray, scale: float) -> np.ndarray:
+    """A low-resolution generator's rendering of ``face``: area down-sampling by ``scale``, bilinear up-sampling back
+    (the face's fine detail and skin texture are lost). ``scale`` <= 1: unchanged."""
+    if scale <= 1:
+        return face
+    h, w = face.shape[:2]
+    small = cv2.resize(face, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, float]:
+    total = float(mask.sum())
+    if total <= 0:
+        return (mask.shape[1] - 1) / 2, (mask.shape[0] - 1) / 2
+    ys, xs = np.indices(mask.shape)
+    return float((xs * mask).sum() / total), float((ys * mask).sum() / total)
+
+
+def transformed_copy(manip: Manipulation, roi: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The self-blend's copy of ``roi``: scaled by ``1 + self_scale`` about the mask's centroid and shifted
+    (bilinear), gained per channel, then blurred or sharpened (``self_blur``). All zero: ``roi`` itself."""
+    copy = roi
+    if manip.self_scale != 0 or manip.self_shift != (0.0, 0.0):
+        cx, cy = _centroid(mask)
+        k = 1 + manip.self_scale
+        m = np.array([[k, 0, (1 - k) * cx + manip.self_shift[0]], [0, k, (1 - k) * cy + manip.self_shift[1]]],
+                     np.float64)
+        copy = cv2.warpAffine(copy, m, (roi.shape[1], roi.shape[0]), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT_101)
+    if manip.self_gain != (1.0, 1.0, 1.0):
+        copy = copy * np.asarray(manip.self_gain, np.float32)
+    if manip.self_blur > 0:
+        copy = cv2.GaussianBlur(copy, (0, 0), manip.self_blur)
+    elif manip.self_blur < 0:
+        copy = copy - manip.self_blur * (copy - cv2.GaussianBlur(copy, (0, 0), 1.0))
+    return copy.astype(np.float32)
+
+
+def registered(face: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
+    """``face`` shifted by ``offset`` (dx, dy) px with bilinear resampling; no shift: ``face`` itself."""
+    if offset == (0.0, 0.0):
+        return face
+    m = np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float64)
+    return cv2.warpAffine(face, m, (face.shape[1], face.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT_101)
+
+
+def apply(manip: Manipulation, roi: np.ndarray, source: np.ndarray | None, hard_mask: np.ndarray,
+          soft_mask: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """The manipulated ROI (float32 RGB in [0, 1]); pixels where the blend mask is 0 are returned unchanged.
+
+    ``roi``: the original frame's ROI; ``source``: the swap identity's face warped to the target's pose and lit by
+    its light (:func:`aligned_source`, :func:`add.data.demo.rendering.fake_frames`; ignored unless the kind swaps
+    identity); ``hard_mask``/``soft_mask``: the inner face region with a ~1 px / feathered edge; ``origin``: the ROI's
+    (y, x) in the frame (unused: no step depends on the frame's pixel grid; kept for callers).
     """
+    del origin
     if manip.swaps_identity:
         if source is None:
             raise ValueError(f"a {manip.kind} manipulation needs a source face")
-        mask = soft_mask + manip.hard_edge * (hard_mask - soft_mask)
-        face = source
-        shift = manip.colour_correction * (masked_mean(roi, mask) - masked_mean(face, mask))
-        face = (face + shift) * np.asarray(manip.colour_tint, np.float32)
+        face = colour_transfer(source, roi, soft_mask, manip.colour_keep)
+    elif manip.kind == "resynth":
+        face = registered(roi, manip.align_offset)
     else:
-        mask = soft_mask
-        face = roi
-    face = decoder(face, manip.checker_depth)
-    if manip.sharpen > 0:
-        face = face + manip.sharpen * (face - cv2.GaussianBlur(face, (0, 0), 0.8))
-    if manip.texture_amp > 0:
-        face = face + periodic_texture(face.shape[:2], origin, manip.texture_period, manip.texture_phase,
-                                       manip.texture_amp)
-    if manip.ripple_amp > 0:
-        face = face + ripple(face.shape[:2], origin, manip.ripple_waves, manip.ripple_amp)
-    if manip.seam_darkening > 0:
-        # A ~3 px ring along the mask's edge (1 at the edge, 0 inside and outside); only its inner half shows.
-        wide = cv2.GaussianBlur(mask, (0, 0), 1.2)
-        band = np.clip(4.0 * wide * (1.0 - wide), 0.0, 1.0)
-        face = face * (1.0 - manip.seam_darkening * band)[..., None]
+        face = transformed_copy(manip, roi, soft_mask)
+    face = generator(face, manip.gen_scale)
+    if face is roi:  # a perfect re-synthesis or self-blend (strength 0): the original, bit for bit
+        return roi.copy()
+    mask = soft_mask + manip.edge_harden * (hard_mask - soft_mask)
     m = mask[..., None]
     out = roi * (1.0 - m) + face * m
     return np.where(m > 0, np.clip(out, 0.0, 1.0), roi).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------- measures
 
 
 def highpass(gray: np.ndarray, sigma: float = 1.0) -> np.ndarray:
@@ -220,9 +285,3 @@ def hf_energy(img: np.ndarray, box: tuple[int, int, int, int], sigma: float = 1.
     squared."""
     x0, y0, x1, y1 = box
     return float(np.mean(highpass(luma(img)[y0:y1, x0:x1], sigma) ** 2))
-
-
-def hf_excess(img: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int], sigma: float = 1.0) -> float:
-    """``hf_energy(img) - hf_energy(reference)`` inside ``box``: the fine-scale energy ``img`` has beyond
-    ``reference``'s (e.g. a fake beyond the artifact-free version of the same manipulation)."""
-    return hf_energy(img, box, sigma) - hf_energy(reference, box, sigma)

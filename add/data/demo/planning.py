@@ -25,7 +25,7 @@ class DemoConfig:
     height: int = 480
     fps: float = 25
     jobs: int = 0  # parallel videos; 0 = all cores
-    strength: float = 1.0  # scales every artifact; 0 = clean manipulations
+    strength: float = 1.0  # scales the process's imperfections; 0 = a perfect process
 
     def __post_init__(self) -> None:
         self.check()

@@ -1,7 +1,9 @@
 """Rendering the demo's videos: face photos, subjects, procedural rooms, moving scenes and a fake's frames.
 
 Originals are short videos of real face photos that ship with scikit-image (see :mod:`add.data.demo`); a fake
-replays its target's scene frame for frame and changes only the inner face region (:mod:`.manipulations`).
+replays its target's scene frame for frame and changes only the inner face region: the renderer warps a swap's
+source face to the target's pose and lights it as the target is lit, the rest of the process is
+:mod:`.manipulations`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ HAIR_COLOURS = ((0.08, 0.06, 0.05), (0.20, 0.13, 0.08), (0.35, 0.24, 0.14), (0.5
 MIN_SIDE = 240  # smallest frame side: the head is at least 100 px so dlib can find it
 MIN_FACE = 100
 DETECT_THRESHOLD = 0.6  # dlib score an identity needs in the reference rendering to be used
-# Std of the fine skin texture on every face (fraction of full scale): real detail that a fake's decoder loses and that
-# H.264 at c40 removes from originals too, so it tells real from fake in raw footage only.
+# Std of the fine skin texture on every face (fraction of full scale): real detail that a fake's resampling and
+# generator pass blur and that H.264 at c40 removes from originals too, so its loss tells real from fake in raw only.
 SKIN_GRAIN = 6.0 / 255
 
 
@@ -321,23 +323,44 @@ class Scene:
         return max(0, x0), max(0, y0), min(self.width, x1), min(self.height, y1)
 
 
+def source_layer(scene: Scene, source_identity: int, manipulation: manip.Manipulation
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """For an identity swap: the source face as the swap warps it in and the 3×3 matrix from its pixels to the
+    target subject layer's (:func:`manip.aligned_source` placed at the face patch); None for other kinds."""
+    if not manipulation.swaps_identity:
+        return None
+    image, to_patch = manip.aligned_source(manipulation, face_patch(source_identity, scene.size))
+    fx, fy = scene.subject.face_origin
+    return image, np.array([[1, 0, fx], [0, 1, fy], [0, 0, 1]], np.float64) @ to_patch
+
+
+def manipulate_frame(scene: Scene, i: int, frame: np.ndarray, geo: FrameGeometry, manipulation: manip.Manipulation,
+                     source: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Frame ``i`` of ``scene`` (uint8, changed in place and returned) with its inner face manipulated; ``source``
+    from :func:`source_layer`. The swapped-in face is warped to the target's pose (the renderer knows both heads'
+    pose) and lit by the target's light, as the original's face is; the rest is :func:`manip.apply`."""
+    x0, y0, x1, y1 = box = scene.face_box(i)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return frame
+    hard = scene.warp(scene.subject.inner_hard, geo.matrix, box)
+    soft = scene.warp(scene.subject.inner_soft, geo.matrix, box)
+    warped = None
+    if source is not None:
+        image, to_layer = source
+        warped = scene.warp(image, (np.vstack([geo.matrix, [0, 0, 1]]) @ to_layer)[:2], box)
+        warped = warped * scene.lighting(i, box, geo.matrix)
+    roi = frame[y0:y1, x0:x1].astype(np.float32) / 255
+    frame[y0:y1, x0:x1] = _to_u8(manip.apply(manipulation, roi, warped, hard, soft, (y0, x0)))
+    return frame
+
+
 def fake_frames(scene: Scene, source_identity: int, manipulation: manip.Manipulation, count: int
                 ) -> Iterator[np.ndarray]:
     """The target scene's frames with the inner face manipulated; identical to the original elsewhere."""
-    source = face_patch(source_identity, scene.size) if manipulation.swaps_identity else None
+    source = source_layer(scene, source_identity, manipulation)
     for i in range(count):
         frame, geo = scene.frame(i)
-        x0, y0, x1, y1 = box = scene.face_box(i)
-        if x1 - x0 >= 4 and y1 - y0 >= 4:
-            hard = scene.warp(scene.subject.inner_hard, geo.matrix, box)
-            soft = scene.warp(scene.subject.inner_soft, geo.matrix, box)
-            warped = None
-            if source is not None:
-                warped = scene.warp(source, geo.matrix, box, scene.subject.face_origin)
-            roi = frame[y0:y1, x0:x1].astype(np.float32) / 255
-            out = manip.apply(manipulation, roi, warped, hard, soft, (y0, x0))
-            frame[y0:y1, x0:x1] = _to_u8(out)
-        yield frame
+        yield manipulate_frame(scene, i, frame, geo, manipulation, source)
 
 
 # ---------------------------------------------------------------------------------------------------- identities
