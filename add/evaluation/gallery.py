@@ -25,6 +25,7 @@ from add.core.figures import save_png
 from add.core.layout import BEST, PLOTS, gallery_png, student_dir, teacher_dir
 from add.core.params import Params, as_params, load_params
 from add.core.qualities import check_student_quality
+from add.core.registry import PAPER_DISTILLER, PLAIN_STUDENT
 from add.data.loader import make_loader
 from add.models.gradcam import grad_cam, overlay
 from add.training.checkpoints import load_detector
@@ -32,7 +33,7 @@ from add.training.runtime import log
 
 DEFAULT_FACES = 4
 BATCH = 32
-PLAIN, DISTILLED = "none", "add"
+PLAIN, DISTILLED = PLAIN_STUDENT, PAPER_DISTILLER
 CLASS_NAMES = ("real", "fake")
 
 

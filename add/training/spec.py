@@ -20,6 +20,7 @@ import torch
 from add.core.layout import BEST, STUDENT_QUALITIES, check_method, data_digest, student_dir, teacher_dir
 from add.core.params import Distill, Params, ParamsError, read_whole
 from add.core.qualities import check_student_quality
+from add.core.registry import PLAIN_STUDENT
 from add.data.faces import FaceSettings
 from add.data.loader import batch_factories
 from add.losses import build_distiller, check_distiller, needs_teacher
@@ -35,12 +36,12 @@ class TrainingSpec:
     kind: str  # teacher | student
     method: str
     quality: str  # the model's input crops: teacher.quality for the teacher
-    distill: str = "none"
+    distill: str = PLAIN_STUDENT
     teacher_quality: str = "raw"  # teacher.quality: the teacher's input (a student's must be lower)
 
     @classmethod
     def teacher(cls, method: str, quality: str = "raw") -> TrainingSpec:
-        return cls("teacher", check_method(method), quality, "none", quality)
+        return cls("teacher", check_method(method), quality, PLAIN_STUDENT, quality)
 
     @classmethod
     def student(cls, method: str, quality: str, distill: str, teacher_quality: str = "raw") -> TrainingSpec:
@@ -87,7 +88,7 @@ class TrainingSettings:
 
 
 def read_settings(params: Params, spec: TrainingSpec) -> TrainingSettings:
-    distilled = spec.distill != "none"
+    distilled = spec.distill != PLAIN_STUDENT
     return TrainingSettings(
         model=ModelConfig.from_params(params), train=TrainConfig.from_params(params, student=spec.kind == "student"),
         distill=read_whole(params.distill) if distilled else None, beta=params.beta if distilled else None,
