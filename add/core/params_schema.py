@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from add.core.errors import ParamsError
 from add.core.layout import LIST_METHOD, METHOD_CHOICES, QUALITIES
+from add.core.qualities import DEFAULT_TEACHER_QUALITY, TEACHER_QUALITIES, rank, student_qualities
 from add.core.registry import DISTILLERS, PAPER_DISTILLER, PLAIN_STUDENT
 
 FLOAT32_MAX_EXPONENT = math.log(float.fromhex("0x1.fffffep+127"))  # 88.7228...: exp() of more overflows float32
@@ -164,7 +165,7 @@ class Shards(Section):
 class Teacher(Section):
     """The teacher's input quality: raw (the paper) or c23 (no raw video is ever read; add.core.qualities)."""
 
-    quality: Literal["raw", "c23"] = "raw"
+    quality: Literal[TEACHER_QUALITIES] = DEFAULT_TEACHER_QUALITY  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -376,8 +377,6 @@ class Params(Section):
         """Every quality dvc.yaml plans a student or a teacher evaluation for is one the data holds: refused here, at
         start-up, not after the teacher trained. (data.qualities drops what is better than the teacher's quality;
         these are matrix axes of dvc.yaml, so a dropped value would still be planned.)"""
-        from add.core.qualities import rank, student_qualities
-
         get = object.__getattribute__  # checks are not reads of a stage
         teacher = get(get(self, "teacher"), "quality")
         lower = list(student_qualities(teacher))

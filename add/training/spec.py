@@ -19,7 +19,7 @@ import torch
 
 from add.core.layout import BEST, STUDENT_QUALITIES, check_method, data_digest, student_dir, teacher_dir
 from add.core.params import Distill, Params, ParamsError, read_whole
-from add.core.qualities import check_student_quality
+from add.core.qualities import DEFAULT_TEACHER_QUALITY, check_student_quality
 from add.core.registry import PLAIN_STUDENT
 from add.data.faces import FaceSettings
 from add.data.loader import batch_factories
@@ -37,14 +37,15 @@ class TrainingSpec:
     method: str
     quality: str  # the model's input crops: teacher.quality for the teacher
     distill: str = PLAIN_STUDENT
-    teacher_quality: str = "raw"  # teacher.quality: the teacher's input (a student's must be lower)
+    teacher_quality: str = DEFAULT_TEACHER_QUALITY  # teacher.quality: the teacher's input (a student's must be lower)
 
     @classmethod
-    def teacher(cls, method: str, quality: str = "raw") -> TrainingSpec:
+    def teacher(cls, method: str, quality: str = DEFAULT_TEACHER_QUALITY) -> TrainingSpec:
         return cls("teacher", check_method(method), quality, PLAIN_STUDENT, quality)
 
     @classmethod
-    def student(cls, method: str, quality: str, distill: str, teacher_quality: str = "raw") -> TrainingSpec:
+    def student(cls, method: str, quality: str, distill: str,
+                teacher_quality: str = DEFAULT_TEACHER_QUALITY) -> TrainingSpec:
         if quality not in STUDENT_QUALITIES:
             raise ParamsError(f"--quality must be one of {list(STUDENT_QUALITIES)}, got {quality!r}")
         check_student_quality(teacher_quality, quality)
