@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from add.core.args import add_student_quality, default_method, training_parser
 from add.core.params import Params, load_params
-from add.core.registry import DISTILLERS
+from add.core.registry import DISTILLERS, PAPER_DISTILLER
 from add.training.spec import TrainingSettings, TrainingSpec, fit, read_settings
 
 
-def settings(params: Params, method: str = "Deepfakes", quality: str = "c40", distill: str = "add"
+def settings(params: Params, method: str = "Deepfakes", quality: str = "c40", distill: str = PAPER_DISTILLER
              ) -> TrainingSettings:
     """All the stage reads from the params."""
     return read_settings(params, TrainingSpec.student(method, quality, distill, params.teacher.quality))
