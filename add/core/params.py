@@ -34,6 +34,7 @@ import yaml
 
 from add.core.errors import ParamsError
 from add.core.params_schema import (
+    CROSS_FORMATS,
     DEFAULT_BETA,
     FLOAT32_MAX_EXPONENT,
     CrossEntry,
@@ -56,10 +57,10 @@ from add.core.params_schema import (
     recording,
 )
 
-__all__ = ["DEFAULT_BETA", "DEFAULT_PARAMS", "FLOAT32_MAX_EXPONENT", "CrossEntry", "Data", "Demo", "Distill",
-           "Evaluate", "Gallery", "Model", "Params", "ParamsError", "Section", "Shards", "Students", "Teacher", "Train",
-           "as_params", "entries", "items", "load_params", "num", "number", "parse_params", "parse_section",
-           "read_whole", "recording"]
+__all__ = ["CROSS_FORMATS", "DEFAULT_BETA", "DEFAULT_PARAMS", "FLOAT32_MAX_EXPONENT", "CrossEntry", "Data", "Demo",
+           "Distill", "Evaluate", "Gallery", "Model", "Params", "ParamsError", "Section", "Shards", "Students",
+           "Teacher", "Train", "as_params", "entries", "items", "load_params", "num", "number", "parse_params",
+           "parse_section", "read_whole", "recording"]
 
 DEFAULT_PARAMS = "params.yaml"
 

@@ -170,7 +170,7 @@ class Teacher(Section):
 
 @dataclass(frozen=True)
 class Model(Section):
-    name: str = "resnet50"  # checked against the model registry by add.training.config.ModelConfig (needs timm)
+    name: str = "resnet50"  # a model of a backbone in add/models/backbones/ (checked by add.models.backbones)
     pretrained: bool = False
     weights: str | None = None
 
@@ -211,12 +211,11 @@ class Distill(Section):
       ``alpha``            1       α, weight of the frequency attention loss (≥ 0)
       ``beta``             16      β, weight of the multi-view attention loss: the top-level param ``beta`` (``dvc exp
                                    run -S beta=20``), never a ``distill`` key; the paper tunes it in 16-23
-      ``fr_weights``       null    per-stage weights of L_FR; null: the model's backbone's (add/models/backbones/,
-                                   the authors' configs): ResNet [1, 2, 0.25], EfficientNet [1, 0, 0] (FR on the
-                                   stride-8 stage)
+      ``fr_weights``       null    per-stage weights of L_FR; null: the model's backbone's (add/models/backbones/: the
+                                   authors' configs; ``add params`` shows the value)
       ``mv_weights``       [0.5, 2.5, 2.0]  per-stage weights of L_MV
-      ``gamma_fr``         null    γ_FR (≥ 0); null: the model's, ResNet 1, EfficientNet 0.01 (the authors' configs;
-                                   the paper's Table 3 gives 1e-3 for EfficientNet-B0)
+      ``gamma_fr``         null    γ_FR (≥ 0); null: the model's backbone's, like ``fr_weights`` (the paper's Table 3
+                                   gives 1e-3 for EfficientNet-B0, the authors' config 0.01)
       ``fr_max_exponent``  88.72   cap on γ_FR·mean_c d (in (0, 88.72]); the default changes nothing unless exp would
                                    overflow float32; lower it (e.g. 20) to bound the weights and gradients
       ``gamma_mv``         100     γ_MV (≥ 0)
