@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import math
 import os
+import pkgutil
 import re
 import types
 import typing
@@ -313,7 +315,10 @@ class Gallery(Section):
     faces_per_class: int = num(4, min=1, max=32)
 
 
-CROSS_FORMATS = ("celebdf", "dfdc", "dfdcp", "dfd", "folder", "list")  # the readers of add.data.datasets.read
+# The dataset formats: the modules of add/data/datasets/formats/, listed without importing them (the format registry,
+# add.data.datasets.registry, lists the same folder; a new format is a new module there)
+CROSS_FORMATS = tuple(sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parents[1] / "data" / "datasets"
+                                                                       / "formats")]) if not m.name.startswith("_")))
 CROSS_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -339,8 +344,11 @@ class CrossEntry(Section):
             raise ParamsError(f"{what}: an entry needs {', '.join(absent)} (name, format, root are required)")
         if not CROSS_NAME.fullmatch(self.name):
             raise ParamsError(f"{what}: name must be letters, digits, - and _ (it names metrics/cross/<name>/)")
-        if self.quality is not None and self.format != "dfd":
-            raise ParamsError(f"{what}: quality only applies to format dfd (FF++'s quality folder)")
+        if self.quality is not None:  # the formats whose reader takes FF++'s quality folder (their Format.options)
+            registry = importlib.import_module("add.data.datasets.registry")  # by name: core imports no data module
+            takers = [f.name for f in registry.all_formats() if "quality" in f.options]
+            if self.format not in takers:
+                raise ParamsError(f"{what}: quality only applies to format {', '.join(takers)} (FF++'s quality folder)")
 
     @property
     def dfd_quality(self) -> str:
