@@ -55,6 +55,16 @@ def imported_modules(path: Path) -> frozenset[str]:
     return frozenset(m for m in found if module_file(m) is not None)
 
 
+# A registry that imports its entries by name (importlib) runs every module of their package: whoever imports the
+# registry depends on that package (dvc.yaml lists it as a folder, so a new entry's module is a dep without an edit).
+REGISTRIES = {"add.data.datasets.registry": "add.data.datasets.formats"}
+
+
+def registry_entries(package: str) -> list[str]:
+    folder = module_file(package).parent
+    return [package] + [f"{package}.{p.stem}" for p in sorted(folder.glob("*.py")) if p.name != "__init__.py"]
+
+
 def closure(modules: set[str]) -> set[Path]:
     seen: set[str] = set()
     todo = list(modules)
@@ -64,6 +74,7 @@ def closure(modules: set[str]) -> set[Path]:
             continue
         seen.add(module)
         todo.extend(imported_modules(module_file(module)))
+        todo.extend(registry_entries(REGISTRIES[module]) if module in REGISTRIES else [])
     return {module_file(m) for m in seen}
 
 
@@ -136,6 +147,9 @@ def test_closure_follows_function_level_imports(tmp_path):
     assert ROOT / "add" / "core" / "errors.py" in files
     assert ROOT / "add" / "data" / "extract" / "stage.py" not in files
     assert ROOT / "add" / "data" / "extract" / "stage.py" in closure({"add.data.extract.stage"})
+    # the format registry imports its formats by name; importing the registry depends on all of them
+    formats = set((ROOT / "add" / "data" / "datasets" / "formats").glob("*.py"))
+    assert formats <= closure({"add.data.datasets.read"}) and not formats & closure({"add.core.params"})
 
 
 def test_stages_do_not_import_each_other():
