@@ -20,7 +20,7 @@ from typing import Any, Literal
 from add.core.errors import ParamsError
 from add.core.layout import LIST_METHOD, METHOD_CHOICES, QUALITIES
 from add.core.qualities import DEFAULT_TEACHER_QUALITY, TEACHER_QUALITIES, rank, student_qualities
-from add.core.registry import DISTILLERS, PAPER_DISTILLER, PLAIN_STUDENT
+from add.core.registry import DISTILLERS, FORMATS, PAPER_DISTILLER, PLAIN_STUDENT
 
 FLOAT32_MAX_EXPONENT = math.log(float.fromhex("0x1.fffffep+127"))  # 88.7228...: exp() of more overflows float32
 DEFAULT_BETA = 16.0  # β of Eq. 10 (the top-level ``beta``)
@@ -307,7 +307,7 @@ class Gallery(Section):
     faces_per_class: int = num(4, min=1, max=32)
 
 
-CROSS_FORMATS = ("celebdf", "dfdc", "dfdcp", "dfd", "folder", "list")  # the readers of add.data.datasets.read
+CROSS_FORMATS = FORMATS.names()  # the modules of add/data/datasets/formats/, listed without importing them
 CROSS_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -333,8 +333,10 @@ class CrossEntry(Section):
             raise ParamsError(f"{what}: an entry needs {', '.join(absent)} (name, format, root are required)")
         if not CROSS_NAME.fullmatch(self.name):
             raise ParamsError(f"{what}: name must be letters, digits, - and _ (it names metrics/cross/<name>/)")
-        if self.quality is not None and self.format != "dfd":
-            raise ParamsError(f"{what}: quality only applies to format dfd (FF++'s quality folder)")
+        if self.quality is not None:  # the formats whose reader takes FF++'s quality folder (their Format.options)
+            takers = [name for name in FORMATS.names() if "quality" in FORMATS.load(name).options]
+            if self.format not in takers:
+                raise ParamsError(f"{what}: quality only applies to format {', '.join(takers)} (FF++'s quality folder)")
 
     @property
     def dfd_quality(self) -> str:

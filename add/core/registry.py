@@ -25,7 +25,7 @@ from typing import Any
 
 from add.core.errors import ParamsError
 
-__all__ = ["BACKBONES", "DISTILLERS", "PAPER_DISTILLER", "PLAIN_STUDENT", "Registry"]
+__all__ = ["BACKBONES", "DISTILLERS", "FORMATS", "PAPER_DISTILLER", "PLAIN_STUDENT", "Registry"]
 
 
 class Registry(Mapping[str, Any]):
@@ -97,6 +97,8 @@ class Registry(Mapping[str, Any]):
 
 DISTILLERS = Registry("distiller", "add.losses.distillers")  # the classes of add/losses/distillers/<name>.py
 BACKBONES = Registry("backbone", "add.models.backbones")  # the Backbone of add/models/backbones/<name>.py
+# the Format of add/data/datasets/formats/<name>.py (add.data.datasets.registry)
+FORMATS = Registry("dataset format", "add.data.datasets.formats", internal=())
 
 # The two distillers the pipeline itself names: the plain student (stage student_none, the gallery's and the cross
 # stage's baseline; no teacher) and the paper's (distill.method's default, the gallery's distilled view).

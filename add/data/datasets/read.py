@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from add.data.datasets import celebdf, dfd, dfdc, dfdcp, folder, list_csv
 from add.data.datasets.records import CROSS_SKIP, DatasetError, Record, apply_missing
+from add.data.datasets.registry import get, names
 
-READERS: dict[str, Callable[..., tuple[list[Record], Path]]] = {
-    "celebdf": celebdf.read,
-    "dfdc": dfdc.read,
-    "dfdcp": dfdcp.read,
-    "dfd": dfd.read,
-    "folder": folder.read,
-    "list": list_csv.read,
-}
-FORMATS = tuple(READERS)
+FORMATS = names()  # the modules of add/data/datasets/formats/ (add.data.datasets.registry)
 
 
 def check_source(format: str, root: str | Path) -> None:
     """Refuse an unknown format or a root that is not there, naming it."""
-    if format not in READERS:
-        raise DatasetError(f"unknown dataset format {format!r}; choose from {list(FORMATS)}")
+    get(format)
     if not Path(root).exists():
         raise DatasetError(f"{root}: not found (the root of a {format} dataset)")
 
@@ -33,8 +23,10 @@ def read_dataset(format: str, root: str | Path, *, missing: str = "error", quali
 
     ``missing``: "error" raises a :class:`DatasetError` naming the first missing files and their count; "skip"
     leaves them out and counts them; ``skip``: how the caller's user asks for that (named in the error).
-    ``quality``: DFD's FF++ quality folder.
+    ``quality``: FF++'s quality folder, for the formats that take it (``Format.options``).
     """
     check_source(format, root)
-    records, source = READERS[format](root, quality=quality) if format == "dfd" else READERS[format](root)
+    fmt = get(format)
+    records, source = fmt.read(root, **{k: v for k, v in {"quality": quality}.items() if k in fmt.options})
     return apply_missing(records, missing, source, skip=skip)
+

@@ -20,7 +20,7 @@ saw from a different "dataset":
   temporal flicker Celeb-DF's fakes are known for). Half of the fakes are ``lowres_blend``, half the training
   demo's own ``swap`` (with the new identities), so the table tells an unseen family from unseen faces.
 
-Files (Celeb-DF v2 layout, :mod:`add.data.datasets.celebdf` reads it): ``Celeb-real/id{i}_0000.mp4``,
+Files (Celeb-DF v2 layout, :mod:`add.data.datasets.formats.celebdf` reads it): ``Celeb-real/id{i}_0000.mp4``,
 ``YouTube-real/{n:05d}.mp4``, ``Celeb-synthesis/id{a}_id{b}_0000.mp4``, ``List_of_testing_videos.txt`` (Celeb-DF's
 convention: 1 = real, 0 = fake) and ``cross_demo.json`` (the photo behind each id and the family of each fake).
 Byte-identical for the same seed and demo params; written into a temporary folder that replaces ``root`` at the end.
