@@ -30,9 +30,9 @@ What stays machine-dependent, documented rather than fixed:
   with ``torch.backends.mkldnn`` and ``torch.backends.nnpack`` off (ATen's im2col + MKL sgemm under ``MKL_CBWR``) they
   stay identical under every cap. That path is not taken: it makes a training step of the demo 2.5x and an eval batch
   5x slower on 2 idle cores (7.7x and 8.8x at load ~4.5) (depthwise convolutions run channel by channel), taking the
-  demo's ``dvc repro`` (5 min 51 s) to ~10 minutes or more. Observed across machines (issue 29): on an Intel Xeon (AVX-512) the demo's
-  teacher and students trained from byte-identical shards ended with other weights: teacher validation ACC 0.9948 vs
-  1.0, students' test ACC 0.724 / 0.786 vs 0.797 / 0.745;
+  demo's ``dvc repro`` (5 min 51 s) to ~10 minutes or more. Observed across machines (issue 29): on an Intel Xeon
+  (AVX-512) the demo's teacher and students trained from byte-identical shards ended with other weights: teacher
+  validation ACC 0.9948 vs 1.0, students' test ACC 0.724 / 0.786 vs 0.797 / 0.745;
 - a CPU without AVX2 cannot run the pinned kernels: ATen falls back to ``default`` (``pin_cpu`` warns);
 - CUDA: cuDNN/cuBLAS choices depend on the GPU; runs are reproducible on the same GPU model at best;
 - other libraries keep their own dispatch (NumPy's OpenBLAS, OpenCV, dlib, x264 in the data stages — these wrote
