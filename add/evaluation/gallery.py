@@ -21,12 +21,12 @@ import torch
 
 from add.core.args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
 from add.core.errors import AddError
-from add.core.figures import save_png
 from add.core.layout import BEST, PLOTS, gallery_png, student_dir, teacher_dir
 from add.core.params import Params, as_params, load_params
 from add.core.qualities import DEFAULT_TEACHER_QUALITY, check_student_quality
 from add.core.registry import PAPER_DISTILLER, PLAIN_STUDENT
 from add.data.loader import make_loader
+from add.evaluation.figures import save_png
 from add.models.gradcam import grad_cam, overlay
 from add.training.checkpoints import load_detector
 from add.training.runtime import log

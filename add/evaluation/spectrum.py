@@ -19,11 +19,11 @@ import torch
 
 from add.core.args import add_method, add_shards, add_student_quality, default_method, stage_parser
 from add.core.errors import AddError
-from add.core.figures import save_png
 from add.core.layout import PLOTS, spectrum_png
 from add.core.params import Params, load_params
 from add.core.qualities import DEFAULT_TEACHER_QUALITY, check_student_quality
 from add.data.loader import make_loader
+from add.evaluation.figures import save_png
 
 BATCH = 64
 CLASS_NAMES = ("real", "fake")

@@ -1,6 +1,6 @@
 """``add lists``: a labelled dataset (Celeb-DF, DFDC, DFDC-P, DFD, real/fake folders, a path,label[,group] CSV) as a
 ``data.list`` CSV for ``data.source: list`` (:mod:`add.data.list_source`), split by group
-(:mod:`add.data.datasets.splits`).
+(:mod:`add.tools.splits`).
 
     uv run add lists --format celebdf --root /datasets/Celeb-DF-v2 --out data/celebdf_list.csv
 
@@ -23,11 +23,11 @@ from pathlib import Path
 
 from add.core.errors import AddError
 from add.core.io import atomic_write_text, check_output_file
-from add.data.datasets.records import MISSING_POLICIES
+from add.data.datasets.read import read_training
+from add.data.datasets.records import MISSING_POLICIES, Item
 from add.data.datasets.registry import all_formats, get, names
-from add.data.datasets.splits import assign_splits
-from add.data.datasets.training import Item, read_training
 from add.data.list_source import ListError, read_list
+from add.tools.splits import assign_splits
 
 HEADER = ("path", "label", "split", "group", "original")
 SKIP = "pass --missing skip to list the videos that are there (the summary counts the others)"

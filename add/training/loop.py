@@ -50,9 +50,9 @@ from torch import nn
 from tqdm import tqdm
 
 from add.core.layout import BEST, LAST
-from add.core.metrics import MetricWarning, accuracy, roc_auc
 from add.core.qualities import DEFAULT_TEACHER_QUALITY
 from add.models.detector import Detector
+from add.models.metrics import MetricWarning, accuracy, roc_auc
 from add.training.checkpoints import CHECKPOINT_FORMAT, TrainingError, cpu_state, load_checkpoint, save_checkpoint
 from add.training.config import TrainConfig, fingerprint
 from add.training.predictions import predict

@@ -13,7 +13,7 @@ from add.core.errors import AddError
 from add.core.io import climbs_out
 from add.data.images import is_image, is_media
 
-REAL, FAKE = 0, 1  # the project's labels (add.core.metrics: 1 = fake)
+REAL, FAKE = 0, 1  # the project's labels (add.models.metrics: 1 = fake)
 MISSING_POLICIES = ("error", "skip")
 SHOWN = 5  # missing files named in a message; the rest are counted
 # How a cross entry leaves missing files out; other readers' callers (add lists) name their own option.

@@ -8,7 +8,7 @@ The module reads its format's files and declares itself once, the way timm's ``r
 :func:`names` lists the formats from the module files without importing any (:data:`add.core.registry.FORMATS`, the
 registry params validation reads too); :func:`get` imports only the module of the format asked for. Params,
 ``add lists`` (choices, help, which formats fix the test set), the readers (:mod:`add.data.datasets.read`), the
-training lists (:mod:`add.data.datasets.training`) and the cross stage all read the formats from here.
+training lists (:mod:`add.data.datasets.read`) and the cross stage all read the formats from here.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Format:
     format's own label convention, in words; ``fixes_test``: its own files say which videos are the test set (``add
     lists`` then draws no test split); ``options``: the keyword options ``read`` takes (``quality``: FF++'s quality
     folder); ``items(root, *, missing, quality, face_ties, skip)``: ``(training items, files missing)`` with the
-    ties and fixed splits the format knows (:mod:`add.data.datasets.training`); None: the records, untied.
+    ties and fixed splits the format knows (:mod:`add.data.datasets.read`); None: the records, untied.
     """
 
     name: str

@@ -46,10 +46,10 @@ from add.core.errors import AddError
 from add.core.io import atomic_write_json, atomic_write_text, replace_tree
 from add.core.layout import CROSS_DEMO_ROOT
 from add.core.params import Params, load_params
-from add.core.seeds import rng_for
 from add.data.demo import manipulations as manip
 from add.data.demo.planning import DemoConfig, plan
 from add.data.demo.rendering import Scene, _to_u8, face_patch, identity_name, usable_identities
+from add.data.seeds import rng_for
 from add.data.video_io import write_video
 
 MARKER = "cross_demo.json"
