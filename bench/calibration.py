@@ -61,8 +61,8 @@ def clean_twin(demo: Path, clean: Path, jobs: int = 0) -> Path:
 
 def val_accuracy(checkpoint: Path, shards: Path, quality: str, params) -> float:
     """ACC of ``checkpoint`` on the validation split of its method at ``quality``."""
-    from add.core.metrics import accuracy
     from add.data.loader import make_loader
+    from add.models.metrics import accuracy
     from add.training.checkpoints import load_detector
     from add.training.predictions import predict
     from add.training.runtime import setup_runtime

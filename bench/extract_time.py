@@ -30,11 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from video_factory import make_video  # noqa: E402
 
-from add.data.extract.config import ExtractConfig, sample_indices  # noqa: E402
+from add.data.extract.config import ExtractConfig  # noqa: E402
 from add.data.extract.jobs import VideoJob  # noqa: E402
 from add.data.extract.per_video import extract_video  # noqa: E402
 from add.data.extract.sidecar import fingerprint  # noqa: E402
 from add.data.faces import FaceDetector  # noqa: E402
+from add.data.sampling import sample_indices  # noqa: E402
 from add.data.video_io import probe, read_frames  # noqa: E402
 
 

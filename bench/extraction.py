@@ -120,10 +120,12 @@ def _extract():
 
     if hasattr(extract, "ExtractConfig"):
         return extract
+    from add.data import sampling
     from add.data.extract import config, jobs, per_video, scheduler
 
     return types.SimpleNamespace(
-        ExtractConfig=config.ExtractConfig, sample_indices=config.sample_indices, SIDECAR_SUFFIX=config.SIDECAR_SUFFIX,
+        ExtractConfig=config.ExtractConfig, sample_indices=sampling.sample_indices,
+        SIDECAR_SUFFIX=config.SIDECAR_SUFFIX,
         VideoJob=jobs.VideoJob, extract_video=per_video.extract_video, extract_videos=scheduler.extract_videos,
         __file__=extract.__file__)
 

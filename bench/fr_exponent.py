@@ -38,9 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from add.core.io import atomic_write_json
     from add.core.layout import BEST, MODELS, teacher_dir
-    from add.core.params import load_params, loss_defaults
+    from add.core.params import load_params
     from add.data.loader import make_loader
     from add.losses import distill_config, frequency_distance
+    from add.models.backbones import backbone_of
     from add.training.checkpoints import load_detector
     from add.training.config import ModelConfig, TrainConfig
     from add.training.runtime import seed_everything, setup_runtime
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     used = [r for r in rows if r["fr_weight"] > 0] or rows
     largest = max(r["max"] for r in used)
     gammas = {f"{t:g}": t / largest for t in TARGETS}
-    print(f"model {model.name} (its default gamma_fr {loss_defaults(model.name).gamma_fr:g}; resolved "
+    print(f"model {model.name} (its default gamma_fr {backbone_of(model.name)[1].gamma_fr:g}; resolved "
           f"{cfg.gamma_fr:g}), fr_weights {list(cfg.fr_weights)}, {args.batches} validation batches")
     print(f"{'stage':5s} {'module':14s} {'w_FR':>5s} {'max':>12s} {'p99':>12s} {'mean':>12s} "
           f"{'exponent at gamma':>18s}")

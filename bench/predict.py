@@ -86,8 +86,8 @@ def _ours(path: Path, scorer, frames: int) -> int:
 
 
 def _floor(path: Path, scorer, frames: int, info) -> int:
-    from add.data.extract.config import sample_indices
     from add.data.faces import crop, detector, square_box
+    from add.data.sampling import sample_indices
     from add.data.video_io import read_frames
 
     faces = scorer.card.faces
@@ -110,8 +110,8 @@ def _ff(path: Path, scorer, frames: int, ourdet: bool) -> int:
     import cv2
     import dlib
 
-    from add.data.extract.config import sample_indices
     from add.data.faces import Detection, crop, detector, square_box
+    from add.data.sampling import sample_indices
 
     faces = scorer.card.faces
     ours = detector(faces.threshold, faces.upsample, faces.max_side)

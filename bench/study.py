@@ -318,8 +318,8 @@ def write_json(path: Path, obj) -> None:
 # ------------------------------------------------------------------------------------------------------ summaries
 def summarize(study: Study, rows: list[dict], *, resamples: int = RESAMPLES) -> list[dict]:
     """Per distiller vs ``none``: paired ACC/AUC differences, t and identity-pair bootstrap intervals, counts."""
-    from add.core.metrics import accuracy, roc_auc
     from add.evaluation.study_stats import better_worse, bootstrap_paired, paired_differences, t_interval
+    from add.models.metrics import accuracy, roc_auc
 
     metrics = {"acc": accuracy, "auc": roc_auc}
     out = []
@@ -366,7 +366,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from add.core.figures import save_png
+    from add.evaluation.figures import save_png
 
     names = [d for d in ORDER if d != "teacher" and any(r["distill"] == d for r in rows)]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)

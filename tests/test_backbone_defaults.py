@@ -7,8 +7,9 @@ import pytest
 import torch
 import yaml
 
-from add.core.params import Distill, family, loss_defaults, parse_params
+from add.core.params import Distill, ParamsError, parse_params
 from add.losses import build_distiller, distill_config
+from add.models.backbones import backbone_of
 from add.models.detector import FEATURE_MODULES
 from add.tools.params import main
 
@@ -22,7 +23,7 @@ AUTHORS = {"resnet": ([0, 1, 2, 0.25], 1.0), "efficientnet": ([0, 1, 0, 0], 0.01
     ("resnet18", "resnet"), ("resnet50", "resnet"), ("tf_efficientnet_lite0", "efficientnet"),
     ("efficientnet_b0", "efficientnet")])
 def test_a_null_key_takes_the_authors_values_of_the_models_family(model, expected_family):
-    assert family(model) == expected_family
+    assert backbone_of(model)[0] == expected_family
     weights, gamma = AUTHORS[expected_family]
     cfg = distill_config(Distill(), model=model)
     assert cfg.fr_weights == tuple(weights[1:]) and cfg.gamma_fr == gamma
@@ -35,14 +36,23 @@ def test_values_in_the_params_win_over_the_models(model):
     cfg = distill_config({"fr_weights": [3, 0, 1], "gamma_fr": 0.5}, model=model)
     assert (cfg.fr_weights, cfg.gamma_fr) == ((3.0, 0.0, 1.0), 0.5)
     partial = distill_config({"gamma_fr": 0.5}, model=model)
-    assert partial.fr_weights == loss_defaults(model).fr_weights and partial.gamma_fr == 0.5
+    assert partial.fr_weights == backbone_of(model)[1].fr_weights and partial.gamma_fr == 0.5
 
 
-def test_another_family_and_no_model_take_the_resnet_values():
-    assert family("legacy_xception") == "other"
+def test_xception_and_no_model_take_the_resnet_values():
+    assert backbone_of("legacy_xception")[0] == "xception"
     for model in ("legacy_xception", None):
         cfg = distill_config({}, model=model)
         assert (cfg.fr_weights, cfg.gamma_fr) == ((1.0, 2.0, 0.25), 1.0)
+
+
+def test_a_model_no_backbone_claims_is_refused_naming_model_name(tmp_path):
+    with pytest.raises(ParamsError, match=r"params 'model.name' must be one of .*got 'vgg16'.*no backbone"):
+        distill_config({}, model="vgg16")
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"model": {"name": "vgg16"}}))
+    with pytest.raises(ParamsError, match="model.name"):
+        main(["--params", str(path)])
 
 
 def test_the_efficientnet_frequency_loss_reads_only_its_first_stage():
@@ -68,8 +78,8 @@ def test_add_params_says_what_a_null_key_resolves_to(tmp_path, capsys, model, we
     path.write_text(yaml.safe_dump({"model": {"name": model}}))
     assert main(["--params", str(path)]) == 0
     out = capsys.readouterr().out
-    assert f"fr_weights: null  # null -> model default ({family(model)}): {weights}" in out
-    assert f"gamma_fr: null  # null -> model default ({family(model)}): {gamma}" in out
+    assert f"fr_weights: null  # null -> model default ({backbone_of(model)[0]}): {weights}" in out
+    assert f"gamma_fr: null  # null -> model default ({backbone_of(model)[0]}): {gamma}" in out
     assert yaml.safe_load(out)["distill"]["fr_weights"] is None  # still the params as written, valid YAML
     path.write_text(yaml.safe_dump({"model": {"name": model}, "distill": {"gamma_fr": 0.5}}))
     assert main(["--params", str(path)]) == 0

@@ -18,14 +18,18 @@ from add.core.params import ParamsError
 REPO = Path(__file__).resolve().parents[1]
 # A few seeded steps of a small model: random init (vectorised RNG), conv, batch norm, linear, FFT, Adam.
 WORK = """
-import hashlib, json, sys
-pin = sys.argv[1] == "pin"
+import hashlib, json, os, sys
+pin = sys.argv[1].startswith("pin")
 if pin:
     from add.core.determinism import pin_cpu
     pin_cpu(1)
+os.environ.update(json.loads(sys.argv[2]))  # over pin_cpu's settings: another CPU's kernel choice
 import torch
 if not pin:
     torch.set_num_threads(2)
+if sys.argv[1] == "pin-aten":  # convolutions through ATen's im2col + MKL gemm, neither oneDNN nor NNPACK
+    torch.backends.mkldnn.set_flags(False)
+    torch.backends.nnpack.set_flags(False)
 torch.manual_seed(0)
 model = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
                             torch.nn.Conv2d(16, 16, 3, groups=16), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
@@ -45,11 +49,11 @@ print(json.dumps({"digest": hashlib.sha256(weights.numpy().tobytes()).hexdigest(
 OLDER_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
 
 
-def run_work(mode: str, env: dict[str, str]) -> dict:
+def run_work(mode: str, env: dict[str, str], after_pin: dict[str, str] | None = None) -> dict:
     clean = {k: v for k, v in os.environ.items()
              if k not in {*PINNED_ENV, *OLDER_CPU, *determinism.THREAD_ENV}}
-    result = subprocess.run([sys.executable, "-c", WORK, mode], env={**clean, **env}, cwd=REPO, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", WORK, mode, json.dumps(after_pin or {})], env={**clean, **env},
+                            cwd=REPO, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -70,6 +74,19 @@ def test_unpinned_runs_differ_across_emulated_cpus():
     older = run_work("free", OLDER_CPU)
     assert older["aten"] == "DEFAULT"
     assert native["digest"] != older["digest"]
+
+
+ONEDNN_CAPS = ({"ONEDNN_MAX_CPU_ISA": "SSE41", "DNNL_MAX_CPU_ISA": "SSE41"},
+               {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "DNNL_MAX_CPU_ISA": "AVX512_CORE"})
+
+
+def test_pinned_convolutions_still_depend_on_onednns_kernel_choice():
+    # What determinism.py documents as machine-dependent: pinning leaves the convolutions to oneDNN, whose kernel
+    # choice (emulated by its ISA cap) changes the weights; with oneDNN and NNPACK off, the same caps change nothing.
+    through_onednn = {run_work("pin", {}, caps)["digest"] for caps in ONEDNN_CAPS}
+    through_aten = {run_work("pin-aten", {}, caps)["digest"] for caps in ONEDNN_CAPS}
+    assert len(through_onednn) == 2
+    assert len(through_aten) == 1
 
 
 def test_config_from_params():

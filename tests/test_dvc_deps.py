@@ -52,7 +52,18 @@ def imported_modules(path: Path) -> frozenset[str]:
         for name in names:
             parts = name.split(".")
             found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    if path.name == "__init__.py" and registry_package(path):
+        package = ".".join(path.parent.relative_to(ROOT).parts)
+        found.update(f"{package}.{p.stem}" for p in path.parent.glob("*.py") if p.name != "__init__.py")
     return frozenset(m for m in found if module_file(m) is not None)
+
+
+def registry_package(path: Path) -> bool:
+    """A package whose ``__init__`` sets ``REGISTRY`` (add.core.registry): its modules are imported by name, on
+    demand, so importing the package may run any of them."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    return any(isinstance(t, ast.Name) and t.id == "REGISTRY" for node in body if isinstance(node, ast.Assign)
+               for t in node.targets)
 
 
 def closure(modules: set[str]) -> set[Path]:

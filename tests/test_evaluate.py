@@ -17,9 +17,9 @@ from scipy.optimize import brentq
 from sklearn import metrics as sk
 
 from add import cli
-from add.core.metrics import accuracy, recall_at_1, video_level
 from add.data import shards
 from add.data.loader import make_loader
+from add.models.metrics import accuracy, recall_at_1, video_level
 from add.training.checkpoints import load_checkpoint, load_detector
 from add.training.predictions import iter_outputs, predict
 from add.training.runtime import setup_runtime

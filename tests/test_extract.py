@@ -26,12 +26,13 @@ from add import cli
 from add.core import layout
 from add.core.params import ParamsError
 from add.data.extract import stage as extract_stage
-from add.data.extract.config import STATUSES, ExtractConfig, ExtractError, sample_indices, video_seed
+from add.data.extract.config import STATUSES, ExtractConfig, ExtractError, video_seed
 from add.data.extract.jobs import Alignment, Reference, VideoJob
 from add.data.extract.per_video import extract_video, write_tar
 from add.data.extract.scheduler import reference_map
 from add.data.extract.sidecar import fingerprint
 from add.data.faces import FaceDetector, crop
+from add.data.sampling import sample_indices
 from add.data.video_io import read_frames
 
 N_FRAMES = 16
@@ -326,7 +327,7 @@ def test_random_sampling_is_seeded_per_video():
 
 
 def test_random_sampling_does_not_depend_on_the_process():
-    code = ("from add.data.extract.config import sample_indices, video_seed; "
+    code = ("from add.data.extract.config import video_seed; from add.data.sampling import sample_indices; "
             "print(sample_indices(300, 16, 'random', video_seed(7, 'Deepfakes', '000_003')))")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}

@@ -14,7 +14,7 @@ from scipy.interpolate import interp1d
 from scipy.optimize import brentq
 from sklearn import metrics as sk
 
-from add.core import metrics
+from add.models import metrics
 
 CASES = {
     "separable": ([0, 0, 1, 1], [0.1, 0.4, 0.6, 0.9]),

@@ -325,8 +325,8 @@ def test_the_params_hold_every_field_of_every_config():
     import dataclasses
 
     from add.core.determinism import DeterminismConfig
-    from add.core.layout import DISTILLER_NAMES
     from add.core.params import Distill
+    from add.core.registry import DISTILLERS as NAMES
     from add.data.faces import FaceSettings
     from add.data.shards import ShardsConfig
     from add.losses import BINS, CONFIG_KEYS, CONTRASTS, COORDS, FLOAT32_MAX_EXPONENT, VECTORS
@@ -347,7 +347,7 @@ def test_the_params_hold_every_field_of_every_config():
     # train.seed is TrainConfig.seed of a student (fields() drops the seed)
     assert fields(TrainConfig) | fields(DeterminismConfig) == set(p.train.to_dict()) - {"seed"}
     assert set(CONFIG_KEYS) - {"beta"} < set(p.distill.to_dict())
-    assert tuple(DISTILLERS) == DISTILLER_NAMES
+    assert tuple(DISTILLERS) == NAMES.names() == typing_args(Distill, "method")
     # the choices params checks without importing torch are the loss modules' own
     choices = {k: typing_args(Distill, k) for k in ("mv_vectors", "mv_bins", "mv_coords", "mv_contrast",
                                                     "fitnet_variant")}

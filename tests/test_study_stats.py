@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from add.core.metrics import accuracy
 from add.evaluation.study_stats import (
     Frames,
     better_worse,
@@ -18,6 +17,7 @@ from add.evaluation.study_stats import (
     seeds_needed,
     t_interval,
 )
+from add.models.metrics import accuracy
 
 ROWS = [  # a hand-made results table: none and add over four student seeds, plus a c40/raw teacher row
     {"distill": "teacher", "seed": 0, "test_quality": "raw", "acc": 0.97},

@@ -1,4 +1,4 @@
-"""Same seed, same weights on any x86-64 machine: pin the CPU kernels and the thread count torch uses.
+"""Same seed, same weights on one CPU model: pin the CPU kernels and the thread count torch uses.
 
 Why two machines disagree with identical shards: torch picks its float kernels by the CPU it runs on, and float
 addition is not associative, so a different kernel (vector width, blocking, reduction order) gives results that
@@ -19,15 +19,24 @@ And all three split work across threads, so the thread count changes the order o
 the thread count, before torch does any work — the libraries read the variables once, at their first use; the
 ``add`` command line calls it (``pin_for_command``) before importing torch when ``train.deterministic`` is true.
 ``bench/determinism.py`` checks by experiment which of these settings change the weights and that pinned runs agree
-(ISA caps emulate older CPUs on one machine).
+(ISA caps emulate older CPUs on one machine). Pinned runs agree across thread requests and ATen/MKL caps; they do
+not remove oneDNN's dependence on the CPU model (below).
 
 What stays machine-dependent, documented rather than fixed:
+- the convolutions: torch runs them through oneDNN, whose JIT kernels are chosen and blocked by the CPU model (its ISA
+  within the pinned cap, its cache sizes), so two CPU models may reduce a convolution in a different order and
+  training amplifies the last-bit difference. On one machine only the kernel choice can be emulated, and
+  ``bench/determinism.py`` shows it matters: capping oneDNN's ISA after pinning changes the trained weights, while
+  with ``torch.backends.mkldnn`` and ``torch.backends.nnpack`` off (ATen's im2col + MKL sgemm under ``MKL_CBWR``) they
+  stay identical under every cap. That path is not taken: it makes a training step of the demo 2.5x and an eval batch
+  5x slower on 2 idle cores (7.7x and 8.8x at load ~4.5) (depthwise convolutions run channel by channel), taking the
+  demo's ``dvc repro`` (5 min 51 s) to ~10 minutes or more. Observed across machines (issue 29): on an Intel Xeon
+  (AVX-512) the demo's teacher and students trained from byte-identical shards ended with other weights: teacher
+  validation ACC 0.9948 vs 1.0, students' test ACC 0.724 / 0.786 vs 0.797 / 0.745;
 - a CPU without AVX2 cannot run the pinned kernels: ATen falls back to ``default`` (``pin_cpu`` warns);
-- oneDNN sizes its JIT kernels' blocking by the CPU's cache sizes; at the same ISA and thread count the loop order
-  over a convolution's reduction may still differ between CPU models (not observable on one machine);
 - CUDA: cuDNN/cuBLAS choices depend on the GPU; runs are reproducible on the same GPU model at best;
-- other libraries keep their own dispatch (NumPy's OpenBLAS, OpenCV, dlib, x264 in the data stages — these write
-  byte-identical outputs across machines in practice; check ``dvc status`` after ``dvc repro``);
+- other libraries keep their own dispatch (NumPy's OpenBLAS, OpenCV, dlib, x264 in the data stages — these wrote
+  byte-identical outputs on both machines of issue 29; check ``dvc status`` after ``dvc repro``);
 - other versions of torch/oneDNN/MKL (``uv.lock`` pins them).
 """
 

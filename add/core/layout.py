@@ -43,9 +43,6 @@ METHOD_CHOICES = (*METHODS, LIST_METHOD)
 SPLITS = ("train", "val", "test")
 LABELS = {"real": 0, "fake": 1}  # a list's labels (data.list, a cross list), in any case: DFDC writes REAL/FAKE
 KINDS = ("teacher", "student")
-# The distillers of add.losses.DISTILLERS (a student's folder is named after one), here so that params can check a
-# name without importing torch.
-DISTILLER_NAMES = ("add", "fr", "mv", "mv_nocontrast", "fitnet", "at", "nl", "kd", "none")
 
 # --------------------------------------------------------------------------------------------------- data
 

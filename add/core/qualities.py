@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from add.core.errors import ParamsError
 from add.core.layout import QUALITIES
-from add.core.params import ParamsError
 
 TEACHER_QUALITIES = ("raw", "c23")  # a c40 teacher would leave no lower quality for a student
 DEFAULT_TEACHER_QUALITY = "raw"

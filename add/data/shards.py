@@ -58,8 +58,8 @@ from add.core.layout import (
     SPLITS,
 )
 from add.core.params import Params, as_params, load_params
-from add.core.seeds import rng_for
 from add.data.ffpp import VIDEO_RE, video_target
+from add.data.seeds import rng_for
 
 REQUIRED_COLUMNS = tuple(c for c in MANIFEST_COLUMNS if c != "reason")  # "reason" only explains a dropped frame
 KEPT_STATUSES = ("ok", "fallback")

@@ -41,6 +41,7 @@ from add.core.layout import (
     teacher_dir,
 )
 from add.core.params import CrossEntry, Params, load_params
+from add.core.registry import PLAIN_STUDENT
 from add.data.datasets.read import read_dataset
 from add.data.datasets.records import SHOWN, Record
 from add.evaluation.cross_faces import FaceCache, FaceKey, faces_for
@@ -59,7 +60,7 @@ def model_paths(params: Params) -> list[str]:
     for method in params.data.methods:
         found.append(f"teacher/{method}")
         found += [f"student/{method}/{q}/{d}" for q in params.students.qualities
-                  for d in ("none", *params.students.distill)]
+                  for d in (PLAIN_STUDENT, *params.students.distill)]
     return found
 
 

@@ -36,9 +36,9 @@ import numpy as np
 from add.core.errors import AddError
 from add.core.io import atomic_path, atomic_write_json, file_record
 from add.data.datasets.records import Record
-from add.data.extract.config import sample_indices
 from add.data.faces import Box, FaceSettings, crop, face_crops, given_crops
 from add.data.images import read_image
+from add.data.sampling import sample_indices
 from add.data.video_io import VideoInfo, compress, read_frames, with_frames, write_video
 
 FORMAT = "add.cross.faces/2"  # 2: images without a face are retried padded (a /1 cache could hold them as no_face)

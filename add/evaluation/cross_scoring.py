@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from add.core.metrics import (
+from add.data.datasets.records import Record
+from add.evaluation.cross_faces import FileFaces
+from add.models.metrics import (
     MetricWarning,
     accuracy,
     average_precision,
@@ -25,8 +27,6 @@ from add.core.metrics import (
     undefined_note,
     video_level,
 )
-from add.data.datasets.records import Record
-from add.evaluation.cross_faces import FileFaces
 
 METRIC_KEYS = ("acc", "auc", "eer", "ap", "video_acc", "video_auc", "video_eer", "video_ap", "videos_real",
                "videos_fake", "videos_no_face", "videos_missing", "videos_unreadable", "frames", "real_frames",

@@ -5,7 +5,7 @@
 
 Metrics (flat JSON for ``dvc metrics show/diff``; NaN written as null):
 - ``acc``, ``auc``, ``eer``, ``ap``: frame level, on P(fake) (fake when P > 0.5); EER and average precision as
-  DeepfakeBench reports them (definitions in ``add.core.metrics``);
+  DeepfakeBench reports them (definitions in ``add.models.metrics``);
 - ``r_at_1``: for each test frame, its nearest TRAINING frame (same method and quality) in the penultimate-feature
   space by Euclidean distance; the fraction whose neighbour has the same label (the paper's R@1, as the authors'
   code computes it). ``r_at_1_cosine``: the same with cosine similarity. The training embeddings are streamed batch
@@ -35,10 +35,13 @@ import numpy as np
 
 from add.core.args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
 from add.core.errors import AddError
-from add.core.figures import save_png
 from add.core.io import atomic_write_json, atomic_write_text
 from add.core.layout import KINDS, METRICS, PLOTS, QUALITIES, SHARDS, evaluation_paths
-from add.core.metrics import (
+from add.core.params import Params, ParamsError, as_params, load_params
+from add.core.qualities import check_test_quality
+from add.data.loader import make_loader
+from add.evaluation.figures import save_png
+from add.models.metrics import (
     MetricWarning,
     NearestNeighbor,
     accuracy,
@@ -50,9 +53,6 @@ from add.core.metrics import (
     undefined_note,
     video_level,
 )
-from add.core.params import Params, ParamsError, as_params, load_params
-from add.core.qualities import check_test_quality
-from add.data.loader import make_loader
 from add.training.checkpoints import load_detector
 from add.training.predictions import iter_outputs, predict
 from add.training.runtime import log, setup_runtime

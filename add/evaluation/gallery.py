@@ -21,18 +21,19 @@ import torch
 
 from add.core.args import add_method, add_models, add_shards, add_student_quality, default_method, stage_parser
 from add.core.errors import AddError
-from add.core.figures import save_png
 from add.core.layout import BEST, PLOTS, gallery_png, student_dir, teacher_dir
 from add.core.params import Params, as_params, load_params
-from add.core.qualities import check_student_quality
+from add.core.qualities import DEFAULT_TEACHER_QUALITY, check_student_quality
+from add.core.registry import PAPER_DISTILLER, PLAIN_STUDENT
 from add.data.loader import make_loader
+from add.evaluation.figures import save_png
 from add.models.gradcam import grad_cam, overlay
 from add.training.checkpoints import load_detector
 from add.training.runtime import log
 
 DEFAULT_FACES = 4
 BATCH = 32
-PLAIN, DISTILLED = "none", "add"
+PLAIN, DISTILLED = PLAIN_STUDENT, PAPER_DISTILLER
 CLASS_NAMES = ("real", "fake")
 
 
@@ -49,8 +50,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: int, reference: str = "raw"
-               ) -> tuple[dict[str, torch.Tensor], list[int], list[str]]:
+def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: int,
+               reference: str = DEFAULT_TEACHER_QUALITY) -> tuple[dict[str, torch.Tensor], list[int], list[str]]:
     """Up to ``per_class`` real then up to ``per_class`` fake test samples, one per video: ``({"raw": x, quality: x},
     labels, videos)``."""
     chosen: dict[int, dict[str, tuple]] = {0: {}, 1: {}}
@@ -71,7 +72,7 @@ def pick_faces(shards: str | os.PathLike, method: str, quality: str, per_class: 
     return faces, [label for label, _, _ in picks], [video for _, video, _ in picks]
 
 
-def model_views(models: str | os.PathLike, method: str, quality: str, reference: str = "raw"
+def model_views(models: str | os.PathLike, method: str, quality: str, reference: str = DEFAULT_TEACHER_QUALITY
                 ) -> list[tuple[str, Path, str]]:
     """(column title, checkpoint, input quality) of the three models compared."""
     return [(f"teacher on {reference}", teacher_dir(models, method) / BEST, reference),
@@ -80,7 +81,7 @@ def model_views(models: str | os.PathLike, method: str, quality: str, reference:
 
 
 def gallery(shards: str | os.PathLike, models: str | os.PathLike, method: str, quality: str, per_class: int,
-            out: str | os.PathLike, reference: str = "raw") -> None:
+            out: str | os.PathLike, reference: str = DEFAULT_TEACHER_QUALITY) -> None:
     faces, labels, videos = pick_faces(shards, method, quality, per_class, reference)
     columns = []
     for title, checkpoint, key in model_views(models, method, quality, reference):
@@ -93,7 +94,7 @@ def gallery(shards: str | os.PathLike, models: str | os.PathLike, method: str, q
 
 
 def draw(crops: dict[str, np.ndarray], columns: list, labels: list[int], videos: list[str], method: str,
-         quality: str, out: str | os.PathLike, reference: str = "raw") -> None:
+         quality: str, out: str | os.PathLike, reference: str = DEFAULT_TEACHER_QUALITY) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -19,11 +19,11 @@ import torch
 
 from add.core.args import add_method, add_shards, add_student_quality, default_method, stage_parser
 from add.core.errors import AddError
-from add.core.figures import save_png
 from add.core.layout import PLOTS, spectrum_png
 from add.core.params import Params, load_params
-from add.core.qualities import check_student_quality
+from add.core.qualities import DEFAULT_TEACHER_QUALITY, check_student_quality
 from add.data.loader import make_loader
+from add.evaluation.figures import save_png
 
 BATCH = 64
 CLASS_NAMES = ("real", "fake")
@@ -41,7 +41,8 @@ def log_spectra(x: torch.Tensor) -> torch.Tensor:
     return torch.log1p(torch.fft.fft2(grey).abs())
 
 
-def mean_spectra(shards: str | os.PathLike, method: str, quality: str, reference: str = "raw") -> dict:
+def mean_spectra(shards: str | os.PathLike, method: str, quality: str,
+                 reference: str = DEFAULT_TEACHER_QUALITY) -> dict:
     """Per class: the mean log spectra of ``reference`` (the teacher's quality: raw, or c23) and ``quality`` crops,
     their count and a sample of each; the reference's entries are keyed "raw" whatever its quality."""
     sums: dict[int, dict[str, torch.Tensor]] = {}

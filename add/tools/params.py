@@ -9,7 +9,8 @@ import argparse
 
 import yaml
 
-from add.core.params import DEFAULT_PARAMS, Params, family, load_params, loss_defaults
+from add.core.params import DEFAULT_PARAMS, Params, load_params
+from add.models.backbones import backbone_of
 
 
 class _Dumper(yaml.SafeDumper):
@@ -24,8 +25,9 @@ def to_yaml(params: Params) -> str:
 
 
 def model_defaults_shown(params: Params, text: str) -> str:
-    """``text`` (:func:`to_yaml`) with each null key that means "the model's default" annotated with its value."""
-    defaults = loss_defaults(params.model.name)
+    """``text`` (:func:`to_yaml`) with each null key that means "the model's default" annotated with its value (its
+    backbone's, add/models/backbones/; a model no backbone claims is refused naming model.name)."""
+    family, defaults = backbone_of(params.model.name)
     out = []
     for line in text.splitlines(keepends=True):
         key = line.strip().split(":")[0]
@@ -33,7 +35,7 @@ def model_defaults_shown(params: Params, text: str) -> str:
                 and getattr(params.distill, key) is None:
             value = getattr(defaults, key)
             value = list(value) if isinstance(value, tuple) else value
-            line = f"{line.rstrip()}  # null -> model default ({family(params.model.name)}): {value}\n"
+            line = f"{line.rstrip()}  # null -> model default ({family}): {value}\n"
         out.append(line)
     return "".join(out)
 

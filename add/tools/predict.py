@@ -148,8 +148,8 @@ def find_faces(path: Path, card: Card, frames: int, given: bool = False) -> Face
     when it cannot be read."""
     import numpy as np
 
-    from add.data.extract.config import sample_indices
     from add.data.faces import crop, face_crops, given_crops
+    from add.data.sampling import sample_indices
     from add.data.video_io import VideoInfo, read_frames, with_frames
 
     def cut(frame: np.ndarray, box: Box) -> np.ndarray:

@@ -50,8 +50,9 @@ from torch import nn
 from tqdm import tqdm
 
 from add.core.layout import BEST, LAST
-from add.core.metrics import MetricWarning, accuracy, roc_auc
+from add.core.qualities import DEFAULT_TEACHER_QUALITY
 from add.models.detector import Detector
+from add.models.metrics import MetricWarning, accuracy, roc_auc
 from add.training.checkpoints import CHECKPOINT_FORMAT, TrainingError, cpu_state, load_checkpoint, save_checkpoint
 from add.training.config import TrainConfig, fingerprint
 from add.training.predictions import predict
@@ -161,7 +162,7 @@ class Trainer:
                  train_batches: Callable[[int], Iterable[dict]], val_batches: Callable[[], Iterable[dict]],
                  input_key: str, out_dir: str | os.PathLike, meta: dict, config: dict,
                  live_dir: str | os.PathLike | None = None, teacher: Detector | None = None,
-                 teacher_key: str = "raw", distiller: nn.Module | None = None, resume: bool = True,
+                 teacher_key: str = DEFAULT_TEACHER_QUALITY, distiller: nn.Module | None = None, resume: bool = True,
                  name: str = "train"):
         self.cfg, self.runtime, self.name = cfg, runtime, name
         self.model = runtime.prepare(model).train()

@@ -19,7 +19,8 @@ import torch
 
 from add.core.layout import BEST, STUDENT_QUALITIES, check_method, data_digest, student_dir, teacher_dir
 from add.core.params import Distill, Params, ParamsError, read_whole
-from add.core.qualities import check_student_quality
+from add.core.qualities import DEFAULT_TEACHER_QUALITY, check_student_quality
+from add.core.registry import PLAIN_STUDENT
 from add.data.faces import FaceSettings
 from add.data.loader import batch_factories
 from add.losses import build_distiller, check_distiller, needs_teacher
@@ -35,15 +36,16 @@ class TrainingSpec:
     kind: str  # teacher | student
     method: str
     quality: str  # the model's input crops: teacher.quality for the teacher
-    distill: str = "none"
-    teacher_quality: str = "raw"  # teacher.quality: the teacher's input (a student's must be lower)
+    distill: str = PLAIN_STUDENT
+    teacher_quality: str = DEFAULT_TEACHER_QUALITY  # teacher.quality: the teacher's input (a student's must be lower)
 
     @classmethod
-    def teacher(cls, method: str, quality: str = "raw") -> TrainingSpec:
-        return cls("teacher", check_method(method), quality, "none", quality)
+    def teacher(cls, method: str, quality: str = DEFAULT_TEACHER_QUALITY) -> TrainingSpec:
+        return cls("teacher", check_method(method), quality, PLAIN_STUDENT, quality)
 
     @classmethod
-    def student(cls, method: str, quality: str, distill: str, teacher_quality: str = "raw") -> TrainingSpec:
+    def student(cls, method: str, quality: str, distill: str,
+                teacher_quality: str = DEFAULT_TEACHER_QUALITY) -> TrainingSpec:
         if quality not in STUDENT_QUALITIES:
             raise ParamsError(f"--quality must be one of {list(STUDENT_QUALITIES)}, got {quality!r}")
         check_student_quality(teacher_quality, quality)
@@ -87,7 +89,7 @@ class TrainingSettings:
 
 
 def read_settings(params: Params, spec: TrainingSpec) -> TrainingSettings:
-    distilled = spec.distill != "none"
+    distilled = spec.distill != PLAIN_STUDENT
     return TrainingSettings(
         model=ModelConfig.from_params(params), train=TrainConfig.from_params(params, student=spec.kind == "student"),
         distill=read_whole(params.distill) if distilled else None, beta=params.beta if distilled else None,

@@ -13,12 +13,12 @@ loss key). Writes ``models/student/{method}/{quality}/{distill}/{best,last}.pt``
 from __future__ import annotations
 
 from add.core.args import add_student_quality, default_method, training_parser
-from add.core.layout import DISTILLER_NAMES
 from add.core.params import Params, load_params
+from add.core.registry import DISTILLERS, PAPER_DISTILLER
 from add.training.spec import TrainingSettings, TrainingSpec, fit, read_settings
 
 
-def settings(params: Params, method: str = "Deepfakes", quality: str = "c40", distill: str = "add"
+def settings(params: Params, method: str = "Deepfakes", quality: str = "c40", distill: str = PAPER_DISTILLER
              ) -> TrainingSettings:
     """All the stage reads from the params."""
     return read_settings(params, TrainingSpec.student(method, quality, distill, params.teacher.quality))
@@ -27,7 +27,8 @@ def settings(params: Params, method: str = "Deepfakes", quality: str = "c40", di
 def main(argv: list[str] | None = None) -> int:
     parser = training_parser("add student", __doc__)
     add_student_quality(parser, None, "student input (default: distill.quality, c40)")
-    parser.add_argument("--distill", default=None, choices=DISTILLER_NAMES, help="distiller (default: distill.method)")
+    parser.add_argument("--distill", default=None, choices=DISTILLERS.names(),
+                        help="distiller (default: distill.method)")
     parser.add_argument("--teacher", default=None, help="teacher checkpoint (default: models/teacher/{method}/best.pt)")
     args = parser.parse_args(argv)
     params = load_params(args.params)

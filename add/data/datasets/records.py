@@ -13,7 +13,7 @@ from add.core.errors import AddError
 from add.core.io import climbs_out
 from add.data.images import is_image, is_media
 
-REAL, FAKE = 0, 1  # the project's labels (add.core.metrics: 1 = fake)
+REAL, FAKE = 0, 1  # the project's labels (add.models.metrics: 1 = fake)
 MISSING_POLICIES = ("error", "skip")
 SHOWN = 5  # missing files named in a message; the rest are counted
 # How a cross entry leaves missing files out; other readers' callers (add lists) name their own option.
@@ -124,3 +124,21 @@ def walk_media(folder: Path) -> list[Path]:
     """Video and image files under ``folder``, recursively, sorted; hidden files and folders skipped."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and is_media(p)
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+@dataclass(frozen=True)
+class Item:
+    """One training video: its record, the split its format fixes (None: open), the keys tying it to other videos
+    (always including its own group) and the video id of the real it was made from (None: not known)."""
+
+    record: Record
+    fixed: str | None
+    ties: tuple[str, ...]
+    original: str | None
+
+
+def with_original(items: list[Item]) -> list[Item]:
+    """Drop an original that is not a listed real video of the same fixed split (missing, or across the split)."""
+    reals = {i.record.video: i.fixed for i in items if i.record.label == 0}
+    return [i if i.original is None or reals.get(i.original, "?") == i.fixed
+            else Item(i.record, i.fixed, i.ties, None) for i in items]

@@ -20,7 +20,7 @@ saw from a different "dataset":
   temporal flicker Celeb-DF's fakes are known for). Half of the fakes are ``lowres_blend``, half the training
   demo's own ``swap`` (with the new identities), so the table tells an unseen family from unseen faces.
 
-Files (Celeb-DF v2 layout, :mod:`add.data.datasets.celebdf` reads it): ``Celeb-real/id{i}_0000.mp4``,
+Files (Celeb-DF v2 layout, :mod:`add.data.datasets.formats.celebdf` reads it): ``Celeb-real/id{i}_0000.mp4``,
 ``YouTube-real/{n:05d}.mp4``, ``Celeb-synthesis/id{a}_id{b}_0000.mp4``, ``List_of_testing_videos.txt`` (Celeb-DF's
 convention: 1 = real, 0 = fake) and ``cross_demo.json`` (the photo behind each id and the family of each fake).
 Byte-identical for the same seed and demo params; written into a temporary folder that replaces ``root`` at the end.
@@ -46,11 +46,11 @@ from add.core.errors import AddError
 from add.core.io import atomic_write_json, atomic_write_text, replace_tree
 from add.core.layout import CROSS_DEMO_ROOT
 from add.core.params import Params, load_params
-from add.core.seeds import rng_for
 from add.data.demo import manipulations as manip
 from add.data.demo import rendering
 from add.data.demo.planning import DemoConfig, plan
 from add.data.demo.rendering import Scene, _to_u8, face_patch, identity_name, usable_identities
+from add.data.seeds import rng_for
 from add.data.video_io import write_video
 
 MARKER = "cross_demo.json"

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from add.core.seeds import rng_for
+from add.data.seeds import rng_for
 
 KINDS = ("swap", "swap_gen", "resynth", "selfblend")
 

@@ -54,8 +54,8 @@ bytes; ``--force`` ignores the sidecars. (DVC deletes the outputs of a stage bef
 it reruns it unless they are declared ``persist: true``.) At the end, tars and sidecars of videos that
 videos.parquet no longer lists, and temp files of killed runs, are removed from the method folders.
 
-Params (``data.*``; defaults in :class:`add.data.extract.config.ExtractConfig`): ``qualities``,
-``frames_per_video`` (64), ``sampling`` (even | random), ``image_size`` (128), ``jobs`` (0), ``detect_threshold``
+Params (``data.*``; defaults in :class:`add.core.params_schema.Data`): ``qualities``,
+``frames_per_video``, ``sampling`` (even | random), ``image_size`` (128), ``jobs`` (0), ``detect_threshold``
 (0.2: dlib's boundary is 0; real frontal faces score ~0.3-2.5, the false hits we measured on skimage images score
 < 0.15), ``detect_upsample`` (0), ``detect_max_side`` (640; 0: full resolution), ``detect_size_tolerance`` (2.0),
 ``box_scale`` (1.3), ``reuse_boxes`` (true); and the top-level ``seed`` (random sampling only).

@@ -1,4 +1,4 @@
-"""Extraction settings (``data.*`` and ``seed``), frame sampling and the constants the other modules share."""
+"""Extraction settings (``data.*`` and ``seed``), per-video seeds and the constants the other modules share."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from add.core.determinism import usable_cpus
 from add.core.errors import AddError
-from add.core.params import Params, as_params
+from add.core.params import Data, Params, as_params
 from add.core.qualities import qualities_in_use
 from add.data.faces import FaceSettings
 from add.data.video_io import QUALITY_CRF
@@ -36,14 +34,14 @@ class ExtractError(AddError):
 class ExtractConfig:
     """The ``data.*`` params that drive extraction (and the top-level ``seed``), validated."""
 
-    qualities: tuple[str, ...] = ("raw", "c23", "c40")
-    frames_per_video: int = 64
-    sampling: str = "even"
-    seed: int = 0
-    image_size: int = 128
-    jobs: int = 0
+    qualities: tuple[str, ...] = Data.qualities  # defaults: the params schema's
+    frames_per_video: int = Data.frames_per_video
+    sampling: str = Data.sampling
+    seed: int = Params.seed
+    image_size: int = Data.image_size
+    jobs: int = Data.jobs
     faces: FaceSettings = FaceSettings()
-    reuse_boxes: bool = True
+    reuse_boxes: bool = Data.reuse_boxes
 
     @classmethod
     def from_params(cls, params: Params | Mapping[str, Any]) -> ExtractConfig:
@@ -73,22 +71,7 @@ class ExtractConfig:
         return out
 
 
-# ------------------------------------------------------------------------------------------------------- sampling
+# ------------------------------------------------------------------------------------------------------- seeds
 def video_seed(seed: int, method: str, video: str) -> int:
     """A per-video seed, stable across processes and Python versions (crc32, never ``hash()``)."""
     return (seed * 0x9E3779B1 + zlib.crc32(f"{method}/{video}".encode())) % 2**63
-
-
-def sample_indices(n_frames: int, wanted: int, sampling: str = "even", seed: int = 0) -> list[int]:
-    """Sorted, unique frame indices: all frames when ``n_frames <= wanted``; else ``wanted`` of them, evenly spaced
-    (the centre of each of ``wanted`` equal segments) or drawn at random with ``seed``."""
-    if n_frames < 1 or wanted < 1:
-        raise ValueError(f"need n_frames >= 1 and wanted >= 1, got {n_frames}, {wanted}")
-    if n_frames <= wanted:
-        return list(range(n_frames))
-    if sampling == "even":
-        return [int((2 * i + 1) * n_frames // (2 * wanted)) for i in range(wanted)]
-    if sampling == "random":
-        rng = np.random.default_rng(seed)
-        return sorted(int(i) for i in rng.choice(n_frames, size=wanted, replace=False))
-    raise ValueError(f"unknown sampling {sampling!r}; choose even or random")

@@ -25,12 +25,12 @@ from add.data.extract.config import (
     DETECTED,
     PNG_COMPRESSION,
     ExtractConfig,
-    sample_indices,
     video_seed,
 )
 from add.data.extract.jobs import Alignment, Reference, VideoJob, VideoResult, _drop
 from add.data.extract.sidecar import _write_sidecar, fingerprint
 from add.data.faces import Box, FrameBox, crop, face_crops, outside_difference, thumbnail
+from add.data.sampling import sample_indices
 from add.data.video_io import ShortVideo, VideoError, VideoInfo, probe, read_frames
 
 

@@ -1,7 +1,7 @@
 """Train/val/test splits by GROUP: videos tied together (same group, a fake and its original, one identity's footage)
 never straddle two splits.
 
-Union-find joins every video with its tie keys (:attr:`add.data.datasets.training.Item.ties`), within the split its
+Union-find joins every video with its tie keys (:attr:`add.data.datasets.records.Item.ties`), within the split its
 format fixes (a tie never pulls a video out of its format's own test set). A fixed component keeps its split; the
 open ones are visited in the order of a seeded hash of their name and each goes to the split furthest below its
 share of the open videos, so the fractions are met as closely as whole components allow, the same for one seed and
@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from add.data.datasets.training import Item
+from add.data.datasets.records import Item
 
 SPLIT_ORDER = ("test", "val", "train")  # ties between equal shortfalls go to the first
 

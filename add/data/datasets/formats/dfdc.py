@@ -17,7 +17,9 @@ from add.data.datasets.records import (
     FAKE,
     REAL,
     DatasetError,
+    Item,
     Record,
+    apply_missing,
     check_unique,
     escapes,
     json_line,
@@ -25,7 +27,9 @@ from add.data.datasets.records import (
     read_text,
     record,
     where,
+    with_original,
 )
+from add.data.datasets.registry import Format, register
 
 METADATA = "metadata.json"
 LABELS = "labels.csv"
@@ -82,3 +86,30 @@ def read_labels(path: Path) -> list[Record]:
         raise DatasetError(f"{path}: no videos listed")
     check_unique(records, path)
     return records
+
+
+def items(root: Path, *, missing: str, quality: str, face_ties: bool, skip: str) -> tuple[list[Item], int]:
+    """The records; ``metadata.json``'s ``original`` ties a fake to its real (and names it as the fake's original)."""
+    found, source = read(root)
+    records, lacking = apply_missing(found, missing, source, skip=skip)
+    if (root / LABELS).is_file():  # the public test set names no originals
+        parts = []
+    elif (root / METADATA).is_file():
+        parts = [root]
+    else:
+        parts = sorted(p.parent for p in root.glob(f"*/{METADATA}"))
+    originals: dict[str, str] = {}
+    for part in parts:
+        meta, _ = read_json(part / METADATA, "DFDC metadata")
+        prefix = "" if part == root else f"{part.relative_to(root).as_posix()}/"
+        for name, entry in meta.items():
+            if entry.get("label") == "FAKE" and isinstance(entry.get("original"), str) and entry["original"]:
+                originals[prefix + name] = prefix + entry["original"]
+    tied = []
+    for r in records:
+        original = originals.get(r.video)
+        tied.append(Item(r, None, (r.group, original) if original else (r.group,), original))
+    return with_original(tied), lacking
+
+
+FORMAT = register(Format("dfdc", read, labels=f"{METADATA}: REAL | FAKE; {LABELS}: 1 = fake", items=items))

@@ -6,9 +6,23 @@ this project's 1 = fake): 518 lines in v2. The test videos are the list; the fol
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from add.data.datasets.records import FAKE, REAL, DatasetError, Record, check_unique, escapes, read_text, record
+from add.data.datasets.records import (
+    FAKE,
+    REAL,
+    DatasetError,
+    Item,
+    Record,
+    apply_missing,
+    check_unique,
+    escapes,
+    read_text,
+    record,
+    with_original,
+)
+from add.data.datasets.registry import Format, register
 
 TEST_LIST = "List_of_testing_videos.txt"
 FOLDERS = {"Celeb-real": REAL, "YouTube-real": REAL, "Celeb-synthesis": FAKE}
@@ -42,3 +56,36 @@ def read(root: str | Path) -> tuple[list[Record], Path]:
         raise DatasetError(f"{path}: no test videos listed")
     check_unique(records, path)
     return records, path
+
+
+REAL_NAME = re.compile(r"Celeb-real/id(\d+)_(\d+)\.mp4")
+FAKE_NAME = re.compile(r"Celeb-synthesis/id(\d+)_id(\d+)_(\d+)\.mp4")
+
+
+def items(root: Path, *, missing: str, quality: str, face_ties: bool, skip: str) -> tuple[list[Item], int]:
+    """Every video of the folders; the test list's are fixed to test. ``id{A}_{clip}.mp4`` and the fake
+    ``id{A}_id{B}_{clip}.mp4`` (identity B's face on A's footage ``Celeb-real/id{A}_{clip}.mp4``, its original) are
+    tied by identity A; identity B too with ``face_ties`` (on Celeb-DF this joins nearly all 59 identities)."""
+    test, source = read(root)
+    test_videos = {r.video for r in test}
+    records = list(test)
+    for folder, label in FOLDERS.items():
+        records += [record(root, p.relative_to(root).as_posix(), label)
+                    for p in sorted((root / folder).glob("*.mp4")) if p.relative_to(root).as_posix() not in test_videos]
+    present, lacking = apply_missing(records, missing, source, skip=skip)
+    found = []
+    for r in sorted(present, key=lambda r: r.video):
+        ties, original = [r.group], None
+        if m := REAL_NAME.fullmatch(r.video):
+            ties.append(f"{FORMAT_NAME}-id{m[1]}")
+        elif m := FAKE_NAME.fullmatch(r.video):
+            ties.append(f"{FORMAT_NAME}-id{m[1]}")
+            ties += [f"{FORMAT_NAME}-id{m[2]}"] if face_ties else []
+            original = f"Celeb-real/id{m[1]}_{m[3]}.mp4"
+            ties.append(original)
+        found.append(Item(r, "test" if r.video in test_videos else None, tuple(ties), original))
+    return with_original(found), lacking
+
+
+FORMAT_NAME = "celebdf"
+FORMAT = register(Format(FORMAT_NAME, read, labels=f"{TEST_LIST}: 1 = real, 0 = fake", fixes_test=True, items=items))

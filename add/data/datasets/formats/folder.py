@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from add.data.datasets.records import FAKE, REAL, DatasetError, Record, record, walk_media
+from add.data.datasets.registry import Format, register
 
 FOLDERS = {"real": REAL, "fake": FAKE}
 
@@ -22,3 +23,6 @@ def read(root: str | Path) -> tuple[list[Record], Path]:
             raise DatasetError(f"{folder}: no video or image files")
         records += [record(root, p.relative_to(root).as_posix(), label) for p in files]
     return records, root
+
+
+FORMAT = register(Format("folder", read, labels="the folder: real/ or fake/"))

@@ -9,7 +9,9 @@ from add.data.datasets.records import (
     FAKE,
     REAL,
     DatasetError,
+    Item,
     Record,
+    apply_missing,
     check_unique,
     escapes,
     json_line,
@@ -17,6 +19,7 @@ from add.data.datasets.records import (
     record,
     where,
 )
+from add.data.datasets.registry import Format, register
 
 DATASET = "dataset.json"
 LABEL = {"real": REAL, "fake": FAKE}
@@ -41,3 +44,17 @@ def read(root: str | Path, subset: str = "test") -> tuple[list[Record], Path]:
         raise DatasetError(f"{path}: no video in the {subset!r} set")
     check_unique(records, path)
     return records, path
+
+
+def items(root: Path, *, missing: str, quality: str, face_ties: bool, skip: str) -> tuple[list[Item], int]:
+    """Both sets: ``test`` fixed to test, ``train`` left to train/val."""
+    found, lacking = [], 0
+    for subset in SETS:
+        records, source = read(root, subset)
+        present, absent = apply_missing(records, missing, source, skip=skip)
+        lacking += absent
+        found += [Item(r, "test" if subset == "test" else None, (r.group,), None) for r in present]
+    return found, lacking
+
+
+FORMAT = register(Format("dfdcp", read, labels=f'{DATASET}: "label": "real" | "fake"', fixes_test=True, items=items))

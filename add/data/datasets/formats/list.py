@@ -11,6 +11,7 @@ from pathlib import Path
 
 from add.core.layout import parse_label
 from add.data.datasets.records import DatasetError, Record, check_unique, escapes, read_text, record
+from add.data.datasets.registry import Format, register
 
 HEADERS = (["path", "label"], ["path", "label", "group"])
 
@@ -54,3 +55,6 @@ def read(path: str | Path) -> tuple[list[Record], Path]:
             raise DatasetError(f"{path}: group {r.group!r} holds both real and fake files; a group is one subject's "
                                f"real or fake files")
     return records, path
+
+
+FORMAT = register(Format("list", read, labels="the label column: real | fake (any case)"))
