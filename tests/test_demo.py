@@ -17,7 +17,7 @@ from committed import raw as default_params
 from add.core.errors import AddError
 from add.core.params import ParamsError
 from add.data import ffpp
-from add.data.demo import build, planning, rendering
+from add.data.demo import build, calibration, planning, rendering
 from add.data.demo import manipulations as manip
 from add.data.video_io import probe, read_frames
 
@@ -143,7 +143,7 @@ def test_fakes_change_the_face_and_nothing_else(tree):
 def test_fine_scale_traces_strong_in_raw_weaker_at_c23_mostly_gone_at_c40(tree, clean_tree):
     per_method = {}
     for method, kinds in meta(tree)["fakes"].items():
-        energies = [build.artifact_energy(tree, clean_tree, method, fake) for fake in kinds]
+        energies = [calibration.artifact_energy(tree, clean_tree, method, fake) for fake in kinds]
         per_method[method] = {q: float(np.mean([e[q] for e in energies])) for q in ffpp.QUALITIES}
     for method, e in per_method.items():
         assert e["raw"] > 2.0, (method, e)  # levels² of high-pass luma: clearly there in raw
@@ -158,7 +158,7 @@ def test_clean_twin_is_the_same_swap_without_artifacts(tree, clean_tree):
     original = ffpp.video_path(tree, ffpp.ORIGINAL, "raw", "000")
     assert original.read_bytes() == ffpp.video_path(clean_tree, ffpp.ORIGINAL, "raw", "000").read_bytes()
     with pytest.raises(ValueError, match="strength-0 twin"):
-        build.artifact_energy(tree, tree, "Deepfakes", "000_001")
+        calibration.artifact_energy(tree, tree, "Deepfakes", "000_001")
 
 
 def test_params_yaml_demo_section_is_valid():

@@ -37,5 +37,6 @@ Modules (imported one by one; this file imports nothing):
   self-blend) and its strength knobs;
 - :mod:`add.data.demo.planning`: ``DemoConfig`` (the ``demo:`` params), the splits, identities and fake kinds drawn
   from the seed;
-- :mod:`add.data.demo.build`: writing the tree (``build_demo``) and measuring its artifacts (``artifact_energy``).
+- :mod:`add.data.demo.build`: writing the tree (``build_demo``) and its config marker;
+- :mod:`add.data.demo.calibration`: what a fake's process leaves, per quality (``artifact_energy``, ``kept_energy``).
 """

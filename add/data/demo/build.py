@@ -3,7 +3,6 @@ and measuring what each quality keeps of a fake's artifacts."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -13,7 +12,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from add.core.determinism import usable_cpus
@@ -23,8 +21,8 @@ from add.core.params import ParamsError
 from add.data import ffpp
 from add.data.demo import manipulations as manip
 from add.data.demo.planning import DemoConfig, VideoTask, plan
-from add.data.demo.rendering import N_IDENTITIES, Scene, fake_frames, identity_name
-from add.data.video_io import compress, read_frames, write_video
+from add.data.demo.rendering import Scene, fake_frames, identity_name
+from add.data.video_io import compress, write_video
 
 MARKER = "demo.json"
 SCRATCH = ".scratch"  # raw files kept only until compressed when raw is not a requested quality
@@ -124,40 +122,3 @@ def build_demo(root: str | os.PathLike, *, seed: int, pairs: Sequence[int] = (16
 
 
 # ---------------------------------------------------------------------------------------------------- measure
-
-
-def artifact_energy(root: str | os.PathLike, clean_root: str | os.PathLike, method: str, fake: str,
-                    qualities: Sequence[str] = ffpp.QUALITIES, indices: Sequence[int] | None = None
-                    ) -> dict[str, float]:
-    """Fine-scale artifact energy per quality: mean over frames of the energy of the high-passed luma difference
-    ``fake - clean fake`` in the face box (levels squared), each quality's projected on raw's (``kept_energy``, so
-    the two lossy encodings' own noise is left out; the first quality's is the plain energy).
-
-    ``clean_root`` is a demo tree built with the same arguments but ``strength=0`` (same identities, motion and
-    swaps; a perfect process: no colour mismatch, alignment error, resampling blur, generator pass or hardened
-    edge), so identity differences cancel and what is left is the process's fine-scale traces as that quality keeps
-    them. Frames ``indices`` (default all). The face box comes from the demo's own geometry (``demo.json`` and the
-    scene), no detector involved.
-    """
-    root, clean_root = Path(root), Path(clean_root)
-    meta = json.loads((root / MARKER).read_text(encoding="utf-8"))
-    clean = json.loads((clean_root / MARKER).read_text(encoding="utf-8"))
-    cfg = meta["config"]
-    same = {k: v for k, v in cfg.items() if k != "strength"} == {
-        k: v for k, v in clean["config"].items() if k != "strength"}
-    if not same or clean["config"]["strength"] != 0:
-        raise ValueError(f"{clean_root} is not the strength-0 twin of {root} (compare their {MARKER})")
-    target = fake.split("_")[0]
-    identity = {identity_name(i): i for i in range(N_IDENTITIES)}[meta["identities"][target]]
-    scene = Scene(cfg["seed"], target, identity, cfg["width"], cfg["height"], cfg["fps"])
-    indices = sorted(set(range(cfg["frames"]) if indices is None else indices))
-    from add.data.demo.calibration import face_difference, kept_energy
-
-    diffs = {}
-    for quality in qualities:
-        fakes = read_frames(ffpp.video_path(root, method, quality, fake), indices)
-        cleans = read_frames(ffpp.video_path(clean_root, method, quality, fake), indices)
-        diffs[quality] = [manip.highpass(face_difference(f, c, scene.face_box(i)))
-                          for (i, f), (_, c) in zip(fakes, cleans, strict=True)]
-    return {q: float(np.mean([kept_energy(a, c) for a, c in zip(diffs[qualities[0]], diffs[q], strict=True)]))
-            for q in qualities}

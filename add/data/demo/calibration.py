@@ -19,7 +19,7 @@ import numpy as np
 
 from add.data import ffpp
 from add.data.demo.build import MARKER
-from add.data.demo.manipulations import luma
+from add.data.demo.manipulations import highpass, luma
 from add.data.demo.rendering import N_IDENTITIES, Scene, identity_name
 from add.data.video_io import read_frames
 
@@ -55,6 +55,37 @@ def _check_twin(root: Path, clean_root: Path, meta: dict) -> None:
         raise ValueError(f"{clean_root} is not the strength-0 twin of {root} (compare their {MARKER})")
 
 
+def artifact_energy(root: str | os.PathLike, clean_root: str | os.PathLike, method: str, fake: str,
+                    qualities: Sequence[str] = ffpp.QUALITIES, indices: Sequence[int] | None = None
+                    ) -> dict[str, float]:
+    """Fine-scale artifact energy per quality: mean over frames of the energy of the high-passed luma difference
+    ``fake - clean fake`` in the face box (levels squared), each quality's projected on raw's (``kept_energy``, so
+    the two lossy encodings' own noise is left out; the first quality's is the plain energy).
+
+    ``clean_root`` is a demo tree built with the same arguments but ``strength=0`` (same identities, motion and
+    swaps; a perfect process: no colour mismatch, alignment error, resampling blur, generator pass or hardened
+    edge), so identity differences cancel and what is left is the process's fine-scale traces as that quality keeps
+    them. Frames ``indices`` (default all). The face box comes from the demo's own geometry (``demo.json`` and the
+    scene), no detector involved.
+    """
+    root, clean_root = Path(root), Path(clean_root)
+    meta = json.loads((root / MARKER).read_text(encoding="utf-8"))
+    _check_twin(root, clean_root, meta)
+    cfg = meta["config"]
+    target = fake.split("_")[0]
+    identity = {identity_name(i): i for i in range(N_IDENTITIES)}[meta["identities"][target]]
+    scene = Scene(cfg["seed"], target, identity, cfg["width"], cfg["height"], cfg["fps"])
+    indices = sorted(set(range(cfg["frames"]) if indices is None else indices))
+    diffs = {}
+    for quality in qualities:
+        fakes = read_frames(ffpp.video_path(root, method, quality, fake), indices)
+        cleans = read_frames(ffpp.video_path(clean_root, method, quality, fake), indices)
+        diffs[quality] = [highpass(face_difference(f, c, scene.face_box(i)))
+                          for (i, f), (_, c) in zip(fakes, cleans, strict=True)]
+    return {q: float(np.mean([kept_energy(a, c) for a, c in zip(diffs[qualities[0]], diffs[q], strict=True)]))
+            for q in qualities}
+
+
 def artifact_retention(root: str | os.PathLike, clean_root: str | os.PathLike | None, method: str, *,
                        qualities: Sequence[str] = ("raw", "c40"), indices: Sequence[int] | None = None
                        ) -> dict[str, dict[str, float]]:
@@ -64,7 +95,7 @@ def artifact_retention(root: str | os.PathLike, clean_root: str | os.PathLike | 
     quality over that at the first (``c40 / raw`` by default). Also under ``"all"``: every fake together.
 
     ``reference``: with ``clean_root`` (the demo built with the same arguments and ``strength=0``: same identities,
-    motion and swaps, a perfect process; see ``add.data.demo.build.artifact_energy``) the same fake without the
+    motion and swaps, a perfect process; see :func:`artifact_energy`) the same fake without the
     process's imperfections, so the difference is their traces as that quality keeps them; with ``clean_root=None``
     the target's original, so it is the whole manipulation (swap included). At a lossy quality the two encodings'
     own noise does not cancel; the projection of :func:`kept_energy` leaves it out. The face box comes from the
