@@ -36,7 +36,7 @@ MIN_FACE = 100
 DETECT_THRESHOLD = 0.6  # dlib score an identity needs in the reference rendering to be used
 # Std of the fine skin texture on every face (fraction of full scale): real detail that a fake's resampling and
 # generator pass blur and that H.264 at c40 removes from originals too, so its loss tells real from fake in raw only.
-SKIN_GRAIN = 6.0 / 255
+SKIN_GRAIN = 3.0 / 255
 
 
 # ---------------------------------------------------------------------------------------------------- photos
