@@ -176,7 +176,8 @@ def test_every_metric_that_needs_both_classes_is_nan_on_a_one_class_set():
 def test_a_one_class_cross_set_has_null_two_class_metrics_and_says_why(label, missing):
     from add.data.datasets.records import Record
     from add.evaluation.cross_faces import FileFaces
-    from add.evaluation.cross_scoring import METRIC_KEYS, TWO_CLASS_KEYS, cross_metrics
+    from add.evaluation.cross_scoring import METRIC_KEYS, cross_metrics
+    from add.models.metrics import TWO_CLASS_KEYS
 
     records = [Record(Path(f"v{i}.mp4"), label, f"v{i}.mp4", f"v{i}.mp4") for i in range(3)]
     faces = FileFaces("ok", np.arange(2), np.zeros((2, 4), np.int64), np.ones(2, bool), np.ones(2, bool),

@@ -44,13 +44,16 @@ def test_the_params_tests_pass_after_dvc_exp_run_set(tmp_path):
 
     if shutil.which("git") is None:
         pytest.fail("git is needed: the tests read the committed params.yaml")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout
-    for name in files.splitlines():
-        if name.startswith(("docs/", "plots/", "metrics/", "dvclive/")) or not (ROOT / name).is_file():
-            continue
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, tmp_path / name)
+    # the project as committed (git's index: the workspace's params.yaml may hold an experiment already), plus files
+    # not yet added
+    subprocess.run(["git", "checkout-index", "--all", f"--prefix={tmp_path}/"], cwd=ROOT, check=True,
+                   capture_output=True)
+    others = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    for name in others.splitlines():
+        if (ROOT / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tmp_path / name)
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.org"}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "project"]):

@@ -362,13 +362,13 @@ class Params(Section):
     cross: tuple[CrossEntry, ...] = entries()  # test-only datasets (add.evaluation.cross)
 
     def check(self) -> None:
-        data, teacher = object.__getattribute__(self, "data"), object.__getattribute__(self, "teacher")
-        given, source = object.__getattribute__(data, "list_quality"), object.__getattribute__(data, "source")
-        if source == "list" and QUALITIES.index(given) > QUALITIES.index(object.__getattribute__(teacher, "quality")):
-            raise ParamsError(f"params 'data.list_quality' is {given}, so the list has no "
-                              f"{object.__getattribute__(teacher, 'quality')} video for teacher.quality; set "
-                              f"teacher.quality: {given} (or list videos of that quality)")
-        names = [entry.name for entry in object.__getattribute__(self, "cross")]
+        get = object.__getattribute__  # checks are not reads of a stage
+        data, teacher = get(self, "data"), get(get(self, "teacher"), "quality")
+        given = get(data, "list_quality")
+        if get(data, "source") == "list" and rank(given) > rank(teacher):
+            raise ParamsError(f"params 'data.list_quality' is {given}, so the list has no {teacher} video for "
+                              f"teacher.quality; set teacher.quality: {given} (or list videos of that quality)")
+        names = [entry.name for entry in get(self, "cross")]
         for name in names:
             if names.count(name) > 1:
                 raise ParamsError(f"params 'cross': the name {name!r} is used twice (each names metrics/cross/<name>/)")

@@ -21,7 +21,7 @@ import pandas as pd
 from add.core.errors import AddError
 from add.core.io import file_sha256
 from add.core.layout import METHODS, ORIGINAL, QUALITIES, SPLITS, check_method  # noqa: F401  (ffpp.METHODS)
-from add.core.params import Params, as_params
+from add.core.params import Data, Params, as_params
 from add.core.qualities import qualities_in_use
 
 SOURCES = ("demo", "ffpp", "list")
@@ -277,7 +277,7 @@ class FFPPConfig:
     max_videos: int | None = None
     list: Path | None = None  # data.source: list: the CSV (add.data.list_source)
     missing: str = "error"  # error | skip: a video with a missing file stops the stage, or is left out and listed
-    list_quality: str = "raw"  # data.source: list: the quality of the listed files (add.data.list_source)
+    list_quality: str = Data.list_quality  # data.source: list: the listed files' quality (add.data.list_source)
     jobs: int = 0  # twin encodings at once (data.jobs; 0: every core)
 
     @property

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 from add.core.errors import AddError, ParamsError
 from add.core.io import climbs_out
 from add.core.layout import LIST_METHOD, ORIGINAL, SPLITS, parse_label
+from add.core.params import Data
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -182,8 +183,7 @@ def read_list(path: str | os.PathLike, *, missing: str = "error") -> list[ListEn
     return entries
 
 
-GIVEN = "raw"  # the default quality of the listed videos (data.list_quality)
-LIST_QUALITIES = ("raw", "c23")
+GIVEN = Data.list_quality  # the listed videos' quality by default: the params schema's (raw)
 
 
 def unreadable(entry: ListEntry, twins: Sequence[tuple[Path, str]] = ()) -> str:
@@ -218,8 +218,6 @@ def index_list(entries: Sequence[ListEntry], qualities: Sequence[str], twins_dir
     from add.data.ffpp import INDEX_COLUMNS
     from add.data.twins import make_twins, twin_path
 
-    if given not in LIST_QUALITIES:
-        raise ParamsError(f"params 'data.list_quality' must be one of {list(LIST_QUALITIES)}, got {given!r}")
     better = [q for q in qualities if rank(q) < rank(given)]
     if better:
         raise ParamsError(f"data.list_quality is {given}: the list has no {better[0]} video (set teacher.quality: "

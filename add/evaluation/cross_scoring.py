@@ -23,6 +23,7 @@ from add.models.metrics import (
     accuracy,
     average_precision,
     equal_error_rate,
+    finite_or_none,
     roc_auc,
     undefined_note,
     video_level,
@@ -31,7 +32,6 @@ from add.models.metrics import (
 METRIC_KEYS = ("acc", "auc", "eer", "ap", "video_acc", "video_auc", "video_eer", "video_ap", "videos_real",
                "videos_fake", "videos_no_face", "videos_missing", "videos_unreadable", "frames", "real_frames",
                "fake_frames")
-TWO_CLASS_KEYS = ("auc", "eer", "ap", "video_auc", "video_eer", "video_ap")
 
 
 def frame_scores(faces: FileFaces, scores: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -46,16 +46,13 @@ def crops_for(faces: FileFaces, mode: str) -> np.ndarray:
     return faces.crops[faces.chosen if mode == "largest" else faces.every]
 
 
-def _finite_or_none(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(float(value), 6)
-
 
 def cross_metrics(records: Sequence[Record], load: Callable[[Record], FileFaces],
                   score: Callable[[np.ndarray], np.ndarray], mode: str, missing: int = 0
                   ) -> tuple[dict[str, Any], list[str]]:
     """The metrics (:data:`METRIC_KEYS`, NaN as None) of ``score`` (crops -> P(fake)) on ``records`` whose faces
-    ``load`` gives, and the warnings (one-class sets) to show. A set that lacks a class has :data:`TWO_CLASS_KEYS`
-    null and an ``undefined`` field saying which class is missing."""
+    ``load`` gives, and the warnings (one-class sets) to show. A set that lacks a class has
+    :data:`add.models.metrics.TWO_CLASS_KEYS` null and an ``undefined`` field saying which class is missing."""
     labels, scores, groups = [], [], []
     no_face = unreadable = 0
     for record in records:
@@ -88,13 +85,13 @@ def cross_metrics(records: Sequence[Record], load: Callable[[Record], FileFaces]
             video_labels = np.zeros(0, np.int64)
             values = dict.fromkeys(("acc", "auc", "eer", "ap", "video_acc", "video_auc", "video_eer", "video_ap"),
                                    math.nan)
-    metrics: dict[str, Any] = {k: _finite_or_none(v) for k, v in values.items()}
+    metrics: dict[str, Any] = {k: finite_or_none(v) for k, v in values.items()}
     metrics.update({"videos_real": int((video_labels == 0).sum()), "videos_fake": int((video_labels == 1).sum()),
                     "videos_no_face": no_face, "videos_missing": int(missing), "videos_unreadable": unreadable,
                     "frames": int(labels_a.size), "real_frames": int((labels_a == 0).sum()),
                     "fake_frames": int((labels_a == 1).sum())})
     result = {k: metrics[k] for k in METRIC_KEYS}
-    note = undefined_note(labels_a, TWO_CLASS_KEYS)
+    note = undefined_note(labels_a)
     if note is not None:  # only then: a two-class set's file keeps its fields
         result["undefined"] = note
     return result, sorted({str(w.message) for w in caught})

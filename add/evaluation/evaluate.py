@@ -48,6 +48,7 @@ from add.models.metrics import (
     average_precision,
     confusion_matrix,
     equal_error_rate,
+    finite_or_none,
     roc_auc,
     roc_curve,
     undefined_note,
@@ -63,9 +64,6 @@ CLASS_NAMES = ("real", "fake")
 class EvaluationError(AddError):
     """The predictions cannot be scored (non-finite outputs, an empty test split, mixed video labels)."""
 
-
-def _finite_or_none(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
 @dataclass(frozen=True)
@@ -130,11 +128,11 @@ def evaluate_checkpoint(params: Params | dict, checkpoint: str | os.PathLike, *,
         fpr, tpr, thresholds = roc_curve(test.labels, test.probs)
     for warning in {str(w.message) for w in caught}:
         log(f"evaluate {method}/{quality}: warning: {warning}")
-    metrics = {k: _finite_or_none(v) for k, v in metrics.items()}
+    metrics = {k: finite_or_none(v) for k, v in metrics.items()}
     metrics.update({"frames": int(test.labels.size), "videos": len(videos),
                     "real_frames": int((test.labels == 0).sum()), "fake_frames": int((test.labels == 1).sum()),
-                    "val_acc": _finite_or_none(meta.get("val_acc", math.nan)), "step": int(meta.get("step", -1))})
-    note = undefined_note(test.labels, ("auc", "eer", "ap", "video_auc", "video_eer", "video_ap"))
+                    "val_acc": finite_or_none(meta.get("val_acc", math.nan)), "step": int(meta.get("step", -1))})
+    note = undefined_note(test.labels)
     if note is not None:  # only then: a two-class split's metrics file keeps its fields
         metrics["undefined"] = note
     title = " ".join(str(part) for part in (meta.get("kind", "model"), method, meta.get("distill"), "on", quality)

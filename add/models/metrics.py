@@ -56,15 +56,27 @@ def accuracy(labels, scores, threshold: float = THRESHOLD) -> float:
     return float((predictions(scores, threshold) == labels).mean())
 
 
+# The metrics that need both classes (null in a metrics file when one is missing; undefined_note says why).
+TWO_CLASS_KEYS = ("auc", "eer", "ap", "video_auc", "video_eer", "video_ap")
+
+
+def _one_class(name: str, labels: np.ndarray) -> bool:
+    """Whether ``labels`` lack a class, warning that ``name`` is then NaN (the caller returns it)."""
+    positives = int(labels.sum())
+    if 0 < positives < labels.size:
+        return False
+    warnings.warn(f"{name} is undefined with {positives} fake and {labels.size - positives} real sample(s); "
+                  f"reporting NaN", MetricWarning, stacklevel=3)
+    return True
+
+
 def roc_auc(labels, scores) -> float:
     """Area under the ROC curve = P(score of a random fake > score of a random real), ties counting 1/2."""
     labels, scores = _arrays(labels, scores)
+    if _one_class("AUC", labels):
+        return math.nan
     positives = int(labels.sum())
     negatives = labels.size - positives
-    if positives == 0 or negatives == 0:
-        warnings.warn(f"AUC is undefined with {positives} fake and {negatives} real sample(s); reporting NaN",
-                      MetricWarning, stacklevel=2)
-        return math.nan
     _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     first_rank = np.cumsum(counts) - counts  # 0-based rank of each distinct score's first occurrence
     ranks = first_rank[inverse] + (counts[inverse] + 1) / 2.0  # 1-based average ranks (ties share)
@@ -104,10 +116,7 @@ def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def equal_error_rate(labels, scores) -> float:
     """EER: where FPR = 1 − TPR on the linearly interpolated ROC curve (NaN, with a warning, on a one-class set)."""
     labels, scores = _arrays(labels, scores)
-    positives = int(labels.sum())
-    if positives == 0 or positives == labels.size:
-        warnings.warn(f"EER is undefined with {positives} fake and {labels.size - positives} real sample(s); "
-                      f"reporting NaN", MetricWarning, stacklevel=2)
+    if _one_class("EER", labels):
         return math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetricWarning)
@@ -123,18 +132,21 @@ def average_precision(labels, scores) -> float:
     """AP = Σ_n (R_n − R_{n−1}) P_n over distinct thresholds (sklearn's); NaN, with a warning, on a one-class set
     (sklearn gives 1.0 without reals, where every precision is 1 whatever the scores)."""
     labels, scores = _arrays(labels, scores)
-    positives = int(labels.sum())
-    if positives == 0 or positives == labels.size:
-        warnings.warn(f"AP is undefined with {positives} fake and {labels.size - positives} real sample(s); "
-                      f"reporting NaN", MetricWarning, stacklevel=2)
+    if _one_class("AP", labels):
         return math.nan
+    positives = int(labels.sum())
     tps, fps, _ = _counts(labels, scores)
     recall = np.r_[0.0, tps / positives]
     precision = tps / (tps + fps)
     return float(np.sum(np.diff(recall) * precision))
 
 
-def undefined_note(labels, keys: Sequence[str]) -> str | None:
+def finite_or_none(value: float | None) -> float | None:
+    """A metric as a metrics file holds it: rounded to 6 decimals, None for NaN (undefined) or missing."""
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+
+def undefined_note(labels, keys: Sequence[str] = TWO_CLASS_KEYS) -> str | None:
     """Why the metrics ``keys`` (those that need both classes) are null: the class(es) ``labels`` lack; None when
     both are present (the metrics files then carry no note)."""
     labels = np.asarray(labels)

@@ -134,14 +134,15 @@ def apply(name: str, params: str | os.PathLike = DEFAULT_PARAMS, folder: str | o
         now = yaml.safe_load(current) or {}
     except yaml.YAMLError as e:
         raise PresetError(f"{path}: not valid YAML, nothing written: {e}") from None
-    want = resolved(name, base, folder)
+    preset = changes(name, folder)
+    want = _merge(base, preset)
     parse_params(want)  # refuse before writing anything
     rt = YAML()
     rt.width = 120
     rt.preserve_quotes = True
     rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     doc = rt.load(text)
-    _set(doc, changes(name, folder), "", path)
+    _set(doc, preset, "", path)
     buffer = io.StringIO()
     rt.dump(doc, buffer)
     try:
@@ -153,9 +154,8 @@ def apply(name: str, params: str | os.PathLike = DEFAULT_PARAMS, folder: str | o
                           f"back as the preset's values); nothing written. Restore the file (git checkout "
                           f"{path.name}) and rerun")
     atomic_write_text(path, buffer.getvalue())
-    old, new = _flat(now), _flat(want)
-    return path, {key: old[key] for key in old if key in new and old[key] != new[key]
-                  and key not in _flat(changes(name, folder))}
+    old, new, set_here = _flat(now), _flat(want), _flat(preset)
+    return path, {key: old[key] for key in old if key in new and old[key] != new[key] and key not in set_here}
 
 
 def main(argv: list[str] | None = None) -> int:

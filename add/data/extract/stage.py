@@ -14,7 +14,6 @@ beside ``video``.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,7 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from add.core.args import stage_parser
-from add.core.io import atomic_path, atomic_write_json, safe_join
+from add.core.errors import AddError
+from add.core.io import atomic_path, atomic_write_json, check_output_file, check_output_folder, safe_join
 from add.core.layout import EXTRACT_METRICS, FACES, MANIFEST, MANIFEST_COLUMNS, VIDEOS
 from add.core.params import Params, load_params
 from add.data.extract.config import DETECTED, SIDECAR_SUFFIX, STATUSES, ExtractConfig, ExtractError
@@ -173,24 +173,15 @@ def _missing(table: pd.DataFrame) -> dict[int, VideoResult]:
 def check_outputs(out_dir: str | os.PathLike, *files: tuple[str, str | os.PathLike]) -> None:
     """Raise ExtractError, naming the option and the path, unless the face folder and each ``(option, file)`` can be
     written: checked before any video is read, so that a bad path never costs a detection run."""
-
-    def writable(folder: Path, what: str) -> None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as e:
-            raise ExtractError(f"{what}: cannot write in {folder}: {e.strerror or e}") from None
-
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ExtractError(f"--out-dir {out_dir}: is a file; give a folder")
-    writable(out_dir, f"--out-dir {out_dir}")
-    for option, path in files:
-        path = Path(path)
-        if path.is_dir():
-            raise ExtractError(f"{option} {path}: is a folder; give a file name")
-        writable(path.parent, f"{option} {path}")
+    try:
+        check_output_folder(out_dir, f"--out-dir {out_dir}")
+        for option, path in files:
+            check_output_file(path, option)
+    except AddError as e:
+        raise ExtractError(str(e)) from None
 
 
 def run_part(params: Params | Mapping[str, Any], part: str, videos: str | os.PathLike = VIDEOS,
