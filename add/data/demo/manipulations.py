@@ -44,10 +44,10 @@ KINDS = ("swap", "swap_gen", "resynth", "selfblend")
 # are the calibration's knobs (issue 28, item 2): the colour mismatch and the alignment error survive c40 (raise them
 # if the raw teacher is too weak on c40), the resampling blur and the generator's resolution loss do not (raise them
 # for more raw-only evidence), the hardened blend edge is in between.
-COLOUR_KEEP = 0.8  # share of the source-to-target colour difference (Lab mean/std) the swap leaves uncorrected
-EDGE_HARDEN = 0.7  # how far the blend mask moves from feathered (0) toward the ~1 px edged inner region (1)
-GEN_SCALE = 1.6  # the generator's down-sampling factor (1 = no generator); 1 + strength * (GEN_SCALE - 1)
-ALIGN_ERROR_PX = 5.0  # offset of the swapped-in face from the target's face (per video, random direction), pixels
+COLOUR_KEEP = 0.9  # share of the source-to-target colour difference (Lab mean/std) the swap leaves uncorrected
+EDGE_HARDEN = 0.4  # how far the blend mask moves from feathered (0) toward the ~1 px edged inner region (1)
+GEN_SCALE = 3.0  # the generator's down-sampling factor (1 = no generator); 1 + strength * (GEN_SCALE - 1)
+ALIGN_ERROR_PX = 10.0  # offset of the swapped-in face from the target's face (per video, random direction), pixels
 ALIGN_SCALE_ERROR = 0.06  # its relative scale error (per video, random sign)
 ALIGN_ANGLE_DEG = 5.0  # largest rotation of the aligned crop the source face is resampled through (warp blur)
 RESYNTH_SHIFT_PX = 0.5  # misregistration of the re-rendered face (per video, random direction), pixels
@@ -58,7 +58,7 @@ SELF_BLUR = 0.9  # self-blend: Gaussian sigma (px) of the blurred copy, or the u
 
 # Share of each kind among a method's fakes (balanced counts, shuffled by the seed; see assign_kinds).
 METHOD_MIX: dict[str, dict[str, int]] = {
-    "Deepfakes": {"swap_gen": 1, "swap": 1},
+    "Deepfakes": {"swap_gen": 1},  # FF++'s Deepfakes: an autoencoder's output, every video
     "FaceSwap": {"swap": 1},
     "Face2Face": {"selfblend": 1},
     "NeuralTextures": {"resynth": 1},

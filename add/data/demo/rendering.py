@@ -36,7 +36,7 @@ MIN_FACE = 100
 DETECT_THRESHOLD = 0.6  # dlib score an identity needs in the reference rendering to be used
 # Std of the fine skin texture on every face (fraction of full scale): real detail that a fake's resampling and
 # generator pass blur and that H.264 at c40 removes from originals too, so its loss tells real from fake in raw only.
-SKIN_GRAIN = 3.0 / 255
+SKIN_GRAIN = 0.5 / 255
 
 
 # ---------------------------------------------------------------------------------------------------- photos
@@ -203,7 +203,7 @@ def make_background(height: int, width: int, rng: np.random.Generator) -> np.nda
         canvas[py:py + ph, px:px + pw] = poster
     canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.6, 1.4))
     grain = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), 0.6)
-    grain *= (2.5 / 255) / max(float(grain.std()), 1e-6)
+    grain *= (0.5 / 255) / max(float(grain.std()), 1e-6)
     return _to_u8(canvas + grain[..., None])
 
 
@@ -232,8 +232,9 @@ class Scene:
     def __init__(self, seed: int, video: str, identity: int, width: int, height: int, fps: float):
         rng = manip.rng_for(seed, "scene", video)
         self.width, self.height, self.fps = width, height, fps
-        # small faces (crops of ~1.2x the training size) keep the fine-scale artifacts that raw crops carry
-        self.size = max(MIN_FACE, round(rng.uniform(0.21, 0.25) * height))
+        # faces of about a third of the frame height, as in much of FF++'s 480p footage: c40's macroblocks then
+        # weaken a fake's traces rather than erase them
+        self.size = max(MIN_FACE, round(rng.uniform(0.30, 0.36) * height))
         self.subject = make_subject(identity, self.size, rng)
         self.margin = (max(4, round(0.06 * width)), max(4, round(0.06 * height)))
         mx, my = self.margin
