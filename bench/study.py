@@ -22,9 +22,13 @@ an internal pilot, sized on the variance only, never on the effect). Commit plan
 ``run`` trains, for each seed of plan.json, the students ``--distill`` (default ``none add fr mv kd``) and, for the
 first ``--secondary-seeds`` seeds (default 3), ``--secondary`` (``mv_nocontrast fitnet at nl``), plus the positive
 control ``none_half``: the plain student with half the training steps (``train.max_steps`` halved, or
-``train.epochs`` halved when it is null), a difference the study must detect. Each student is evaluated on the test
-split (``add evaluate --predictions``: per-frame P(fake), for the bootstrap). A finished student (its metrics and
-predictions exist) is not trained again: an interrupted run continues where it stopped.
+``train.epochs`` halved when it is null), a difference the study must detect, and the information-matched control
+``add_c40teacher`` (issue 28): the same ``add`` student distilled from a teacher trained on the students' own c40
+crops, so that whatever the teacher knows is reachable from the student's input. The pipeline refuses a teacher at
+the students' quality (``add.core.qualities``); this study-only teacher is trained in ``data`` by ``study.py
+fit-c40`` (:func:`fit_c40`, the teacher's params and seed), which builds the training specs itself. Each student
+is evaluated on the test split (``add evaluate --predictions``: per-frame P(fake), for the bootstrap). A finished
+student (its metrics and predictions exist) is not trained again: an interrupted run continues where it stopped.
 
 ``collect`` writes, from ``--work``:
 - ``results.csv``: ``distill, seed, test_quality, acc, auc, video_auc, val_acc`` (one row per student and test
@@ -61,7 +65,9 @@ CALIBRATION = REPO / "bench" / "results" / "calibration.json"  # bench/calibrati
 MAIN = ("none", "add", "fr", "mv", "kd")
 SECONDARY = ("mv_nocontrast", "fitnet", "at", "nl")
 CONTROL = "none_half"  # the positive control: the plain student with half the training steps
-ORDER = ("teacher", "none", CONTROL, "add", "fr", "mv", "kd", *SECONDARY)
+C40_CONTROL = "add_c40teacher"  # add distilled from a teacher trained on c40 crops (study-only)
+C40_TEACHER = "teacher_c40"  # that teacher's rows in results.csv
+ORDER = ("teacher", C40_TEACHER, "none", CONTROL, "add", C40_CONTROL, "fr", "mv", "kd", *SECONDARY)
 COLUMNS = ("distill", "seed", "test_quality", "acc", "auc", "video_auc", "val_acc")
 QUALITY = "c40"
 PILOT_SEEDS = (0, 1, 2, 3)
@@ -108,11 +114,15 @@ class Study:
     def teacher(self) -> Path:
         return self.work / "models" / "teacher" / self.method / "best.pt"
 
+    @property
+    def c40_teacher(self) -> Path:
+        return self.work / "c40teacher" / "models" / "teacher" / self.method / "best.pt"
+
     def run_name(self, distill: str, seed: int) -> str:
-        return f"control-seed{seed}" if distill == CONTROL else f"seed{seed}"
+        return {CONTROL: "control-", C40_CONTROL: "c40teacher-"}.get(distill, "") + f"seed{seed}"
 
     def trained_as(self, distill: str) -> str:
-        return "none" if distill == CONTROL else distill
+        return {CONTROL: "none", C40_CONTROL: "add"}.get(distill, distill)
 
     def metrics_path(self, distill: str, seed: int) -> Path:
         return (self.work / "metrics" / self.run_name(distill, seed) / "student" / self.method / QUALITY /
@@ -121,14 +131,16 @@ class Study:
     def predictions_path(self, distill: str, seed: int) -> Path:
         return self.work / "predictions" / self.run_name(distill, seed) / f"{self.trained_as(distill)}.csv"
 
-    def teacher_metrics_path(self, quality: str) -> Path:
-        return self.work / "metrics" / "teacher" / "teacher" / self.method / f"{quality}.json"
+    def teacher_metrics_path(self, quality: str, teacher: str = "teacher") -> Path:
+        folder = "teacher" if teacher == "teacher" else "c40teacher"
+        return self.work / "metrics" / folder / "teacher" / self.method / f"{quality}.json"
 
     # ------------------------------------------------------------------------------------------------- commands
     def data_commands(self) -> list[list[str]]:
         add, p, w = add_command(), ["--params", str(self.params)], self.work
         cmds = [
-            [*add, "videos", *p, "--out", str(w / "videos.parquet"), "--demo-root", str(w / "demo")],
+            [*add, "videos", *p, "--out", str(w / "videos.parquet"), "--demo-root", str(w / "demo"),
+             "--twins", str(w / "twins")],  # a data.list source's c23/c40 twins: the study's own, not data/twins
             [*add, "extract", *p, "--videos", str(w / "videos.parquet"), "--out-dir", str(w / "faces"),
              "--manifest", str(w / "manifest.parquet"), "--metrics", str(w / "extract.json")],
             [*add, "shards", *p, "--faces", str(w / "faces"), "--manifest", str(w / "manifest.parquet"),
@@ -140,7 +152,20 @@ class Study:
             cmds.append([*add, "evaluate", *p, "--kind", "teacher", "--method", self.method, "--test-quality", quality,
                          "--shards", str(self.shards), "--models", str(w / "models"),
                          "--metrics", str(w / "metrics" / "teacher"), "--plots", str(w / "plots" / "teacher")])
+        c40 = w / "c40teacher"
+        cmds += [
+            self.fit_c40_command(self.params, "teacher", c40 / "models", c40 / "dvclive"),
+            [*add, "evaluate", *p, "--kind", "teacher", "--method", self.method, "--test-quality", QUALITY,
+             "--shards", str(self.shards), "--models", str(c40 / "models"),
+             "--metrics", str(w / "metrics" / "c40teacher"), "--plots", str(w / "plots" / "c40teacher")],
+        ]
         return cmds
+
+    def fit_c40_command(self, params: Path, role: str, models: Path, live: Path) -> list[str]:
+        """``study.py fit-c40``: the study-only c40 teacher (``role`` teacher) or an ``add`` student of it."""
+        cmd = [sys.executable, str(Path(__file__).resolve()), "fit-c40", role, "--params", str(params), "--method",
+               self.method, "--shards", str(self.shards), "--models", str(models), "--dvclive", str(live)]
+        return cmd + (["--teacher", str(self.c40_teacher)] if role == "student" else [])
 
     def student_params(self, distill: str, seed: int, run: str | None = None, overrides: dict | None = None) -> Path:
         """The study's params with ``train.seed: seed`` (and half the steps for the control), written to the work.
@@ -180,8 +205,12 @@ class Study:
         params = self.student_params(distill, seed)
         p = ["--params", str(params), "--method", self.method]
         models, trained = str(self.work / "students" / run), self.trained_as(distill)
+        if distill == C40_CONTROL:
+            train = self.fit_c40_command(params, "student", self.work / "students" / run, self.work / "dvclive" / run)
+        else:
+            train = self.train_command(params, trained, run)
         return [
-            self.train_command(params, trained, run),
+            train,
             [*add, "evaluate", *p, "--kind", "student", "--quality", QUALITY, "--distill", trained,
              "--shards", str(self.shards), "--models", models, "--metrics", str(self.work / "metrics" / run),
              "--plots", str(self.work / "plots" / run), "--predictions", str(self.predictions_path(distill, seed))],
@@ -221,8 +250,9 @@ class Study:
     def train(self, distill: str, seed: int) -> None:
         if self.metrics_path(distill, seed).is_file() and self.predictions_path(distill, seed).is_file():
             return
-        if not self.teacher.is_file():
-            raise StudyError(f"{self.teacher}: no teacher yet; run `bench/study.py data` first")
+        teacher = self.c40_teacher if distill == C40_CONTROL else self.teacher
+        if not teacher.is_file():
+            raise StudyError(f"{teacher}: no teacher yet; run `bench/study.py data` first")
         for cmd in self.student_commands(distill, seed):
             self.runner(cmd)
 
@@ -255,6 +285,7 @@ class Study:
         seeds = list(self.plan()["seeds"])
         schedule = {d: seeds for d in main}
         schedule[CONTROL] = seeds
+        schedule[C40_CONTROL] = seeds
         schedule.update({d: seeds[:secondary_seeds] for d in secondary})
         return schedule
 
@@ -281,10 +312,10 @@ class Study:
 
     def rows(self, schedule: dict[str, list[int]]) -> list[dict]:
         rows = []
-        for quality in ("raw", QUALITY):
-            path = self.teacher_metrics_path(quality)
+        for teacher, quality in (("teacher", "raw"), ("teacher", QUALITY), (C40_TEACHER, QUALITY)):
+            path = self.teacher_metrics_path(quality, teacher)
             if path.is_file():
-                rows.append(row("teacher", None, quality, json.loads(path.read_text(encoding="utf-8"))))
+                rows.append(row(teacher, None, quality, json.loads(path.read_text(encoding="utf-8"))))
         rows += self.student_rows(list(schedule), schedule)
         return sorted(rows, key=lambda r: (order(r["distill"]), r["test_quality"] != "raw", r["seed"] or 0))
 
@@ -325,7 +356,7 @@ def summarize(study: Study, rows: list[dict], *, resamples: int = RESAMPLES) -> 
     out = []
     diffs = {metric: paired_differences(rows, metric, quality=QUALITY) for metric in metrics}
     for distill in sorted(diffs["acc"], key=order):
-        if distill == "teacher":
+        if distill in ("teacher", C40_TEACHER):
             continue
         entry = {"distill": distill}
         for metric, fn in metrics.items():
@@ -368,7 +399,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     from add.evaluation.figures import save_png
 
-    names = [d for d in ORDER if d != "teacher" and any(r["distill"] == d for r in rows)]
+    names = [d for d in ORDER if d not in ("teacher", C40_TEACHER) and any(r["distill"] == d for r in rows)]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
     for i, distill in enumerate(names):
         points = sorted((r["seed"], r["acc"]) for r in rows if r["distill"] == distill and r["test_quality"] == QUALITY)
@@ -411,7 +442,9 @@ def readme(summary: list[dict], rows: list[dict], meta: dict) -> str:
         f"## Paired differences vs `none` on {QUALITY} test crops (points)", "",
         "Mean of the per-seed differences; 95 % t interval over seeds (training noise on this test set); 95 % "
         "bootstrap interval resampling the test identity pairs (which faces are in the test split); seeds better / "
-        f"worse. `{CONTROL}` is the positive control: the plain student with half the training steps.", "",
+        f"worse. `{CONTROL}` is the positive control: the plain student with half the training steps; "
+        f"`{C40_CONTROL}` the information-matched control: `add` distilled from a teacher trained on {QUALITY} crops "
+        f"(`{C40_TEACHER}`, study-only).", "",
         "| distiller | seeds | ACC diff | t 95 % | bootstrap 95 % | better / worse | AUC diff | t 95 % | "
         "bootstrap 95 % |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -479,8 +512,38 @@ def collect(study: Study, schedule: dict[str, list[int]], meta: dict, *, resampl
     return summary
 
 
+# ------------------------------------------------------------------------------------------------- c40 teacher
+def fit_c40(argv: list[str]) -> int:
+    """``study.py fit-c40 teacher|student``: train the study-only teacher on the students' quality (the teacher's
+    params, seed and training; distiller none), or an ``add`` student distilled from it, teacher and student then
+    seeing the same c40 crop. ``add teacher``/``add student`` refuse both (a teacher must see a better quality than
+    its students), so the specs are built here and handed to the same ``fit``."""
+    from add.core.params import load_params
+    from add.core.registry import PAPER_DISTILLER, PLAIN_STUDENT
+    from add.training.spec import TrainingSpec, fit
+
+    parser = argparse.ArgumentParser(prog="study.py fit-c40", description=fit_c40.__doc__)
+    parser.add_argument("role", choices=("teacher", "student"))
+    for name in ("--params", "--method", "--shards", "--models", "--dvclive"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--teacher", default=None, help="student: the c40 teacher's checkpoint")
+    args = parser.parse_args(argv)
+    if args.role == "student" and not args.teacher:
+        parser.error("a student needs --teacher (the c40 teacher's best.pt)")
+    params = load_params(args.params)
+    if args.role == "teacher":
+        spec = TrainingSpec("teacher", args.method, QUALITY, PLAIN_STUDENT, QUALITY)
+    else:
+        spec = TrainingSpec("student", args.method, QUALITY, PAPER_DISTILLER, QUALITY)
+    fit(params, spec, shards=args.shards, models=args.models, live=args.dvclive, teacher=args.teacher)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------------ cli
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fit-c40"]:
+        return fit_c40(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("phase", choices=("data", "select", "pilot", "run", "collect", "all"))

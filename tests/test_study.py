@@ -94,7 +94,13 @@ def setup(tmp_path):
 def test_the_data_and_teacher_are_built_once_and_students_differ_only_in_their_seed(setup):
     s, fake = setup
     s.build_data()
-    assert [c[3] for c in fake.commands] == ["videos", "extract", "shards", "teacher", "evaluate", "evaluate"]
+    assert [c[3] for c in fake.commands] == ["videos", "extract", "shards", "teacher", "evaluate", "evaluate",
+                                             "teacher", "evaluate"]  # the study-only c40 teacher, evaluated on c40
+    assert {option(fake.commands[0], k) for k in ("--demo-root", "--twins")} == {str(s.work / "demo"),
+                                                                                  str(s.work / "twins")}
+    c40_teacher = fake.commands[6]
+    assert c40_teacher[2:4] == ["fit-c40", "teacher"] and option(c40_teacher, "--params") == str(s.params)
+    assert option(fake.commands[7], "--test-quality") == "c40" and s.c40_teacher.is_file()
     fake.commands.clear()
     for seed in (0, 1):
         s.train("add", seed)
@@ -113,6 +119,13 @@ def test_the_data_and_teacher_are_built_once_and_students_differ_only_in_their_s
     assert [option(c, "--distill") for c in students] == ["add", "none", "add", "none"]  # the control is a none
     assert sum(yaml.safe_load(Path(option(c, "--params")).read_text())["train"]["max_steps"] == 5
                for c in students) == 2
+    fake.commands.clear()
+    s.train(study.C40_CONTROL, 0)  # add, distilled from the c40 teacher, at the same seed's params
+    train, evaluate = fake.commands
+    assert train[2:4] == ["fit-c40", "student"] and option(train, "--teacher") == str(s.c40_teacher)
+    assert yaml.safe_load(Path(option(train, "--params")).read_text())["train"]["seed"] == 0
+    assert option(evaluate, "--distill") == "add" and s.metrics_path(study.C40_CONTROL, 0).is_file()
+    assert s.metrics_path(study.C40_CONTROL, 0) != s.metrics_path("add", 0)
 
 
 def test_selection_trains_one_add_student_per_setting_on_validation_only(setup):
@@ -150,7 +163,8 @@ def test_the_pilot_writes_k_before_the_run(setup):
     assert k == 8 or t_quantile(0.95, k - 2) * sd / math.sqrt(k - 1) > 0.03
     assert json.loads((s.out / "plan.json").read_text())["K"] == plan["K"]
     schedule = s.schedule(["none", "add"], ["kd"], 3)
-    assert schedule == {"none": plan["seeds"], "add": plan["seeds"], study.CONTROL: plan["seeds"], "kd": [0, 1, 2]}
+    assert schedule == {"none": plan["seeds"], "add": plan["seeds"], study.CONTROL: plan["seeds"],
+                        study.C40_CONTROL: plan["seeds"], "kd": [0, 1, 2]}
 
 
 def test_collect_writes_paired_intervals_and_the_control(setup):
@@ -166,9 +180,10 @@ def test_collect_writes_paired_intervals_and_the_control(setup):
     with (s.out / "results.csv").open() as f:
         table = list(csv.DictReader(f))
     assert tuple(table[0]) == study.COLUMNS
-    assert [(r["distill"], r["test_quality"], r["seed"]) for r in table[:2]] == [("teacher", "raw", ""),
-                                                                                 ("teacher", "c40", "")]
-    assert len(table) == 2 + 3 * plan["K"] + 3
+    assert [(r["distill"], r["test_quality"], r["seed"]) for r in table[:3]] == [
+        ("teacher", "raw", ""), ("teacher", "c40", ""), (study.C40_TEACHER, "c40", "")]
+    assert len(table) == 3 + 4 * plan["K"] + 3
+    assert {r["seed"] for r in table if r["distill"] == study.C40_CONTROL} == {str(k) for k in plan["seeds"]}
     add = next(e for e in summary if e["distill"] == "add")["acc"]
     gains = [ADD_GAIN.get(seed, 0.03) for seed in plan["seeds"]]
     assert add["mean_diff"] == pytest.approx(statistics.fmean(gains))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,7 +17,7 @@ from add.core.qualities import check_student_quality, check_test_quality, qualit
 from add.data.demo.build import build_demo
 from add.data.extract.config import ExtractConfig
 from add.data.ffpp import FFPPConfig
-from add.training.checkpoints import load_checkpoint
+from add.training.checkpoints import load_checkpoint, load_detector
 from add.training.spec import TrainingSpec, fit
 
 METHOD = "Deepfakes"
@@ -166,6 +167,31 @@ def test_a_student_refuses_a_teacher_trained_on_another_quality(pipeline):
     with pytest.raises(ParamsError, match="trained on c23 crops but teacher.quality is 'raw'"):
         fit(parse_params({**params, "teacher": {"quality": "raw"}}), TrainingSpec.student(METHOD, "c40", "add"),
             shards=tmp / "shards", models=tmp / "models", live=None)
+
+
+def test_the_studys_c40_teacher_control_trains_what_the_pipeline_refuses(pipeline):
+    """bench/study.py's add_c40teacher: a teacher trained on c40 crops and an add student distilled from it, the
+    two seeing the same crop; `add student` itself still refuses a teacher at the students' quality."""
+    import importlib.util
+
+    tmp, _, _ = pipeline
+    spec = importlib.util.spec_from_file_location("study", Path(__file__).resolve().parents[1] / "bench" / "study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    common = ["--params", str(tmp / "params.yaml"), "--method", METHOD, "--shards", str(tmp / "shards")]
+    live = ["--dvclive", str(tmp / "c40l")]
+    assert study.main(["fit-c40", "teacher", *common, "--models", str(tmp / "c40t"), *live]) == 0
+    teacher = tmp / "c40t" / "teacher" / METHOD / "best.pt"
+    assert load_detector(teacher)[1]["quality"] == "c40"
+    with pytest.raises(SystemExit):  # a student needs its teacher
+        study.main(["fit-c40", "student", *common, "--models", str(tmp / "c40s"), *live])
+    assert study.main(["fit-c40", "student", *common, "--models", str(tmp / "c40s"), *live,
+                       "--teacher", str(teacher)]) == 0
+    meta = load_detector(tmp / "c40s" / "student" / METHOD / "c40" / "add" / "best.pt")[1]
+    assert (meta["kind"], meta["quality"], meta["distill"]) == ("student", "c40", "add")
+    assert (tmp / "c40l" / "student" / METHOD / "c40" / "add").is_dir()
+    with pytest.raises(ParamsError, match="not lower than teacher.quality 'c40'"):
+        TrainingSpec.student(METHOD, "c40", "add", teacher_quality="c40")
 
 
 def test_data_download_fetches_no_raw_video_for_a_c23_teacher(tmp_path):

@@ -137,7 +137,8 @@ def fit(params: Params, spec: TrainingSpec, *, shards: str | os.PathLike, models
     teacher_channels = model.feature_channels if teacher_model is None else teacher_model.feature_channels
     distiller = build_distiller(spec.distill, model.feature_channels, teacher_channels,
                                 settings.distill or Distill(), beta=settings.beta or 0.0, model=settings.model.name)
-    qualities = [spec.quality] if teacher_model is None else [spec.teacher_quality, spec.quality]
+    # one key when teacher and student see the same quality (bench/study.py's information-matched control)
+    qualities = list(dict.fromkeys([spec.quality] if teacher_model is None else [spec.teacher_quality, spec.quality]))
     train_batches, val_batches = batch_factories(shards, spec.method, qualities, settings.train)
     config = {"stage": spec.kind, "method": spec.method, "quality": spec.quality, "distill": spec.distill,
               **settings.fingerprint_part(), "teacher": teacher_info, "data": data_digest(shards),
