@@ -190,7 +190,7 @@ def test_the_studys_c40_teacher_control_trains_what_the_pipeline_refuses(pipelin
     meta = load_detector(tmp / "c40s" / "student" / METHOD / "c40" / "add" / "best.pt")[1]
     assert (meta["kind"], meta["quality"], meta["distill"]) == ("student", "c40", "add")
     assert (tmp / "c40l" / "student" / METHOD / "c40" / "add").is_dir()
-    with pytest.raises(ParamsError, match="not lower than teacher.quality 'c40'"):
+    with pytest.raises(ParamsError, match="teacher.quality"):
         TrainingSpec.student(METHOD, "c40", "add", teacher_quality="c40")
 
 
