@@ -15,10 +15,11 @@ saw from a different "dataset":
   compressed MPEG-4, not lossless footage);
 - **a manipulation family the training demo does not contain**: ``lowres_blend``, a Celeb-DF-like improved
   synthesis: the source face fully colour-matched, generated at a third of the resolution and upsampled bicubically
-  (a blurrier face than the training swaps' generator leaves, but no colour mismatch, no alignment error and no
+  (as blurred as the training Deepfakes' generator leaves it, but with no colour mismatch, no alignment error and no
   hardened blend edge), pasted with a feathered mask that jitters by a sub-pixel amount from frame to frame (the
   temporal flicker Celeb-DF's fakes are known for). Half of the fakes are ``lowres_blend``, half the training
-  demo's own ``swap`` (with the new identities), so the table tells an unseen family from unseen faces.
+  demo's graphics ``swap`` (FaceSwap's kind, with the new identities), so the table tells an unseen family from
+  unseen faces.
 
 Files (Celeb-DF v2 layout, :mod:`add.data.datasets.formats.celebdf` reads it): ``Celeb-real/id{i}_0000.mp4``,
 ``YouTube-real/{n:05d}.mp4``, ``Celeb-synthesis/id{a}_id{b}_0000.mp4``, ``List_of_testing_videos.txt`` (Celeb-DF's
