@@ -112,6 +112,7 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
         return ref
 
     workers = workers or cfg.workers(len(todo))
+    children_before = {child.pid for child in multiprocessing.active_children()}
     # spawn, not fork: the parent holds pyarrow/tqdm threads; workers import only what extract_video needs.
     executor = _Inline() if workers <= 1 or len(todo) <= 1 else ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_started, initargs=(os.getpid(),))
@@ -138,13 +139,13 @@ def extract_videos(jobs: Sequence[VideoJob], cfg: ExtractConfig, *, workers: int
                 if interrupted.is_set():
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        _stop_now(executor)
+        _stop_now(executor, children_before)
         raise
     except BaseException:
         try:
             executor.shutdown(wait=True, cancel_futures=True)  # a video failed: let the running ones finish
         except KeyboardInterrupt:
-            _stop_now(executor)
+            _stop_now(executor, children_before)
             raise
         raise
     executor.shutdown()
@@ -212,12 +213,18 @@ def _worker_started(parent: int) -> None:
         os._exit(1)
 
 
-def _stop_now(executor: ProcessPoolExecutor | _Inline) -> None:
-    """End every worker now, whatever it is doing, and never wait on one; a second Ctrl-C meanwhile waits."""
+def _stop_now(executor: ProcessPoolExecutor | _Inline, children_before: set[int] = frozenset()) -> None:
+    """End every worker now, whatever it is doing, and never wait on one; a second Ctrl-C meanwhile waits.
+
+    A Ctrl-C inside ``submit`` can land between a worker's start and the pool's note of it, so the workers are the
+    pool's and every child process started since ``children_before`` (the pids before the pool)."""
     if isinstance(executor, _Inline):
         return
     with _sigint_blocked():
         processes = list((getattr(executor, "_processes", None) or {}).values())
+        known = {process.pid for process in processes}
+        processes += [child for child in multiprocessing.active_children()
+                      if child.pid not in children_before and child.pid not in known]
         results = getattr(executor, "_result_queue", None)
         executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
