@@ -34,9 +34,11 @@ HAIR_COLOURS = ((0.08, 0.06, 0.05), (0.20, 0.13, 0.08), (0.35, 0.24, 0.14), (0.5
 MIN_SIDE = 240  # smallest frame side: the head is at least 100 px so dlib can find it
 MIN_FACE = 100
 DETECT_THRESHOLD = 0.6  # dlib score an identity needs in the reference rendering to be used
-# Std of the fine skin texture on every face (fraction of full scale): real detail that a fake's resampling and
-# generator pass blur and that H.264 at c40 removes from originals too, so its loss tells real from fake in raw only.
+# Std of the fine skin texture on every face and of the background's grain (fraction of full scale). Faint on purpose
+# (issue 28's calibration): at 3-6 levels c40 erased it from originals and fakes alike, and the raw teacher's stride-8
+# features, tuned to it, moved further under c40 than an ImageNet network's (feature reachability 1.3-1.5).
 SKIN_GRAIN = 0.5 / 255
+BACKGROUND_GRAIN = 0.5 / 255
 
 
 # ---------------------------------------------------------------------------------------------------- photos
@@ -74,8 +76,8 @@ def identity_photo(identity: int) -> np.ndarray:
 
 
 def face_patch(identity: int, size: int) -> np.ndarray:
-    """The identity's face at ``size``×``size`` with a fixed fine skin texture (so raw footage has real fine
-    detail for compression to remove), float32 RGB in [0, 1]."""
+    """The identity's face at ``size``×``size`` with a fixed, faint skin texture (``SKIN_GRAIN``), float32 RGB in
+    [0, 1]."""
     face = cv2.resize(identity_photo(identity), (size, size), interpolation=cv2.INTER_CUBIC)
     rng = manip.rng_for(0, "skin", identity, size)
     grain = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 0.7)
@@ -203,7 +205,7 @@ def make_background(height: int, width: int, rng: np.random.Generator) -> np.nda
         canvas[py:py + ph, px:px + pw] = poster
     canvas = cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.6, 1.4))
     grain = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), 0.6)
-    grain *= (0.5 / 255) / max(float(grain.std()), 1e-6)
+    grain *= BACKGROUND_GRAIN / max(float(grain.std()), 1e-6)
     return _to_u8(canvas + grain[..., None])
 
 
