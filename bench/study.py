@@ -67,6 +67,7 @@ SECONDARY = ("mv_nocontrast", "fitnet", "at", "nl")
 CONTROL = "none_half"  # the positive control: the plain student with half the training steps
 C40_CONTROL = "add_c40teacher"  # add distilled from a teacher trained on c40 crops (study-only)
 C40_TEACHER = "teacher_c40"  # that teacher's rows in results.csv
+TEACHERS = ("teacher", C40_TEACHER)  # rows that are no student: no seed, no paired difference, not in the plot
 ORDER = ("teacher", C40_TEACHER, "none", CONTROL, "add", C40_CONTROL, "fr", "mv", "kd", *SECONDARY)
 COLUMNS = ("distill", "seed", "test_quality", "acc", "auc", "video_auc", "val_acc")
 QUALITY = "c40"
@@ -356,7 +357,7 @@ def summarize(study: Study, rows: list[dict], *, resamples: int = RESAMPLES) -> 
     out = []
     diffs = {metric: paired_differences(rows, metric, quality=QUALITY) for metric in metrics}
     for distill in sorted(diffs["acc"], key=order):
-        if distill in ("teacher", C40_TEACHER):
+        if distill in TEACHERS:
             continue
         entry = {"distill": distill}
         for metric, fn in metrics.items():
@@ -399,7 +400,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     from add.evaluation.figures import save_png
 
-    names = [d for d in ORDER if d not in ("teacher", C40_TEACHER) and any(r["distill"] == d for r in rows)]
+    names = [d for d in ORDER if d not in TEACHERS and any(r["distill"] == d for r in rows)]
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=120)
     for i, distill in enumerate(names):
         points = sorted((r["seed"], r["acc"]) for r in rows if r["distill"] == distill and r["test_quality"] == QUALITY)
