@@ -67,6 +67,7 @@ SECONDARY = ("mv_nocontrast", "fitnet", "at", "nl")
 CONTROL = "none_half"  # the positive control: the plain student with half the training steps
 C40_CONTROL = "add_c40teacher"  # add distilled from a teacher trained on c40 crops (study-only)
 C40_TEACHER = "teacher_c40"  # that teacher's rows in results.csv
+C40_FOLDER = "c40teacher"  # its models, logs and metrics under --work; its students' run names start with it
 TEACHERS = ("teacher", C40_TEACHER)  # rows that are no student: no seed, no paired difference, not in the plot
 ORDER = ("teacher", C40_TEACHER, "none", CONTROL, "add", C40_CONTROL, "fr", "mv", "kd", *SECONDARY)
 COLUMNS = ("distill", "seed", "test_quality", "acc", "auc", "video_auc", "val_acc")
@@ -117,10 +118,10 @@ class Study:
 
     @property
     def c40_teacher(self) -> Path:
-        return self.work / "c40teacher" / "models" / "teacher" / self.method / "best.pt"
+        return self.work / C40_FOLDER / "models" / "teacher" / self.method / "best.pt"
 
     def run_name(self, distill: str, seed: int) -> str:
-        return {CONTROL: "control-", C40_CONTROL: "c40teacher-"}.get(distill, "") + f"seed{seed}"
+        return {CONTROL: "control-", C40_CONTROL: f"{C40_FOLDER}-"}.get(distill, "") + f"seed{seed}"
 
     def trained_as(self, distill: str) -> str:
         return {CONTROL: "none", C40_CONTROL: "add"}.get(distill, distill)
@@ -133,7 +134,7 @@ class Study:
         return self.work / "predictions" / self.run_name(distill, seed) / f"{self.trained_as(distill)}.csv"
 
     def teacher_metrics_path(self, quality: str, teacher: str = "teacher") -> Path:
-        folder = "teacher" if teacher == "teacher" else "c40teacher"
+        folder = "teacher" if teacher == "teacher" else C40_FOLDER
         return self.work / "metrics" / folder / "teacher" / self.method / f"{quality}.json"
 
     # ------------------------------------------------------------------------------------------------- commands
@@ -153,12 +154,12 @@ class Study:
             cmds.append([*add, "evaluate", *p, "--kind", "teacher", "--method", self.method, "--test-quality", quality,
                          "--shards", str(self.shards), "--models", str(w / "models"),
                          "--metrics", str(w / "metrics" / "teacher"), "--plots", str(w / "plots" / "teacher")])
-        c40 = w / "c40teacher"
+        c40 = w / C40_FOLDER
         cmds += [
             self.fit_c40_command(self.params, "teacher", c40 / "models", c40 / "dvclive"),
             [*add, "evaluate", *p, "--kind", "teacher", "--method", self.method, "--test-quality", QUALITY,
              "--shards", str(self.shards), "--models", str(c40 / "models"),
-             "--metrics", str(w / "metrics" / "c40teacher"), "--plots", str(w / "plots" / "c40teacher")],
+             "--metrics", str(w / "metrics" / C40_FOLDER), "--plots", str(w / "plots" / C40_FOLDER)],
         ]
         return cmds
 

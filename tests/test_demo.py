@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -432,13 +433,12 @@ def test_artifact_retention_per_kind(tree, clean_tree):
 def test_calibration_script_prints_the_energies_and_checks_the_targets(tree, clean_tree, tmp_path, capsys):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("calibration", REPO / "bench" / "calibration.py")
-    calibration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibration)
+    calibration = calibration_script()
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"data": {"methods": ["Deepfakes"]}}))
     out = tmp_path / "calibration.json"
-    assert calibration.main(["--params", str(params), "--demo", str(tree), "--clean", str(clean_tree),
+    twin = stamped_copy(clean_tree, tmp_path / "clean", calibration)
+    assert calibration.main(["--params", str(params), "--demo", str(tree), "--clean", str(twin),
                              "--frames", "0", "4", "--skip-models", "--out", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert set(figures["artifacts"]) == set(meta(tree)["fakes"]["Deepfakes"].values()) | {"all"}
@@ -454,6 +454,51 @@ def test_calibration_script_prints_the_energies_and_checks_the_targets(tree, cle
         ("teacher reachability_stage0", True), ("teacher reachability_stage1", False),
         ("teacher reachability_stage2", True)]
 
+
+def calibration_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "bench" / "calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    return calibration
+
+
+def stamped_copy(twin: Path, to: Path, calibration) -> Path:
+    """A copy of the strength-0 ``twin`` stamped as built by the current demo code (as clean_twin stamps it)."""
+    shutil.copytree(twin, to)
+    (to / calibration.TWIN_STAMP).write_text(json.dumps({"code": calibration.demo_code_digest()}))
+    return to
+
+
+def test_the_calibrations_twin_is_reused_only_when_built_by_the_same_demo_code(tree, clean_tree, tmp_path):
+    calibration = calibration_script()
+    twin = stamped_copy(clean_tree, tmp_path / "clean", calibration)
+    marker = twin / build.MARKER
+    built = marker.stat().st_mtime_ns
+    assert calibration.clean_twin(tree, twin) == twin and marker.stat().st_mtime_ns == built  # reused
+    # a twin left by an earlier demo generator (same settings in its marker, other code) is rebuilt
+    (twin / calibration.TWIN_STAMP).write_text(json.dumps({"code": "an earlier generator"}))
+    assert calibration.clean_twin(tree, twin, jobs=2) == twin and marker.stat().st_mtime_ns != built
+    assert json.loads((twin / calibration.TWIN_STAMP).read_text())["code"] == calibration.demo_code_digest()
+    for video in ("000", "001"):
+        assert (ffpp.video_path(twin, ffpp.ORIGINAL, "raw", video).read_bytes()
+                == ffpp.video_path(clean_tree, ffpp.ORIGINAL, "raw", video).read_bytes())
+
+
+def test_calibration_checks_the_acc_targets_on_the_mean_over_teacher_seeds():
+    calibration = calibration_script()
+    raw = calibration.over_seeds({0: {"raw": 1.0, "c40": 0.63}, 1: {"raw": 0.98, "c40": 0.71},
+                                  2: {"raw": 0.99, "c40": 0.76}})
+    assert raw["c40"]["mean"] == pytest.approx(0.7) and raw["c40"]["n"] == 3
+    half = 4.302653 * raw["c40"]["sd"] / 3**0.5  # t_(0.975, 2)
+    assert (raw["c40"]["t_low"], raw["c40"]["t_high"]) == pytest.approx((0.7 - half, 0.7 + half), abs=1e-5)
+    c23 = calibration.over_seeds({0: {"drop": 0.125}, 1: {"drop": 0.30}})
+    checks = calibration.checks({"seeds": {"teacher": {"summary": raw}, "teacher_c23": {"summary": c23}},
+                                 "models": {"teacher_c40": 0.63}})
+    assert [(name, met) for name, _, _, met in checks] == [
+        ("teacher val ACC on raw, mean of 3 seeds", True), ("teacher val ACC on c40, mean of 3 seeds", True),
+        ("c23 teacher ACC drop c23 -> c40, mean of 2 seeds", False), ("teacher val ACC on c40", False)]
 
 class _Linear(torch.nn.Module):
     """A Detector-like toy: three 'stages', each a fixed linear map of the input."""
