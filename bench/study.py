@@ -476,10 +476,11 @@ def readme(summary: list[dict], rows: list[dict], meta: dict) -> str:
     lines += ["", f"![{QUALITY} test ACC per distiller]({QUALITY}_acc.png)", ""]
     calibration = meta.get("calibration")
     if calibration:
-        lines += ["## The demo's calibration (`dvc repro`'s demo, validation split of seed 0)", "",
+        lines += ["## The demo's calibration (`dvc repro`'s demo, validation split)", "",
                   "Measured by `uv run python bench/calibration.py` after `uv run dvc repro` "
-                  "([bench/results/calibration.json](../../bench/results/calibration.json)); the study's demo is built "
-                  "by the same code with more identity pairs.", "",
+                  "([bench/results/calibration.json](../../bench/results/calibration.json)): the pipeline's models "
+                  "(seed 0) and, where the figure says so, the mean over teachers that differ only in their training "
+                  "seed; the study's demo is built by the same code with more identity pairs.", "",
                   "| figure | value | target | met |", "|---|---|---|---|"]
         for check in calibration.get("checks", []):
             lines.append(f"| {check['figure']} | {check['value']:.3f} | {check['target']} | "
