@@ -15,13 +15,29 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from add.data import ffpp
 from add.data.demo.build import MARKER
-from add.data.demo.manipulations import highpass, luma
 from add.data.demo.rendering import N_IDENTITIES, Scene, identity_name
 from add.data.video_io import read_frames
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def highpass(gray: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    gray = gray.astype(np.float32)
+    return gray - cv2.GaussianBlur(gray, (0, 0), sigma)
+
+
+def hf_energy(img: np.ndarray, box: tuple[int, int, int, int], sigma: float = 1.0) -> float:
+    """Mean squared high-pass (``x - Gaussian(x, sigma)``) luma inside ``box`` (x0, y0, x1, y1), in 8-bit levels
+    squared."""
+    x0, y0, x1, y1 = box
+    return float(np.mean(highpass(luma(img)[y0:y1, x0:x1], sigma) ** 2))
 
 
 def face_difference(img: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -242,15 +242,14 @@ def registered(face: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
 
 
 def apply(manip: Manipulation, roi: np.ndarray, source: np.ndarray | None, hard_mask: np.ndarray,
-          soft_mask: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+          soft_mask: np.ndarray) -> np.ndarray:
     """The manipulated ROI (float32 RGB in [0, 1]); pixels where the blend mask is 0 are returned unchanged.
 
     ``roi``: the original frame's ROI; ``source``: the swap identity's face warped to the target's pose and lit by
     its light (:func:`aligned_source`, :func:`add.data.demo.rendering.fake_frames`; ignored unless the kind swaps
-    identity); ``hard_mask``/``soft_mask``: the inner face region with a ~1 px / feathered edge; ``origin``: the ROI's
-    (y, x) in the frame (unused: no step depends on the frame's pixel grid; kept for callers).
+    identity); ``hard_mask``/``soft_mask``: the inner face region with a ~1 px / feathered edge. No step depends on
+    where the ROI lies in the frame.
     """
-    del origin
     if manip.swaps_identity:
         if source is None:
             raise ValueError(f"a {manip.kind} manipulation needs a source face")
@@ -266,22 +265,3 @@ def apply(manip: Manipulation, roi: np.ndarray, source: np.ndarray | None, hard_
     m = mask[..., None]
     out = roi * (1.0 - m) + face * m
     return np.where(m > 0, np.clip(out, 0.0, 1.0), roi).astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------------- measures
-
-
-def highpass(gray: np.ndarray, sigma: float = 1.0) -> np.ndarray:
-    gray = gray.astype(np.float32)
-    return gray - cv2.GaussianBlur(gray, (0, 0), sigma)
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def hf_energy(img: np.ndarray, box: tuple[int, int, int, int], sigma: float = 1.0) -> float:
-    """Mean squared high-pass (``x - Gaussian(x, sigma)``) luma inside ``box`` (x0, y0, x1, y1), in 8-bit levels
-    squared."""
-    x0, y0, x1, y1 = box
-    return float(np.mean(highpass(luma(img)[y0:y1, x0:x1], sigma) ** 2))

@@ -353,7 +353,7 @@ def manipulate_frame(scene: Scene, i: int, frame: np.ndarray, geo: FrameGeometry
         warped = scene.warp(image, (np.vstack([geo.matrix, [0, 0, 1]]) @ to_layer)[:2], box)
         warped = warped * scene.lighting(i, box, geo.matrix)
     roi = frame[y0:y1, x0:x1].astype(np.float32) / 255
-    frame[y0:y1, x0:x1] = _to_u8(manip.apply(manipulation, roi, warped, hard, soft, (y0, x0)))
+    frame[y0:y1, x0:x1] = _to_u8(manip.apply(manipulation, roi, warped, hard, soft))
     return frame
 
 
