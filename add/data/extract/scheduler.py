@@ -213,7 +213,8 @@ def _worker_started(parent: int) -> None:
         os._exit(1)
 
 
-def _stop_now(executor: ProcessPoolExecutor | _Inline, children_before: set[int] = frozenset()) -> None:
+def _stop_now(executor: ProcessPoolExecutor | _Inline, children_before: frozenset[int] | set[int] = frozenset()
+              ) -> None:
     """End every worker now, whatever it is doing, and never wait on one; a second Ctrl-C meanwhile waits.
 
     A Ctrl-C inside ``submit`` can land between a worker's start and the pool's note of it, so the workers are the
