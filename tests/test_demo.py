@@ -148,7 +148,7 @@ def test_fine_scale_traces_strong_in_raw_weaker_at_c23_mostly_gone_at_c40(tree, 
         energies = [calibration.artifact_energy(tree, clean_tree, method, fake) for fake in kinds]
         per_method[method] = {q: float(np.mean([e[q] for e in energies])) for q in ffpp.QUALITIES}
     for method, e in per_method.items():
-        assert e["raw"] > 1.0, (method, e)  # levels² of high-pass luma: there in raw (NeuralTextures' ~1.6 the least)
+        assert e["raw"] > 0.4, (method, e)  # levels² of high-pass luma: there in raw (NeuralTextures' ~0.65 the least)
         assert e["raw"] > e["c23"] > e["c40"], (method, e)
         assert e["c40"] < 0.25 * e["raw"], (method, e)
 
@@ -328,9 +328,9 @@ def test_the_strength_zero_twin_shares_the_draws():
 
 
 def test_swap_moves_the_face_toward_the_source_identity():
-    # at a quarter strength: at full strength the colour mismatch and the 10 px alignment error it is calibrated to
-    # move the face as far from the ideal swap as the original is
-    scene, source_id, m, fakes, originals = scene_and_source("swap", 0.25)
+    # at the strength of a 2.5 px alignment error: at full strength the colour mismatch and the alignment error the
+    # demo is calibrated to (manip.ALIGN_ERROR_PX) move the face as far from the ideal swap as the original is
+    scene, source_id, m, fakes, originals = scene_and_source("swap", 2.5 / manip.ALIGN_ERROR_PX)
     ideal = list(rendering.fake_frames(scene, source_id, manip.Manipulation.draw("swap", manip.rng_for(0, "x"), 0.0),
                                        2))
     i = 1

@@ -46,8 +46,8 @@ KINDS = ("swap", "swap_gen", "resynth", "selfblend")
 # for more raw-only evidence), the hardened blend edge is in between.
 COLOUR_KEEP = 0.9  # share of the source-to-target colour difference (Lab mean/std) the swap leaves uncorrected
 EDGE_HARDEN = 0.4  # how far the blend mask moves from feathered (0) toward the ~1 px edged inner region (1)
-GEN_SCALE = 3.0  # the generator's down-sampling factor (1 = no generator); 1 + strength * (GEN_SCALE - 1)
-ALIGN_ERROR_PX = 10.0  # offset of the swapped-in face from the target's face (per video, random direction), pixels
+GEN_SCALE = 2.0  # the generator's down-sampling factor (1 = no generator); 1 + strength * (GEN_SCALE - 1)
+ALIGN_ERROR_PX = 16.0  # offset of the swapped-in face from the target's face (per video, random direction), pixels
 ALIGN_SCALE_ERROR = 0.06  # its relative scale error (per video, random sign)
 ALIGN_ANGLE_DEG = 5.0  # largest rotation of the aligned crop the source face is resampled through (warp blur)
 RESYNTH_SHIFT_PX = 0.5  # misregistration of the re-rendered face (per video, random direction), pixels
