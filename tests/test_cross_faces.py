@@ -79,6 +79,21 @@ def test_cache_resumes_and_notices_a_changed_file(tmp_path, two_person_video):
     assert other.folder != cache.folder and other.meta(rec) is None  # other settings: other crops
 
 
+def test_a_file_replaced_by_one_without_a_face_leaves_no_stale_crops(tmp_path, two_person_video):
+    root = tmp_path / "data"
+    (root / "fake").mkdir(parents=True)
+    (root / "fake" / "v.mp4").write_bytes((two_person_video / "fake" / "two.mp4").read_bytes())
+    rec = record(root, "fake/v.mp4", 1)
+    cache = FaceCache(tmp_path / "cache", KEY)
+    assert faces_for(rec, str(tmp_path / "cache"), KEY)[1] == "ok"
+    json_path, npy_path = cache.paths(rec)
+    assert npy_path.is_file()
+    make_video(tmp_path / "blank", "v", 6, qualities=("c23",), face=None)
+    (root / "fake" / "v.mp4").write_bytes((tmp_path / "blank" / "c23" / "v.mp4").read_bytes())
+    assert faces_for(rec, str(tmp_path / "cache"), KEY)[1] == "no_face"
+    assert json_path.is_file() and not npy_path.exists()  # the cached output holds what this file gives, nothing more
+
+
 def test_video_without_face_and_unreadable_file(tmp_path):
     paths = make_video(tmp_path, "empty", 6, qualities=("c23",), face=None)
     empty = find_faces(record(tmp_path, "c23/empty.mp4", 0), KEY)

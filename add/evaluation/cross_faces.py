@@ -247,6 +247,8 @@ class FaceCache:
         if faces.status == "ok":
             with atomic_path(crops_path) as tmp:
                 np.save(tmp, faces.crops, allow_pickle=False)
+        else:  # the crops of an earlier version of the file must not outlive it in the stage's output
+            crops_path.unlink(missing_ok=True)
         atomic_write_json(meta_path, {
             "source": fingerprint(record.path), "status": faces.status, "error": faces.error,
             "frames": faces.frames.tolist(), "boxes": faces.boxes.tolist(), "chosen": faces.chosen.tolist(),
