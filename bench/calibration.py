@@ -293,14 +293,11 @@ def main(argv: list[str] | None = None) -> int:
                              "student_c40": val_accuracy(student, Path(args.shards), "c40", params)}
         figures["reachability"] = {"teacher": teacher_reachability(teacher, Path(args.shards), params.teacher.quality,
                                                                    params, args.reach_batches)}
-        c23 = args.c23_teacher
+        c23_shards = Path(args.c23_shards or args.shards)
+        c23 = Path(args.c23_teacher) if args.c23_teacher else None
         if c23 is None and params.seed in args.c23_seeds:  # the seeded c23 teacher at the params' own seed
-            c23 = seeded_teachers(Path(args.params), Path(args.c23_shards or args.shards), Path(args.seeded), "c23",
-                                  [params.seed])
-            c23 = c23[params.seed]
-        if c23:
-            c23_shards = Path(args.c23_shards or args.shards)
-            c23 = Path(c23)
+            c23 = seeded_teachers(Path(args.params), c23_shards, Path(args.seeded), "c23", [params.seed])[params.seed]
+        if c23 is not None:
             figures["models"]["teacher_c23_c23"] = val_accuracy(c23, c23_shards, "c23", params)
             figures["models"]["teacher_c23_c40"] = val_accuracy(c23, c23_shards, "c40", params)
             figures["reachability"]["teacher_c23"] = teacher_reachability(c23, c23_shards, "c23", params,
@@ -343,9 +340,12 @@ def seeded_figures(args, params, pipeline: dict[str, float]) -> dict:
         out["teacher"] = {"per_seed": per_seed, "summary": over_seeds(per_seed)}
     if args.c23_seeds:
         per_seed = {}
+        if args.c23_teacher is None and params.seed in args.c23_seeds:  # main() measured that one already
+            c23, c40 = pipeline["teacher_c23_c23"], pipeline["teacher_c23_c40"]
+            per_seed[params.seed] = {"c23": c23, "c40": c40, "drop": c23 - c40}
         c23_shards = Path(args.c23_shards or args.shards)
-        for seed, checkpoint in seeded_teachers(Path(args.params), c23_shards, root, "c23",
-                                                dict.fromkeys(args.c23_seeds)).items():
+        extra = [s for s in dict.fromkeys(args.c23_seeds) if s not in per_seed]
+        for seed, checkpoint in seeded_teachers(Path(args.params), c23_shards, root, "c23", extra).items():
             c23, c40 = (val_accuracy(checkpoint, c23_shards, q, params) for q in ("c23", "c40"))
             per_seed[seed] = {"c23": c23, "c40": c40, "drop": c23 - c40}
         out["teacher_c23"] = {"per_seed": per_seed, "summary": over_seeds(per_seed)}
