@@ -156,4 +156,6 @@ def test_a_ctrl_c_swallowed_by_a_finaliser_still_stops_extraction(tmp_path, pyth
     deadline = time.monotonic() + 10
     while any(w.exitcode is None for w in workers.values()) and time.monotonic() < deadline:
         time.sleep(0.05)  # the exit code is set by whichever thread reaped the worker
-    assert {w.exitcode for w in workers.values()} == {-signal.SIGKILL}
+    # killed by a signal (ours, or the pool's SIGTERM to the other worker once it sees the first one die), never exit 0
+    codes = [w.exitcode for w in workers.values()]
+    assert all(code is not None and code in (-signal.SIGKILL, -signal.SIGTERM) for code in codes), codes
